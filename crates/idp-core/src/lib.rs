@@ -1,0 +1,33 @@
+//! idp-core: the domain of the identity provider.
+//!
+//! It owns accounts and their states, login names and profiles, the password
+//! hashing policy, the registered services and how a URL matches them, the
+//! ticket and SSO session types, the login throttling policy, attribute
+//! release, and the **ports** (traits) through which everything with I/O is
+//! reached: [`ports::AccountRepository`], [`ports::ServiceRegistry`],
+//! [`ports::TicketRegistry`], [`ports::SessionStore`], [`ports::RateLimiter`],
+//! [`ports::Outbound`], [`ports::Mailer`], [`ports::AuditLog`],
+//! [`ports::PasswordHashing`] and [`clock::Clock`].
+//!
+//! It must not depend on any web, database, cache, mail or template crate
+//! (no axum, sea-orm, redis, lettre, minijinja) nor on an async runtime:
+//! adapters live in `idp-store`, the HTTP layer in `idp-web`.
+//!
+//! Start reading with [`account`] and [`ports`], then [`auth`], which is
+//! where a login attempt is decided.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+pub mod account;
+pub mod attributes;
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod password;
+pub mod ports;
+pub mod secret;
+pub mod service;
+pub mod session;
+pub mod throttle;
+
+pub use error::{Error, Result};

@@ -1,0 +1,140 @@
+//! The ports: everything idp-core needs from the outside world, as traits.
+//!
+//! Adapters live in `idp-store` (SQL, memory, Redis, files, HTTP). The web
+//! layer holds them as `Arc<dyn Port>`. Everything with a lifetime goes
+//! through a port with TTL semantics, so that a clustered adapter (Redis) is
+//! an adapter and not a rewrite.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+use crate::Result;
+use crate::account::{Account, Login, NewAccount};
+use crate::secret::Secret;
+use crate::service::{Service, ServiceId};
+use crate::session::{ServiceTicket, SessionService, SsoSession};
+
+/// Accounts, in the database.
+#[async_trait]
+pub trait AccountRepository: Send + Sync {
+    /// Case-insensitive lookup.
+    async fn find_by_login(&self, login: &Login) -> Result<Option<Account>>;
+    async fn find_by_id(&self, id: i64) -> Result<Option<Account>>;
+    /// Fails with [`crate::Error::Conflict`] when the login is taken.
+    async fn create(&self, account: NewAccount) -> Result<Account>;
+    /// Writes every field of `account` (by id).
+    async fn update(&self, account: &Account) -> Result<()>;
+    /// Removes the account; false when there was none.
+    async fn delete(&self, login: &Login) -> Result<bool>;
+    /// Creates and updates many accounts in one transaction: all or nothing.
+    async fn apply_batch(&self, create: Vec<NewAccount>, update: Vec<Account>) -> Result<()>;
+    /// Counts a failed login and returns the new count of consecutive
+    /// failures (atomic, so that two nodes count both failures).
+    async fn record_failed_login(&self, id: i64) -> Result<i32>;
+    /// Records a successful login: resets the failure count.
+    async fn record_login(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
+}
+
+/// Registered services. Reads always reflect the latest writes, whichever
+/// process made them (the CLI writes while servers run).
+#[async_trait]
+pub trait ServiceRegistry: Send + Sync {
+    /// The service that `url` belongs to, if any (see
+    /// [`crate::service::find_match`]).
+    async fn find_match(&self, url: &crate::service::ServiceUrl) -> Result<Option<Service>>;
+    async fn get(&self, id: &ServiceId) -> Result<Option<Service>>;
+    async fn list(&self) -> Result<Vec<Service>>;
+    /// Fails with [`crate::Error::Conflict`] when the id is taken.
+    async fn add(&self, service: Service) -> Result<()>;
+    /// Replaces the service with the same id; [`crate::Error::NotFound`] if none.
+    async fn update(&self, service: Service) -> Result<()>;
+    async fn remove(&self, id: &ServiceId) -> Result<bool>;
+}
+
+/// Single-use tickets (ST, later PT). `take` is atomic: of two nodes taking
+/// the same ticket at once, only one gets it.
+#[async_trait]
+pub trait TicketRegistry: Send + Sync {
+    /// Stores a ticket; the store forgets it after `ttl` at the latest.
+    async fn put(&self, ticket: &ServiceTicket, ttl: Duration) -> Result<()>;
+    /// Removes and returns the ticket: a ticket is spent by any attempt.
+    async fn take(&self, id: &str) -> Result<Option<ServiceTicket>>;
+    /// Whether the store answers (readiness).
+    async fn ping(&self) -> Result<()>;
+}
+
+/// SSO sessions (TGT) and what happened within them.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session, forgotten after `ttl` at the latest.
+    async fn create(&self, session: &SsoSession, ttl: Duration) -> Result<()>;
+    async fn get(&self, id: &str) -> Result<Option<SsoSession>>;
+    /// Records that the session was used at `at`.
+    async fn touch(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Remembers that a service got a ticket in this session.
+    async fn add_service(&self, id: &str, service: SessionService) -> Result<()>;
+    /// Ends the session; returns it with the services that got tickets, for
+    /// single logout. None when it did not exist (any more).
+    async fn remove(&self, id: &str) -> Result<Option<(SsoSession, Vec<SessionService>)>>;
+}
+
+/// Counters with a time window, for throttling.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Adds one to `key` and returns the count within the current window;
+    /// the window starts at the first hit and lasts `window`.
+    async fn hit(&self, key: &str, window: Duration) -> Result<u64>;
+    /// The current count of `key` (0 when expired or never hit).
+    async fn count(&self, key: &str) -> Result<u64>;
+    async fn clear(&self, key: &str) -> Result<()>;
+}
+
+/// Password hashing off the async runtime, on a bounded pool.
+#[async_trait]
+pub trait PasswordHashing: Send + Sync {
+    async fn hash(&self, password: Secret) -> Result<String>;
+    /// See [`crate::password::Argon2Hasher::verify`]: `None` costs the same.
+    async fn verify(&self, password: Secret, hash: Option<String>) -> Result<bool>;
+}
+
+/// Outbound HTTP to services and upstreams. Calls have a timeout and never
+/// block the user's request.
+pub trait Outbound: Send + Sync {
+    /// POSTs a form in the background (single logout); the outcome is logged
+    /// and counted, never reported to the caller.
+    fn post_form_in_background(&self, url: String, form: Vec<(String, String)>);
+}
+
+/// An e-mail to send.
+#[derive(Clone, Debug)]
+pub struct OutgoingMail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: Option<String>,
+}
+
+/// Sends e-mails (outbox folder by default, SMTP when configured).
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, mail: OutgoingMail) -> Result<()>;
+}
+
+/// Security events, for the operators' audit trail.
+#[derive(Clone, Debug)]
+pub enum AuditEvent {
+    LoginSucceeded { login: String, source: String },
+    LoginFailed { login: String, source: String, reason: &'static str },
+    LoginThrottled { login: String, source: String },
+    AccountLocked { login: String },
+    ServiceTicketIssued { login: String, service: String },
+    ServiceTicketValidated { login: String, service: String },
+    ValidationFailed { code: &'static str, service: String },
+    Logout { login: String, services: usize },
+}
+
+/// Where audit events go.
+pub trait AuditLog: Send + Sync {
+    fn record(&self, event: AuditEvent);
+}

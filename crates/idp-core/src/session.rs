@@ -1,0 +1,86 @@
+//! SSO sessions (ticket-granting tickets) and service tickets.
+//!
+//! These are storage records: adapters serialise them to keep them in Redis.
+//! They are never sent to a client as such; only the ids travel (the TGC
+//! cookie, the `ticket=` parameter).
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Lifetimes of tickets and sessions, from config.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionPolicy {
+    /// Service ticket lifetime (CAS: 10 seconds).
+    pub service_ticket_ttl: Duration,
+    /// An SSO session unused for this long ends (Apereo: 2 hours).
+    pub sso_idle_timeout: Duration,
+    /// An SSO session ends this long after the login, used or not (Apereo:
+    /// 8 hours).
+    pub sso_hard_timeout: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            service_ticket_ttl: Duration::seconds(10),
+            sso_idle_timeout: Duration::hours(2),
+            sso_hard_timeout: Duration::hours(8),
+        }
+    }
+}
+
+/// An SSO session, known to the browser by its id in the TGC cookie.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SsoSession {
+    /// `TGT-` followed by random characters.
+    pub id: String,
+    pub account_id: i64,
+    pub login: String,
+    /// When the person typed their credentials.
+    pub authenticated_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+}
+
+impl SsoSession {
+    /// Whether the session may still be used at `now`, given the policy and
+    /// the account's `sessions_valid_after`.
+    pub fn is_alive(&self, now: DateTime<Utc>, policy: &SessionPolicy, valid_after: DateTime<Utc>) -> bool {
+        now - self.last_used_at <= policy.sso_idle_timeout
+            && now - self.authenticated_at <= policy.sso_hard_timeout
+            && self.authenticated_at >= valid_after
+    }
+}
+
+/// A service that received a ticket within an SSO session, remembered for
+/// single logout.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SessionService {
+    /// The service ticket that was issued (sent back as `SessionIndex`).
+    pub ticket: String,
+    pub service_url: String,
+    pub service_id: String,
+}
+
+/// A service ticket: single use, short-lived, bound to one service URL.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ServiceTicket {
+    /// `ST-` followed by random characters.
+    pub id: String,
+    pub service_url: String,
+    pub service_id: String,
+    pub session_id: String,
+    pub account_id: i64,
+    pub login: String,
+    pub authenticated_at: DateTime<Utc>,
+    /// True only for the ticket issued right after an interactive login.
+    pub from_new_login: bool,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Length of the random part of tickets and session ids (≈ 238 bits).
+pub const TICKET_RANDOM_CHARS: usize = 40;
+
+/// A fresh id `PREFIX-<random>`, e.g. `ST-…`, `TGT-…`.
+pub fn new_ticket_id(prefix: &str) -> crate::Result<String> {
+    Ok(format!("{prefix}-{}", crate::secret::random_token(TICKET_RANDOM_CHARS)?))
+}

@@ -1,0 +1,68 @@
+//! Ending an SSO session and single logout (CAS protocol, Appendix C):
+//! every service that got a ticket in the session and declared a logout URL
+//! receives a back-channel `logoutRequest`, in the background.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use quick_xml::escape::escape;
+
+use idp_core::ports::AuditEvent;
+use idp_core::service::ServiceId;
+use idp_core::session::new_ticket_id;
+
+use super::Cas;
+use crate::Result;
+
+impl Cas {
+    /// Ends the session `id` (if it exists) and sends the single logout
+    /// messages. Returns the login of the session's owner.
+    pub async fn end_session(&self, id: &str) -> Result<Option<String>> {
+        let Some((session, services)) = self.sessions.remove(id).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let mut sent = 0;
+        for entry in &services {
+            let Ok(service_id) = ServiceId::parse(&entry.service_id) else { continue };
+            // The logout URL is read now: a service that declared one after
+            // the ticket was issued still learns of the logout.
+            let Some(service) = self.services.get(&service_id).await? else { continue };
+            let Some(logout_url) = service.logout_url else { continue };
+            let message = logout_request(&entry.ticket, now)?;
+            self.outbound.post_form_in_background(logout_url.to_string(), vec![("logoutRequest".to_owned(), message)]);
+            sent += 1;
+        }
+        self.audit.record(AuditEvent::Logout { login: session.login.clone(), services: sent });
+        Ok(Some(session.login))
+    }
+}
+
+/// The SAML 2 `LogoutRequest` that CAS clients expect, with the service
+/// ticket as `SessionIndex`.
+pub fn logout_request(ticket: &str, now: DateTime<Utc>) -> Result<String> {
+    let id = new_ticket_id("LR")?;
+    Ok(format!(
+        concat!(
+            r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" "#,
+            r#"xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="{id}" Version="2.0" IssueInstant="{instant}">"#,
+            r#"<saml:NameID>@NOT_USED@</saml:NameID><samlp:SessionIndex>{ticket}</samlp:SessionIndex>"#,
+            r#"</samlp:LogoutRequest>"#
+        ),
+        id = id,
+        instant = now.to_rfc3339_opts(SecondsFormat::Secs, true),
+        ticket = escape(ticket),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logout_request_carries_the_ticket() {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T08:00:00Z").unwrap().with_timezone(&Utc);
+        let m = logout_request("ST-abc", now).unwrap();
+        assert!(m.contains("<samlp:SessionIndex>ST-abc</samlp:SessionIndex>"));
+        assert!(m.contains(r#"IssueInstant="2026-11-28T08:00:00Z""#));
+        assert!(m.starts_with("<samlp:LogoutRequest"));
+    }
+}

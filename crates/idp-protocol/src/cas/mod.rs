@@ -1,0 +1,135 @@
+//! CAS protocol 3.0 (Apereo specification): sessions, service tickets,
+//! validation and single logout.
+
+pub mod logout;
+pub mod response;
+pub mod validate;
+
+use std::sync::Arc;
+
+use idp_core::account::{Account, AccountState};
+use idp_core::clock::Clock;
+use idp_core::ports::{
+    AccountRepository, AuditEvent, AuditLog, Outbound, ServiceRegistry, SessionStore, TicketRegistry,
+};
+use idp_core::service::{Service, ServiceUrl};
+use idp_core::session::{ServiceTicket, SessionPolicy, SessionService, SsoSession, new_ticket_id};
+
+use crate::{Error, Result};
+
+/// The CAS server logic, shared by every request.
+#[derive(Clone)]
+pub struct Cas {
+    pub accounts: Arc<dyn AccountRepository>,
+    pub services: Arc<dyn ServiceRegistry>,
+    pub tickets: Arc<dyn TicketRegistry>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub outbound: Arc<dyn Outbound>,
+    pub audit: Arc<dyn AuditLog>,
+    pub clock: Arc<dyn Clock>,
+    pub policy: SessionPolicy,
+}
+
+/// Store TTLs are a backstop for memory: expiry is decided with the clock,
+/// so that tests can move a fixed clock; the backstop must outlive that.
+const TTL_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
+
+fn std_ttl(d: chrono::Duration) -> std::time::Duration {
+    (d + TTL_MARGIN).to_std().unwrap_or(std::time::Duration::from_secs(60))
+}
+
+impl Cas {
+    /// The registered service a `service=` parameter belongs to. An
+    /// unregistered service is an error: CAS never redirects to it.
+    pub async fn registered_service(&self, raw: &str) -> Result<(ServiceUrl, Service)> {
+        let url = ServiceUrl::parse(raw).map_err(|e| Error::InvalidServiceUrl(e.to_string()))?;
+        match self.services.find_match(&url).await? {
+            Some(service) => Ok((url, service)),
+            None => Err(Error::UnknownService(raw.to_owned())),
+        }
+    }
+
+    /// The live SSO session behind a TGC cookie value, with its account.
+    /// A session that timed out, was ended by a reset, or whose account is no
+    /// longer active is removed and not returned.
+    pub async fn current_session(&self, tgc: Option<&str>) -> Result<Option<(SsoSession, Account)>> {
+        let Some(id) = tgc.filter(|id| id.starts_with("TGT-")) else {
+            return Ok(None);
+        };
+        let Some(session) = self.sessions.get(id).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let account = self.accounts.find_by_id(session.account_id).await?;
+        match account {
+            Some(account)
+                if account.state == AccountState::Active
+                    && session.is_alive(now, &self.policy, account.sessions_valid_after) =>
+            {
+                self.sessions.touch(id, now).await?;
+                Ok(Some((session, account)))
+            }
+            _ => {
+                self.end_session(id).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Opens a new SSO session for `account` after an interactive login.
+    /// A previous session of this browser is ended first (its id is never
+    /// reused: the session id changes at login).
+    pub async fn open_session(&self, account: &Account, previous: Option<&str>) -> Result<SsoSession> {
+        if let Some(old) = previous {
+            self.end_session(old).await?;
+        }
+        let now = self.clock.now();
+        let session = SsoSession {
+            id: new_ticket_id("TGT")?,
+            account_id: account.id,
+            login: account.login.as_str().to_owned(),
+            authenticated_at: now,
+            last_used_at: now,
+        };
+        self.sessions.create(&session, std_ttl(self.policy.sso_hard_timeout)).await?;
+        Ok(session)
+    }
+
+    /// Issues a service ticket for `url` within `session` and returns the
+    /// URL to send the browser to (`service?ticket=ST-…`).
+    pub async fn issue_service_ticket(
+        &self,
+        session: &SsoSession,
+        url: &ServiceUrl,
+        service: &Service,
+        from_new_login: bool,
+    ) -> Result<ServiceTicket> {
+        let ticket = ServiceTicket {
+            id: new_ticket_id("ST")?,
+            service_url: url.as_str().to_owned(),
+            service_id: service.id.as_str().to_owned(),
+            session_id: session.id.clone(),
+            account_id: session.account_id,
+            login: session.login.clone(),
+            authenticated_at: session.authenticated_at,
+            from_new_login,
+            expires_at: self.clock.now() + self.policy.service_ticket_ttl,
+        };
+        self.tickets.put(&ticket, std_ttl(self.policy.service_ticket_ttl)).await?;
+        self.sessions
+            .add_service(
+                &session.id,
+                SessionService {
+                    ticket: ticket.id.clone(),
+                    service_url: ticket.service_url.clone(),
+                    service_id: ticket.service_id.clone(),
+                },
+            )
+            .await?;
+        self.audit.record(AuditEvent::ServiceTicketIssued {
+            login: session.login.clone(),
+            service: ticket.service_url.clone(),
+        });
+        Ok(ticket)
+    }
+}

@@ -1,0 +1,198 @@
+//! Service ticket validation: `/validate` (CAS 1), `/serviceValidate`
+//! (CAS 2) and `/p3/serviceValidate` (CAS 3).
+//!
+//! The order of the checks follows the specification: a missing parameter is
+//! INVALID_REQUEST; a ticket that is not a service ticket is
+//! INVALID_TICKET_SPEC; an unknown, spent or expired ticket is
+//! INVALID_TICKET; a ticket for another service is INVALID_SERVICE. Any
+//! attempt spends the ticket, whatever the outcome.
+
+use chrono::{DateTime, Utc};
+
+use idp_core::account::AccountState;
+use idp_core::attributes;
+use idp_core::ports::AuditEvent;
+use idp_core::service::ServiceUrl;
+
+use super::Cas;
+
+/// The failure codes of the CAS specification.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureCode {
+    InvalidRequest,
+    InvalidTicketSpec,
+    UnauthorizedServiceProxy,
+    InvalidProxyCallback,
+    InvalidTicket,
+    InvalidService,
+    InternalError,
+}
+
+impl FailureCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::InvalidRequest => "INVALID_REQUEST",
+            FailureCode::InvalidTicketSpec => "INVALID_TICKET_SPEC",
+            FailureCode::UnauthorizedServiceProxy => "UNAUTHORIZED_SERVICE_PROXY",
+            FailureCode::InvalidProxyCallback => "INVALID_PROXY_CALLBACK",
+            FailureCode::InvalidTicket => "INVALID_TICKET",
+            FailureCode::InvalidService => "INVALID_SERVICE",
+            FailureCode::InternalError => "INTERNAL_ERROR",
+        }
+    }
+}
+
+/// A failed validation: the code and a description for the service's logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub code: FailureCode,
+    pub description: String,
+}
+
+impl Failure {
+    fn new(code: FailureCode, description: impl Into<String>) -> Self {
+        Failure { code, description: description.into() }
+    }
+}
+
+/// A successful validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Success {
+    pub user: String,
+    pub authentication_date: DateTime<Utc>,
+    pub from_new_login: bool,
+    /// Released attributes, in the service's order.
+    pub attributes: Vec<(String, Vec<String>)>,
+}
+
+/// The response format asked with `format=`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Xml,
+    Json,
+}
+
+/// The query parameters of a validation request, as received.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+pub struct ValidateParams {
+    pub service: Option<String>,
+    pub ticket: Option<String>,
+    pub renew: Option<String>,
+    pub format: Option<String>,
+    #[serde(rename = "pgtUrl")]
+    pub pgt_url: Option<String>,
+}
+
+impl ValidateParams {
+    /// The format to answer in. An unknown `format` value is answered (in
+    /// XML) with INVALID_REQUEST rather than silently ignored.
+    pub fn format(&self) -> Result<Format, Failure> {
+        match self.format.as_deref() {
+            None | Some("XML") | Some("xml") => Ok(Format::Xml),
+            Some("JSON") | Some("json") => Ok(Format::Json),
+            Some(other) => {
+                Err(Failure::new(FailureCode::InvalidRequest, format!("Unsupported format '{other}': use XML or JSON")))
+            }
+        }
+    }
+}
+
+/// `renew` is set when present with any value but "false" (the
+/// specification only says "if this parameter is set").
+fn flag(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.eq_ignore_ascii_case("false"))
+}
+
+impl Cas {
+    /// Validates a service ticket for the service in `params`.
+    pub async fn validate(&self, params: &ValidateParams) -> Result<Success, Failure> {
+        let (Some(service), Some(ticket)) = (non_empty(&params.service), non_empty(&params.ticket)) else {
+            return Err(Failure::new(
+                FailureCode::InvalidRequest,
+                "'service' and 'ticket' parameters are both required",
+            ));
+        };
+        let outcome = self.validate_ticket(service, ticket, flag(&params.renew), params.pgt_url.is_some()).await;
+        match &outcome {
+            Ok(s) => self
+                .audit
+                .record(AuditEvent::ServiceTicketValidated { login: s.user.clone(), service: service.to_owned() }),
+            Err(f) => {
+                self.audit.record(AuditEvent::ValidationFailed { code: f.code.as_str(), service: service.to_owned() })
+            }
+        }
+        outcome
+    }
+
+    async fn validate_ticket(
+        &self,
+        service: &str,
+        ticket_id: &str,
+        renew: bool,
+        pgt_url: bool,
+    ) -> Result<Success, Failure> {
+        let internal = |e: idp_core::Error| {
+            tracing::error!(error = %e, "ticket validation failed on a port");
+            Failure::new(FailureCode::InternalError, "The server could not validate the ticket, try again later")
+        };
+        // Taken first, so that the ticket is spent whatever happens next.
+        let taken = self.tickets.take(ticket_id).await.map_err(internal)?;
+        if !ticket_id.starts_with("ST-") {
+            return Err(Failure::new(
+                FailureCode::InvalidTicketSpec,
+                format!("Ticket '{ticket_id}' is not a service ticket"),
+            ));
+        }
+        let not_recognized =
+            || Failure::new(FailureCode::InvalidTicket, format!("Ticket '{ticket_id}' not recognized"));
+        let ticket = taken.ok_or_else(not_recognized)?;
+        let now = self.clock.now();
+        if now > ticket.expires_at {
+            return Err(Failure::new(FailureCode::InvalidTicket, format!("Ticket '{ticket_id}' has expired")));
+        }
+        if ticket.service_url != service {
+            return Err(Failure::new(
+                FailureCode::InvalidService,
+                format!("Ticket '{ticket_id}' does not match the service '{service}'"),
+            ));
+        }
+        if renew && !ticket.from_new_login {
+            return Err(Failure::new(
+                FailureCode::InvalidTicket,
+                format!("Ticket '{ticket_id}' was issued from single sign-on, but renew was asked"),
+            ));
+        }
+        // The service must still be registered: its release policy is read
+        // now, so that a removed service gets nothing.
+        let url =
+            ServiceUrl::parse(service).map_err(|_| Failure::new(FailureCode::InvalidService, "Invalid service URL"))?;
+        let registered = self.services.find_match(&url).await.map_err(internal)?;
+        let Some(registered) = registered.filter(|s| s.id.as_str() == ticket.service_id) else {
+            return Err(Failure::new(FailureCode::InvalidService, format!("Service '{service}' is not registered")));
+        };
+        if pgt_url {
+            // No service may obtain proxy-granting tickets until a proxy
+            // policy allows it (proxy support comes with its own policy).
+            return Err(Failure::new(
+                FailureCode::UnauthorizedServiceProxy,
+                format!("Service '{service}' is not allowed to use proxy authentication"),
+            ));
+        }
+        let account = self.accounts.find_by_id(ticket.account_id).await.map_err(internal)?;
+        let Some(account) =
+            account.filter(|a| a.state == AccountState::Active && ticket.authenticated_at >= a.sessions_valid_after)
+        else {
+            return Err(not_recognized());
+        };
+        Ok(Success {
+            user: account.login.as_str().to_owned(),
+            authentication_date: ticket.authenticated_at,
+            from_new_login: ticket.from_new_login,
+            attributes: attributes::release(&account, &registered),
+        })
+    }
+}
+
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}

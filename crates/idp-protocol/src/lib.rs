@@ -1,0 +1,42 @@
+//! idp-protocol: the CAS protocol (and later OIDC / OAuth 2) on top of
+//! idp-core.
+//!
+//! It owns the protocol rules — which ticket is valid for which service,
+//! when `renew` and `gateway` apply, what a validation answers — and the
+//! wire formats (CAS 1 text, CAS 2/3 XML valid against the CAS 3.0 schema,
+//! JSON, single logout messages). It reaches storage only through the
+//! idp-core ports and knows nothing of HTTP status codes, cookies or
+//! templates (that is idp-web), nor of SQL or Redis (idp-store).
+//!
+//! Start with [`cas::Cas`], then [`cas::validate`] and [`cas::response`].
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+pub mod cas;
+
+/// Errors of the protocol layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The `service` parameter is not an acceptable URL.
+    #[error("CAS0001 invalid service URL: {0}")]
+    InvalidServiceUrl(String),
+    /// No registered service matches the URL.
+    #[error("CAS0002 service not registered: {0}")]
+    UnknownService(String),
+    /// A port failed.
+    #[error(transparent)]
+    Core(#[from] idp_core::Error),
+}
+
+impl Error {
+    /// The stable code of the error, shown on error pages.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::InvalidServiceUrl(_) => "CAS0001",
+            Error::UnknownService(_) => "CAS0002",
+            Error::Core(e) => e.code(),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,5 @@
+//! sea-orm entities: the rows as stored. Conversion to and from the domain
+//! types lives with each repository.
+
+pub mod account;
+pub mod service;

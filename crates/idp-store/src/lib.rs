@@ -1,0 +1,33 @@
+//! idp-store: the adapters of the idp-core ports.
+//!
+//! - [`db`]: connecting to SQLite (the embedded default, WAL mode with a busy
+//!   timeout so that the CLI and a running server share the file) or
+//!   PostgreSQL, and applying the migrations.
+//! - [`accounts`], [`services`]: sea-orm repositories.
+//! - [`memory`]: in-memory ticket registry, session store and rate limiter
+//!   (one node).
+//! - [`redis_store`]: the same three on Redis (several nodes).
+//! - [`hashing`]: argon2id on a bounded blocking pool.
+//! - [`outbound`]: HTTP to services (single logout), with timeouts.
+//! - [`audit`]: the audit trail, as structured log events.
+//!
+//! This crate knows nothing of HTTP routes, cookies, templates or protocol
+//! rules. Start with [`db::connect`].
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+pub mod accounts;
+pub mod audit;
+pub mod db;
+mod entities;
+pub mod hashing;
+pub mod memory;
+pub mod outbound;
+pub mod redis_store;
+pub mod services;
+
+/// Turns an adapter error into the core's storage error; the detail goes to
+/// the logs, never to a client.
+pub(crate) fn storage<E: std::fmt::Display>(e: E) -> idp_core::Error {
+    idp_core::Error::Storage(e.to_string())
+}

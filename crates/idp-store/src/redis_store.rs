@@ -1,0 +1,184 @@
+//! Redis adapters for several nodes: ticket registry (`GETDEL`, so that two
+//! nodes can never both take one ticket), session store and rate limiter.
+//!
+//! Keys are `<prefix>st:<id>`, `<prefix>tgt:<id>`, `<prefix>tgt:<id>:svc`
+//! (a list of the services that got tickets) and `<prefix>rl:<key>`; every
+//! key has a TTL.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+use std::time::Duration;
+
+use idp_core::Result;
+use idp_core::ports::{RateLimiter, SessionStore, TicketRegistry};
+use idp_core::session::{ServiceTicket, SessionService, SsoSession};
+
+use crate::storage;
+
+/// A shared, reconnecting Redis connection with a key prefix.
+#[derive(Clone)]
+pub struct Redis {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+impl Redis {
+    /// Connects to `url` (`redis://host:6379/0`); every key starts with
+    /// `prefix` (`idp:` by default), so tests and deployments can share a
+    /// server.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Redis> {
+        let client = redis::Client::open(url).map_err(storage)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(Duration::from_secs(5)));
+        let conn = ConnectionManager::new_with_config(client, config).await.map_err(storage)?;
+        Ok(Redis { conn, prefix: prefix.to_owned() })
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+}
+
+fn secs(ttl: Duration) -> u64 {
+    ttl.as_secs().max(1)
+}
+
+/// Service tickets in Redis.
+pub struct RedisTickets(pub Redis);
+
+#[async_trait]
+impl TicketRegistry for RedisTickets {
+    async fn put(&self, ticket: &ServiceTicket, ttl: Duration) -> Result<()> {
+        let json = serde_json::to_string(ticket).map_err(storage)?;
+        let mut c = self.0.conn.clone();
+        let _: () = c.set_ex(self.0.key("st", &ticket.id), json, secs(ttl)).await.map_err(storage)?;
+        Ok(())
+    }
+
+    async fn take(&self, id: &str) -> Result<Option<ServiceTicket>> {
+        let mut c = self.0.conn.clone();
+        let json: Option<String> = c.get_del(self.0.key("st", id)).await.map_err(storage)?;
+        json.map(|j| serde_json::from_str(&j).map_err(storage)).transpose()
+    }
+
+    async fn ping(&self) -> Result<()> {
+        let mut c = self.0.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut c).await.map_err(storage)?;
+        Ok(())
+    }
+}
+
+/// SSO sessions in Redis.
+pub struct RedisSessions(pub Redis);
+
+#[async_trait]
+impl SessionStore for RedisSessions {
+    async fn create(&self, session: &SsoSession, ttl: Duration) -> Result<()> {
+        let json = serde_json::to_string(session).map_err(storage)?;
+        let mut c = self.0.conn.clone();
+        let _: () = c.set_ex(self.0.key("tgt", &session.id), json, secs(ttl)).await.map_err(storage)?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<SsoSession>> {
+        let mut c = self.0.conn.clone();
+        let json: Option<String> = c.get(self.0.key("tgt", id)).await.map_err(storage)?;
+        json.map(|j| serde_json::from_str(&j).map_err(storage)).transpose()
+    }
+
+    async fn touch(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        // Read-modify-write keeping the TTL; a lost race only loses a
+        // last-used time a few milliseconds apart.
+        let Some(mut session) = self.get(id).await? else { return Ok(()) };
+        session.last_used_at = at;
+        let json = serde_json::to_string(&session).map_err(storage)?;
+        let mut c = self.0.conn.clone();
+        let _: () = redis::cmd("SET")
+            .arg(self.0.key("tgt", id))
+            .arg(json)
+            .arg("XX")
+            .arg("KEEPTTL")
+            .query_async(&mut c)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn add_service(&self, id: &str, service: SessionService) -> Result<()> {
+        let json = serde_json::to_string(&service).map_err(storage)?;
+        let key = self.0.key("tgt", id);
+        let list = format!("{key}:svc");
+        let mut c = self.0.conn.clone();
+        let ttl: i64 = c.ttl(&key).await.map_err(storage)?;
+        if ttl <= 0 {
+            return Ok(());
+        }
+        let _: () = redis::pipe()
+            .atomic()
+            .rpush(&list, json)
+            .ignore()
+            .expire(&list, ttl)
+            .ignore()
+            .query_async(&mut c)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn remove(&self, id: &str) -> Result<Option<(SsoSession, Vec<SessionService>)>> {
+        let key = self.0.key("tgt", id);
+        let list = format!("{key}:svc");
+        let mut c = self.0.conn.clone();
+        // One transaction: of two nodes ending the session at once, only one
+        // gets it back and sends the single logout messages.
+        let (json, services, _): (Option<String>, Vec<String>, ()) = redis::pipe()
+            .atomic()
+            .get_del(&key)
+            .lrange(&list, 0, -1)
+            .del(&list)
+            .query_async(&mut c)
+            .await
+            .map_err(storage)?;
+        let Some(json) = json else { return Ok(None) };
+        let session: SsoSession = serde_json::from_str(&json).map_err(storage)?;
+        let services = services.iter().filter_map(|s| serde_json::from_str(s).ok()).collect();
+        Ok(Some((session, services)))
+    }
+}
+
+/// Rate-limit counters in Redis.
+pub struct RedisRateLimiter(pub Redis);
+
+#[async_trait]
+impl RateLimiter for RedisRateLimiter {
+    async fn hit(&self, key: &str, window: Duration) -> Result<u64> {
+        let key = self.0.key("rl", key);
+        let mut c = self.0.conn.clone();
+        let (count, _): (u64, ()) = redis::pipe()
+            .atomic()
+            .incr(&key, 1)
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(secs(window))
+            .arg("NX")
+            .query_async(&mut c)
+            .await
+            .map_err(storage)?;
+        Ok(count)
+    }
+
+    async fn count(&self, key: &str) -> Result<u64> {
+        let mut c = self.0.conn.clone();
+        let n: Option<u64> = c.get(self.0.key("rl", key)).await.map_err(storage)?;
+        Ok(n.unwrap_or(0))
+    }
+
+    async fn clear(&self, key: &str) -> Result<()> {
+        let mut c = self.0.conn.clone();
+        let _: () = c.del(self.0.key("rl", key)).await.map_err(storage)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! [`ServiceRegistry`] on sea-orm.
+//!
+//! Every lookup reads the table, so that a service added or removed by the
+//! CLI is seen at once by every running node. Compiled patterns are cached by
+//! their source text, which keeps the lookup to one indexed read and no
+//! regex compilation on the hot path.
+
+use async_trait::async_trait;
+use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryOrder, Set, SqlErr};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use url::Url;
+
+use idp_core::clock::Clock;
+use idp_core::ports::ServiceRegistry;
+use idp_core::service::{Service, ServiceId, ServiceUrl, UrlPattern, find_match};
+use idp_core::{Error, Result};
+
+use crate::entities::service::{self, Entity as Services};
+use crate::storage;
+
+/// Registered services in the SQL database.
+pub struct SqlServices {
+    db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
+    patterns: Mutex<HashMap<String, UrlPattern>>,
+}
+
+impl SqlServices {
+    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock, patterns: Mutex::new(HashMap::new()) }
+    }
+
+    fn pattern(&self, source: &str) -> Result<UrlPattern> {
+        let mut cache = self.patterns.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(p) = cache.get(source) {
+            return Ok(p.clone());
+        }
+        let p = UrlPattern::parse(source)?;
+        // Bounded: patterns of removed services are few; start over if the
+        // table ever churns a lot.
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(source.to_owned(), p.clone());
+        Ok(p)
+    }
+
+    fn to_domain(&self, m: service::Model) -> Result<Service> {
+        Ok(Service {
+            id: ServiceId::parse(&m.id)?,
+            name: m.name,
+            url_pattern: self.pattern(&m.url_pattern)?,
+            attributes: serde_json::from_str(&m.attributes).map_err(storage)?,
+            logout_url: m.logout_url.as_deref().map(Url::parse).transpose().map_err(storage)?,
+            evaluation_order: m.evaluation_order,
+        })
+    }
+
+    fn to_row(&self, s: &Service, created_at: chrono::DateTime<chrono::Utc>) -> Result<service::Model> {
+        Ok(service::Model {
+            id: s.id.as_str().to_owned(),
+            name: s.name.clone(),
+            url_pattern: s.url_pattern.as_str().to_owned(),
+            attributes: serde_json::to_string(&s.attributes).map_err(storage)?,
+            logout_url: s.logout_url.as_ref().map(Url::to_string),
+            evaluation_order: s.evaluation_order,
+            created_at,
+            updated_at: self.clock.now(),
+        })
+    }
+}
+
+#[async_trait]
+impl ServiceRegistry for SqlServices {
+    async fn find_match(&self, url: &ServiceUrl) -> Result<Option<Service>> {
+        let all = self.list().await?;
+        Ok(find_match(&all, url).cloned())
+    }
+
+    async fn get(&self, id: &ServiceId) -> Result<Option<Service>> {
+        Services::find_by_id(id.as_str().to_owned())
+            .one(&self.db)
+            .await
+            .map_err(storage)?
+            .map(|m| self.to_domain(m))
+            .transpose()
+    }
+
+    async fn list(&self) -> Result<Vec<Service>> {
+        let rows = Services::find()
+            .order_by_asc(service::Column::EvaluationOrder)
+            .order_by_asc(service::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            match self.to_domain(row) {
+                Ok(s) => out.push(s),
+                // One broken row must not take every service down.
+                Err(e) => tracing::error!(error = %e, "skipping an unreadable service row"),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn add(&self, s: Service) -> Result<()> {
+        let row = self.to_row(&s, self.clock.now())?;
+        let active = service::ActiveModel {
+            id: Set(row.id),
+            name: Set(row.name),
+            url_pattern: Set(row.url_pattern),
+            attributes: Set(row.attributes),
+            logout_url: Set(row.logout_url),
+            evaluation_order: Set(row.evaluation_order),
+            created_at: Set(row.created_at),
+            updated_at: Set(row.updated_at),
+        };
+        Services::insert(active).exec(&self.db).await.map_err(|e| match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!("service '{}'", s.id)),
+            _ => storage(e),
+        })?;
+        Ok(())
+    }
+
+    async fn update(&self, s: Service) -> Result<()> {
+        let existing = Services::find_by_id(s.id.as_str().to_owned()).one(&self.db).await.map_err(storage)?;
+        let Some(existing) = existing else {
+            return Err(Error::NotFound(format!("service '{}'", s.id)));
+        };
+        let row = self.to_row(&s, existing.created_at)?;
+        row.into_active_model().reset_all().update(&self.db).await.map_err(storage)?;
+        Ok(())
+    }
+
+    async fn remove(&self, id: &ServiceId) -> Result<bool> {
+        let done = Services::delete_by_id(id.as_str().to_owned()).exec(&self.db).await.map_err(storage)?;
+        Ok(done.rows_affected > 0)
+    }
+}

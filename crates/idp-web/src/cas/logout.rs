@@ -1,0 +1,37 @@
+//! `/cas/logout`: ends the SSO session (and sends single logout to the
+//! services), then redirects to `service` only if it is registered.
+
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar};
+use minijinja::context;
+use serde::Deserialize;
+
+use crate::cas::TGC;
+use crate::cas::login::ascii_location;
+use crate::error::WebError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct LogoutQuery {
+    service: Option<String>,
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<LogoutQuery>,
+) -> Result<Response, WebError> {
+    if let Some(id) = jar.get(TGC).map(|c| c.value().to_owned()) {
+        state.cas.end_session(&id).await?;
+    }
+    let jar = jar.remove(Cookie::build(TGC).path("/"));
+    // Only a registered service is followed: no open redirect.
+    if let Some(service) = q.service.as_deref().filter(|s| !s.is_empty()) {
+        if let Ok((url, _)) = state.cas.registered_service(service).await {
+            return Ok((jar, Redirect::to(&ascii_location(url.as_str()))).into_response());
+        }
+    }
+    let html = state.views.render("logged_out.html", context! { login_url => "/cas/login" })?;
+    Ok((jar, Html(html)).into_response())
+}

@@ -1,0 +1,31 @@
+//! CAS endpoints under `/cas`.
+
+pub mod login;
+pub mod logout;
+pub mod validate;
+
+use axum::Router;
+use axum::routing::get;
+
+use crate::state::AppState;
+
+/// Name of the SSO session cookie (Apereo's name). Path `/`, so that
+/// `/cas`, the OIDC endpoints and `/compte/` share one session.
+pub const TGC: &str = "TGC";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/cas/login", get(login::show).post(login::submit))
+        .route("/cas/logout", get(logout::logout))
+        .route("/cas/validate", get(validate::cas1))
+        .route("/cas/serviceValidate", get(validate::cas2))
+        .route("/cas/proxyValidate", get(validate::cas2))
+        .route("/cas/p3/serviceValidate", get(validate::cas3))
+        .route("/cas/p3/proxyValidate", get(validate::cas3))
+}
+
+/// Whether a CAS flag parameter (`renew`, `gateway`) is set: present with
+/// any value but "false".
+pub fn flag(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.eq_ignore_ascii_case("false"))
+}

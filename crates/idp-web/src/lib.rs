@@ -1,0 +1,46 @@
+//! idp-web: the HTTP layer.
+//!
+//! It owns the axum router, request extraction, cookies (TGC, CSRF, chosen
+//! profile), security headers, the minijinja views of the themes, and the
+//! mapping of every error to a status code and a French page
+//! ([`error::WebError`]). Handlers stay thin: parse, call idp-protocol or
+//! idp-core, render or redirect. No SQL, no Redis here: storage comes in
+//! through the ports held by [`state::AppState`].
+//!
+//! Start with [`router`], then [`cas::login`].
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
+
+pub mod cas;
+pub mod config;
+pub mod csrf;
+pub mod error;
+pub mod health;
+pub mod net;
+pub mod security;
+pub mod state;
+pub mod views;
+
+use axum::Router;
+use axum::routing::get;
+use std::time::Duration;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use state::AppState;
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(|| async { axum::response::Redirect::to("/cas/login") }))
+        .merge(cas::routes())
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/static/{theme}/{*path}", get(views::static_file))
+        .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), security::headers))
+        .layer(RequestBodyLimitLayer::new(64 * 1024))
+        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
+        .with_state(state)
+}

@@ -1,0 +1,29 @@
+//! The state shared by every handler.
+
+use async_trait::async_trait;
+use std::sync::Arc;
+
+use idp_core::auth::Authenticator;
+use idp_protocol::cas::Cas;
+
+use crate::config::WebConfig;
+use crate::views::Views;
+
+/// Readiness of the stores (database, ticket registry), for `/readyz`.
+#[async_trait]
+pub trait Readiness: Send + Sync {
+    /// `Err` names the store that does not answer.
+    async fn check(&self) -> Result<(), String>;
+}
+
+/// Everything a handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub cas: Arc<Cas>,
+    pub auth: Arc<Authenticator>,
+    pub views: Arc<Views>,
+    pub config: Arc<WebConfig>,
+    pub readiness: Arc<dyn Readiness>,
+    /// Renders the Prometheus text exposition of the process's metrics.
+    pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
+}

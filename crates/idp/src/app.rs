@@ -1,0 +1,120 @@
+//! The server: builds the application state from the settings, binds its
+//! listener, serves until shut down.
+
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+use idp_core::auth::Authenticator;
+use idp_core::clock::Clock;
+use idp_core::throttle::Throttle;
+use idp_protocol::cas::Cas;
+use idp_store::audit::TracingAudit;
+use idp_store::outbound::HttpOutbound;
+use idp_web::AppState;
+use idp_web::config::WebConfig;
+use idp_web::views::Views;
+
+use crate::settings::Settings;
+use crate::stores::{Stores, StoresReadiness, redact};
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    pub stores: Stores,
+    public_url: url::Url,
+    database: String,
+}
+
+/// The process-wide Prometheus recorder (a recorder can only be installed
+/// once per process; tests build several applications).
+fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
+    static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> = OnceLock::new();
+    HANDLE.get_or_init(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok()).clone()
+}
+
+impl Application {
+    /// Opens the stores, builds the router and binds `settings.bind`
+    /// (port 0 picks a free port: see [`Application::port`]).
+    pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        let public_url = settings.public_url().map_err(anyhow::Error::msg)?;
+        let stores = Stores::open(settings, clock.clone()).await?;
+        std::fs::create_dir_all(settings.outbox_dir())
+            .with_context(|| format!("cannot create the outbox {}", settings.outbox_dir().display()))?;
+        let audit = Arc::new(TracingAudit);
+        let outbound = Arc::new(
+            HttpOutbound::new(Duration::from_secs(settings.outbound_timeout_seconds))
+                .context("cannot build the HTTP client")?,
+        );
+        let cas = Cas {
+            accounts: stores.accounts.clone(),
+            services: stores.services.clone(),
+            tickets: stores.tickets.clone(),
+            sessions: stores.sessions.clone(),
+            outbound,
+            audit: audit.clone(),
+            clock: clock.clone(),
+            policy: settings.session_policy(),
+        };
+        let auth = Authenticator {
+            accounts: stores.accounts.clone(),
+            hashing: stores.hashing.clone(),
+            throttle: Throttle::new(stores.limiter.clone(), settings.throttle),
+            audit,
+            clock,
+        };
+        let views =
+            Views::new(&settings.theme, settings.theme_dir.clone(), &settings.site_name).map_err(anyhow::Error::msg)?;
+        let config = WebConfig {
+            public_url: public_url.clone(),
+            theme: settings.theme.clone(),
+            theme_dir: settings.theme_dir.clone(),
+            site_name: settings.site_name.clone(),
+            profiles: settings.login.profiles.clone(),
+            trusted_proxies: settings.trusted_proxies.clone(),
+        };
+        let handle = metrics_handle();
+        let state = AppState {
+            cas: Arc::new(cas),
+            auth: Arc::new(auth),
+            views: Arc::new(views),
+            config: Arc::new(config),
+            readiness: Arc::new(StoresReadiness(stores.clone())),
+            metrics: Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default()),
+        };
+        let listener =
+            TcpListener::bind(&settings.bind).await.with_context(|| format!("cannot listen on {}", settings.bind))?;
+        Ok(Application {
+            listener,
+            router: idp_web::router(state),
+            stores,
+            public_url,
+            database: redact(&settings.database_url()),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// One line per fact an operator needs at start.
+    pub fn report(&self) -> Vec<String> {
+        let addr = self.listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        vec![
+            format!("listening on http://{addr}"),
+            format!("public URL: {}", self.public_url),
+            format!("database: {}", self.database),
+            format!("ticket registry: {}", self.stores.ticket_store),
+        ]
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight end.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await.context("server failed")
+    }
+}

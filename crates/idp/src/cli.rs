@@ -1,0 +1,404 @@
+//! The command line (DESIGN.md §4.1). Where a command prints a secret
+//! (provisional password), standard output is exactly that value on one
+//! line; every other message goes to standard error.
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use idp_core::account::{AccountState, Login, NewAccount, Profile, parse_email, parse_name, parse_uai};
+use idp_core::clock::{Clock, SystemClock};
+use idp_core::secret::{Secret, provisional_password};
+use idp_core::service::{Service, ServiceId, UrlPattern, parse_attribute_name};
+
+use crate::app::Application;
+use crate::settings::Settings;
+use crate::stores::Stores;
+
+#[derive(Debug, Parser)]
+#[command(name = "idp", version, about = "Single sign-on (CAS) for school digital workspaces")]
+pub struct Cli {
+    /// Configuration file (TOML); IDP_* environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Manage the registered CAS services.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    /// Create an account; prints its provisional password (or nothing with --active).
+    Create(CreateAccount),
+    /// Create or update accounts from a CSV file; prints `login,provisional_password` of the created ones.
+    Import {
+        /// CSV file: login,profile,given_name,family_name[,email,provisional_password,school]
+        file: PathBuf,
+    },
+    /// Put the account back to `reset`, end its sessions, print a new provisional password.
+    Reset { login: String },
+    /// Unlock a locked account.
+    Unlock { login: String },
+    /// Disable the account and end its sessions.
+    Disable { login: String },
+    /// Enable a disabled account.
+    Enable { login: String },
+    /// Delete the account.
+    Delete { login: String },
+    /// Show the account (never its passwords).
+    Show { login: String },
+}
+
+#[derive(Debug, Args)]
+pub struct CreateAccount {
+    pub login: String,
+    /// eleve, parent, personnel or autre.
+    #[arg(long)]
+    pub profile: String,
+    #[arg(long)]
+    pub given_name: String,
+    #[arg(long)]
+    pub family_name: String,
+    #[arg(long)]
+    pub email: Option<String>,
+    /// UAI of a school (repeat for several).
+    #[arg(long = "school", value_name = "UAI")]
+    pub schools: Vec<String>,
+    /// The provisional password (generated when not given).
+    #[arg(long, conflicts_with = "active")]
+    pub provisional_password: Option<String>,
+    /// Create an active account (password read from standard input).
+    #[arg(long, requires = "password_stdin")]
+    pub active: bool,
+    /// Read the password from standard input (with --active).
+    #[arg(long, requires = "active")]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Register a service.
+    Add(ServiceArgs),
+    /// Change a registered service (options given replace the old values).
+    Update(ServiceUpdate),
+    /// List the registered services.
+    List,
+    /// Remove a service.
+    Remove { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    pub id: String,
+    #[arg(long)]
+    pub name: String,
+    /// Regular expression the whole service URL must match.
+    #[arg(long)]
+    pub url_pattern: String,
+    /// An attribute released to the service (repeat for several).
+    #[arg(long = "attribute", value_name = "NAME")]
+    pub attributes: Vec<String>,
+    /// Where single logout messages are POSTed.
+    #[arg(long)]
+    pub logout_url: Option<String>,
+    /// Lower values are matched first.
+    #[arg(long, default_value_t = 0)]
+    pub order: i32,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceUpdate {
+    pub id: String,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub url_pattern: Option<String>,
+    /// Replace the released attributes (repeat for several).
+    #[arg(long = "attribute", value_name = "NAME")]
+    pub attributes: Vec<String>,
+    /// Release no attribute at all.
+    #[arg(long, conflicts_with = "attributes")]
+    pub no_attributes: bool,
+    #[arg(long)]
+    pub logout_url: Option<String>,
+    /// Remove the logout URL.
+    #[arg(long, conflicts_with = "logout_url")]
+    pub no_logout_url: bool,
+    #[arg(long)]
+    pub order: Option<i32>,
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref()).map_err(anyhow::Error::msg)?;
+    init_logging(&settings, matches!(cli.command, Command::Serve));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match cli.command {
+        Command::Serve => serve(&settings, clock).await,
+        Command::Migrate => {
+            Stores::open(&settings, clock).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Account(cmd) => account(cmd, &Stores::open(&settings, clock.clone()).await?, &settings, clock).await,
+        Command::Service(cmd) => service(cmd, &Stores::open(&settings, clock).await?).await,
+    }
+}
+
+fn init_logging(settings: &Settings, serving: bool) {
+    let default = if serving { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if settings.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
+}
+
+async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let app = Application::build(settings, clock).await?;
+    for line in app.report() {
+        tracing::info!("{line}");
+        eprintln!("idp: {line}");
+    }
+    app.run_until(async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+    })
+    .await
+}
+
+async fn account(
+    cmd: AccountCommand,
+    stores: &Stores,
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    let find = |login: String| async move {
+        let parsed = Login::parse(&login)?;
+        match stores.accounts.find_by_login(&parsed).await? {
+            Some(a) => Ok(a),
+            None => bail!("no account '{login}'"),
+        }
+    };
+    match cmd {
+        AccountCommand::Create(args) => create_account(args, stores, settings).await,
+        AccountCommand::Import { file } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let report = crate::import::import(&bytes, stores).await?;
+            print!("{}", report.csv);
+            eprintln!("{} account(s) created, {} updated", report.created, report.updated);
+            Ok(())
+        }
+        AccountCommand::Reset { login } => {
+            let mut a = find(login).await?;
+            let password = provisional_password()?;
+            a.provisional_hash = Some(stores.hashing.hash(Secret::new(password.clone())).await?);
+            a.provisional_set_at = Some(clock.now());
+            a.password_hash = None;
+            a.state = AccountState::Reset;
+            a.sessions_valid_after = clock.now();
+            a.updated_at = clock.now();
+            stores.accounts.update(&a).await?;
+            println!("{password}");
+            eprintln!("account '{}' reset; its sessions are ended", a.login);
+            Ok(())
+        }
+        AccountCommand::Unlock { login } => {
+            let mut a = find(login).await?;
+            if a.state == AccountState::Locked {
+                a.state = AccountState::Active;
+            }
+            a.failed_logins = 0;
+            a.updated_at = clock.now();
+            stores.accounts.update(&a).await?;
+            idp_core::throttle::Throttle::new(stores.limiter.clone(), settings.throttle)
+                .clear_login("login", a.login.as_str())
+                .await?;
+            eprintln!("account '{}' is {}", a.login, a.state.as_str());
+            Ok(())
+        }
+        AccountCommand::Disable { login } => {
+            let mut a = find(login).await?;
+            a.state = AccountState::Disabled;
+            a.sessions_valid_after = clock.now();
+            a.updated_at = clock.now();
+            stores.accounts.update(&a).await?;
+            eprintln!("account '{}' disabled; its sessions are ended", a.login);
+            Ok(())
+        }
+        AccountCommand::Enable { login } => {
+            let mut a = find(login).await?;
+            if a.state == AccountState::Disabled {
+                a.state = if a.password_hash.is_some() { AccountState::Active } else { AccountState::Provisioned };
+            }
+            a.updated_at = clock.now();
+            stores.accounts.update(&a).await?;
+            eprintln!("account '{}' is {}", a.login, a.state.as_str());
+            Ok(())
+        }
+        AccountCommand::Delete { login } => {
+            let parsed = Login::parse(&login)?;
+            if !stores.accounts.delete(&parsed).await? {
+                bail!("no account '{login}'");
+            }
+            eprintln!("account '{login}' deleted");
+            Ok(())
+        }
+        AccountCommand::Show { login } => {
+            let a = find(login).await?;
+            let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+            println!("login: {}", a.login);
+            println!("state: {}", a.state.as_str());
+            println!("profile: {} ({})", a.profile.as_str(), a.profile.national_code());
+            println!("given_name: {}", a.given_name);
+            println!("family_name: {}", a.family_name);
+            println!("email: {}", opt(a.email.clone()));
+            println!("schools: {}", a.schools.join(" "));
+            println!("cgu_version: {}", opt(a.cgu_version.clone()));
+            for (name, values) in &a.attributes {
+                println!("{name}: {}", values.join(" | "));
+            }
+            println!("created_at: {}", a.created_at.to_rfc3339());
+            println!("last_login_at: {}", opt(a.last_login_at.map(|t| t.to_rfc3339())));
+            Ok(())
+        }
+    }
+}
+
+async fn create_account(args: CreateAccount, stores: &Stores, settings: &Settings) -> anyhow::Result<()> {
+    let mut new = NewAccount {
+        login: Login::parse(&args.login)?,
+        profile: Profile::parse(&args.profile)?,
+        given_name: parse_name("given name", &args.given_name)?,
+        family_name: parse_name("family name", &args.family_name)?,
+        email: args.email.as_deref().map(parse_email).transpose()?,
+        schools: args.schools.iter().map(|s| parse_uai(s)).collect::<Result<_, _>>()?,
+        state: AccountState::Provisioned,
+        password_hash: None,
+        provisional_hash: None,
+        cgu_version: None,
+        attributes: Default::default(),
+    };
+    if args.active {
+        let mut password = String::new();
+        std::io::stdin().read_to_string(&mut password).context("cannot read the password from standard input")?;
+        let password = password.trim_end_matches(['\r', '\n']).to_owned();
+        if password.chars().count() < 8 {
+            bail!("the password must have at least 8 characters");
+        }
+        new.state = AccountState::Active;
+        new.password_hash = Some(stores.hashing.hash(Secret::new(password)).await?);
+        // An operator-made account has accepted the current terms of use.
+        new.cgu_version = Some(settings.cgu_version.clone());
+        let a = stores.accounts.create(new).await?;
+        eprintln!("account '{}' created, active", a.login);
+    } else {
+        let password = match args.provisional_password {
+            Some(p) if p.chars().count() >= 8 => p,
+            Some(_) => bail!("the provisional password must have at least 8 characters"),
+            None => provisional_password()?,
+        };
+        new.provisional_hash = Some(stores.hashing.hash(Secret::new(password.clone())).await?);
+        let a = stores.accounts.create(new).await?;
+        println!("{password}");
+        eprintln!("account '{}' created, to be activated", a.login);
+    }
+    Ok(())
+}
+
+fn parse_logout_url(raw: &str) -> anyhow::Result<url::Url> {
+    let url = url::Url::parse(raw).with_context(|| format!("invalid logout URL '{raw}'"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("the logout URL must be http or https");
+    }
+    Ok(url)
+}
+
+fn parse_attributes(names: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        let n = parse_attribute_name(n)?;
+        if !out.contains(&n) {
+            out.push(n);
+        }
+    }
+    Ok(out)
+}
+
+async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
+    match cmd {
+        ServiceCommand::Add(args) => {
+            let service = Service {
+                id: ServiceId::parse(&args.id)?,
+                name: parse_name("name", &args.name)?,
+                url_pattern: UrlPattern::parse(&args.url_pattern)?,
+                attributes: parse_attributes(&args.attributes)?,
+                logout_url: args.logout_url.as_deref().map(parse_logout_url).transpose()?,
+                evaluation_order: args.order,
+            };
+            stores.services.add(service).await?;
+            eprintln!("service '{}' registered", args.id);
+        }
+        ServiceCommand::Update(args) => {
+            let id = ServiceId::parse(&args.id)?;
+            let Some(mut s) = stores.services.get(&id).await? else { bail!("no service '{}'", args.id) };
+            if let Some(name) = &args.name {
+                s.name = parse_name("name", name)?;
+            }
+            if let Some(p) = &args.url_pattern {
+                s.url_pattern = UrlPattern::parse(p)?;
+            }
+            if !args.attributes.is_empty() {
+                s.attributes = parse_attributes(&args.attributes)?;
+            }
+            if args.no_attributes {
+                s.attributes.clear();
+            }
+            if let Some(u) = &args.logout_url {
+                s.logout_url = Some(parse_logout_url(u)?);
+            }
+            if args.no_logout_url {
+                s.logout_url = None;
+            }
+            if let Some(o) = args.order {
+                s.evaluation_order = o;
+            }
+            stores.services.update(s).await?;
+            eprintln!("service '{}' updated", args.id);
+        }
+        ServiceCommand::List => {
+            for s in stores.services.list().await? {
+                println!(
+                    "{}\t{}\t{}\torder={}\tattributes={}\tlogout={}",
+                    s.id,
+                    s.name,
+                    s.url_pattern.as_str(),
+                    s.evaluation_order,
+                    s.attributes.join(","),
+                    s.logout_url.map(|u| u.to_string()).unwrap_or_else(|| "-".into())
+                );
+            }
+        }
+        ServiceCommand::Remove { id } => {
+            if !stores.services.remove(&ServiceId::parse(&id)?).await? {
+                bail!("no service '{id}'");
+            }
+            eprintln!("service '{id}' removed");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! The `idp` binary as a library, so that black-box tests can build the
+//! real server in-process (with a fixed clock) and run the real CLI.
+//!
+//! - [`settings`]: defaults, TOML file, `IDP_*` environment.
+//! - [`stores`]: which adapter implements which port.
+//! - [`app`]: the server (`Application::build`, `port`, `run_until`).
+//! - [`cli`]: the commands of DESIGN.md §4.1; [`import`]: CSV import.
+//!
+//! `anyhow` is used here and nowhere else in the workspace.
+
+pub mod app;
+pub mod cli;
+pub mod import;
+pub mod settings;
+pub mod stores;

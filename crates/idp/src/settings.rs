@@ -1,0 +1,222 @@
+//! Configuration: defaults, then the TOML file (`--config`), then the
+//! `IDP_*` environment variables (DESIGN.md §4.1).
+
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use idp_core::password::Argon2Params;
+use idp_core::session::SessionPolicy;
+use idp_core::throttle::ThrottlePolicy;
+use idp_web::config::{LoginProfile, default_profiles};
+
+/// Every setting, with its default. Unknown keys are refused, so that a
+/// typing mistake in the file is reported instead of ignored.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// `host:port` to listen on.
+    pub bind: String,
+    /// The URL users and services see; `http://<bind>` when not set.
+    pub public_url: Option<String>,
+    /// Where the embedded default keeps its database and outbox.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; `sqlite://<data_dir>/idp.db` when not set.
+    pub database_url: Option<String>,
+    /// `redis://…` for tickets, sessions and counters shared by several
+    /// nodes; in memory when not set.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key.
+    pub redis_prefix: String,
+    pub theme: String,
+    /// A folder holding `<theme>/templates` and `<theme>/static` that
+    /// overrides the embedded themes.
+    pub theme_dir: Option<PathBuf>,
+    pub site_name: String,
+    /// The current version of the terms of use (CGU).
+    pub cgu_version: String,
+    pub argon2: Argon2Params,
+    /// Password hashes computed at once; the number of CPUs when not set.
+    pub hashing_concurrency: Option<usize>,
+    pub tickets: TicketSettings,
+    pub throttle: ThrottlePolicy,
+    pub login: LoginSettings,
+    /// Timeout of outbound HTTP calls (single logout), in seconds.
+    pub outbound_timeout_seconds: u64,
+    /// Proxies (load balancers) whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Log format: `text` or `json`.
+    pub log_format: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            public_url: None,
+            data_dir: PathBuf::from("./data"),
+            database_url: None,
+            redis_url: None,
+            redis_prefix: "idp:".into(),
+            theme: "touraine-eschool".into(),
+            theme_dir: None,
+            site_name: "ENT Touraine e-school".into(),
+            cgu_version: "1".into(),
+            argon2: Argon2Params::default(),
+            hashing_concurrency: None,
+            tickets: TicketSettings::default(),
+            throttle: ThrottlePolicy::default(),
+            login: LoginSettings::default(),
+            outbound_timeout_seconds: 5,
+            trusted_proxies: Vec::new(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// Lifetimes of tickets and SSO sessions, in seconds.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TicketSettings {
+    pub service_ticket_seconds: i64,
+    pub sso_idle_seconds: i64,
+    pub sso_hard_seconds: i64,
+}
+
+impl Default for TicketSettings {
+    fn default() -> Self {
+        Self { service_ticket_seconds: 10, sso_idle_seconds: 7200, sso_hard_seconds: 28800 }
+    }
+}
+
+/// The profile page: its choices and how each authenticates.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginSettings {
+    pub profiles: Vec<LoginProfile>,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self { profiles: default_profiles() }
+    }
+}
+
+impl Settings {
+    /// Reads the file (when given), then applies the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, String> {
+        let mut settings = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| format!("invalid configuration {}: {e}", path.display()))?
+            }
+            None => Settings::default(),
+        };
+        settings.apply_env(|name| std::env::var(name).ok());
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// The `IDP_*` variables override the file; empty values are ignored.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("IDP_BIND") {
+            self.bind = v;
+        }
+        if let Some(v) = get("IDP_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = get("IDP_DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = get("IDP_REDIS_URL") {
+            self.redis_url = Some(v);
+        }
+        if let Some(v) = get("IDP_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        self.public_url()?;
+        if self.login.profiles.is_empty() {
+            return Err("login.profiles: at least one profile is needed".into());
+        }
+        for p in &self.login.profiles {
+            let ok =
+                !p.id.is_empty() && p.id != "choose" && p.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !ok {
+                return Err(format!("login.profiles: id '{}' must be letters, digits and '-'", p.id));
+            }
+        }
+        let t = &self.tickets;
+        if t.service_ticket_seconds <= 0 || t.sso_idle_seconds <= 0 || t.sso_hard_seconds <= 0 {
+            return Err("tickets: lifetimes must be positive".into());
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err("log_format: 'text' or 'json'".into());
+        }
+        Ok(())
+    }
+
+    pub fn public_url(&self) -> Result<url::Url, String> {
+        let raw = self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.bind));
+        let url = url::Url::parse(&raw).map_err(|e| format!("public_url '{raw}': {e}"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("public_url '{raw}': http or https expected"));
+        }
+        Ok(url)
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("idp.db").display()))
+    }
+
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+
+    pub fn session_policy(&self) -> SessionPolicy {
+        SessionPolicy {
+            service_ticket_ttl: chrono::Duration::seconds(self.tickets.service_ticket_seconds),
+            sso_idle_timeout: chrono::Duration::seconds(self.tickets.sso_idle_seconds),
+            sso_hard_timeout: chrono::Duration::seconds(self.tickets.sso_hard_seconds),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_embedded_default() {
+        let s = Settings::default();
+        assert_eq!(s.bind, "127.0.0.1:8080");
+        assert_eq!(s.database_url(), "sqlite://./data/idp.db?mode=rwc");
+        assert_eq!(s.public_url().unwrap().as_str(), "http://127.0.0.1:8080/");
+        assert!(s.redis_url.is_none());
+        assert_eq!(s.login.profiles.len(), 3);
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut s: Settings =
+            toml::from_str("bind = \"0.0.0.0:9000\"\n[tickets]\nservice_ticket_seconds = 5\n").unwrap();
+        s.apply_env(|n| match n {
+            "IDP_BIND" => Some("127.0.0.1:1".into()),
+            "IDP_REDIS_URL" => Some("".into()),
+            _ => None,
+        });
+        assert_eq!(s.bind, "127.0.0.1:1");
+        assert!(s.redis_url.is_none());
+        assert_eq!(s.tickets.service_ticket_seconds, 5);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Settings>("bnid = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,102 @@
+//! Wiring of the adapters chosen by the settings: the one place that knows
+//! which adapter implements which port.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+
+use idp_core::clock::Clock;
+use idp_core::ports::{AccountRepository, PasswordHashing, RateLimiter, ServiceRegistry, SessionStore, TicketRegistry};
+use idp_store::accounts::SqlAccounts;
+use idp_store::hashing::BlockingHasher;
+use idp_store::memory::{MemoryRateLimiter, MemorySessions, MemoryTickets};
+use idp_store::redis_store::{Redis, RedisRateLimiter, RedisSessions, RedisTickets};
+use idp_store::services::SqlServices;
+
+use crate::settings::Settings;
+
+/// The stores of one process.
+#[derive(Clone)]
+pub struct Stores {
+    pub db: DatabaseConnection,
+    pub accounts: Arc<dyn AccountRepository>,
+    pub services: Arc<dyn ServiceRegistry>,
+    pub tickets: Arc<dyn TicketRegistry>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub hashing: Arc<dyn PasswordHashing>,
+    /// "in-memory" or "redis", for the start-up report.
+    pub ticket_store: &'static str,
+}
+
+impl Stores {
+    /// Connects to the database (applying migrations) and to Redis when
+    /// configured.
+    pub async fn open(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Stores> {
+        let url = settings.database_url();
+        let db =
+            idp_store::db::connect(&url).await.with_context(|| format!("cannot open the database {}", redact(&url)))?;
+        idp_store::db::migrate(&db).await.context("cannot apply the database migrations")?;
+        let (tickets, sessions, limiter, ticket_store): (
+            Arc<dyn TicketRegistry>,
+            Arc<dyn SessionStore>,
+            Arc<dyn RateLimiter>,
+            _,
+        ) = match &settings.redis_url {
+            Some(url) => {
+                let redis = Redis::connect(url, &settings.redis_prefix)
+                    .await
+                    .with_context(|| format!("cannot connect to Redis at {}", redact(url)))?;
+                (
+                    Arc::new(RedisTickets(redis.clone())),
+                    Arc::new(RedisSessions(redis.clone())),
+                    Arc::new(RedisRateLimiter(redis)),
+                    "redis",
+                )
+            }
+            None => (
+                Arc::new(MemoryTickets::default()),
+                Arc::new(MemorySessions::default()),
+                Arc::new(MemoryRateLimiter::default()),
+                "in-memory",
+            ),
+        };
+        let concurrency = settings
+            .hashing_concurrency
+            .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+        let hashing = Arc::new(BlockingHasher::new(settings.argon2, concurrency).context("invalid argon2 settings")?);
+        Ok(Stores {
+            accounts: Arc::new(SqlAccounts::new(db.clone(), clock.clone())),
+            services: Arc::new(SqlServices::new(db.clone(), clock)),
+            db,
+            tickets,
+            sessions,
+            limiter,
+            hashing,
+            ticket_store,
+        })
+    }
+}
+
+/// A URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `/readyz`: the database and the ticket store answer.
+pub struct StoresReadiness(pub Stores);
+
+#[async_trait]
+impl idp_web::state::Readiness for StoresReadiness {
+    async fn check(&self) -> Result<(), String> {
+        idp_store::db::ping(&self.0.db).await.map_err(|_| "database".to_owned())?;
+        self.0.tickets.ping().await.map_err(|_| "ticket store".to_owned())
+    }
+}

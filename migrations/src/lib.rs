@@ -1,0 +1,19 @@
+//! Database migrations of idp, one per change, applied in order by
+//! `idp migrate` and at server start. They run on SQLite and PostgreSQL
+//! alike: only portable column types are used, and times are stored as
+//! timestamps with time zone (text in SQLite).
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_accounts;
+mod m20261128_000002_services;
+
+/// The ordered list of migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_accounts::Migration), Box::new(m20261128_000002_services::Migration)]
+    }
+}
