@@ -1,1 +1,13 @@
+//! Black-box tests of idp: the real router over HTTP on 127.0.0.1:0, the
+//! real `idp` binary for the CLI, real SQLite (and PostgreSQL / Redis when
+//! their URLs are set), a real third-party CAS client (python-cas).
+//!
+//! All tests build into this one binary; `helpers` has `spawn_app`.
 
+mod cas_login;
+mod cas_validate;
+mod cli;
+mod cluster;
+mod helpers;
+mod interop;
+mod slo;

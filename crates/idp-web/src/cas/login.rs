@@ -4,7 +4,7 @@
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use minijinja::context;
 use serde::Deserialize;
@@ -111,7 +111,7 @@ pub async fn show(
         }
         if flag(&q.gateway) {
             if let Some((url, _)) = &target.service {
-                return Ok(Redirect::to(&ascii_location(url.as_str())).into_response());
+                return Ok(redirect(StatusCode::FOUND, url.as_str()));
             }
         }
     }
@@ -212,14 +212,10 @@ async fn to_service_or_welcome(
     let ticket = state.cas.issue_service_ticket(session, url, service, from_new_login).await?;
     let mut response = match target.method {
         ResponseMethod::Get => {
-            let location = ascii_location(&url.with_param("ticket", &ticket.id));
-            // 303 after the form POST, so the browser follows with a GET.
-            let redirect = if from_new_login { Redirect::to(&location) } else { Redirect::temporary(&location) };
-            let mut r = redirect.into_response();
-            if !from_new_login {
-                *r.status_mut() = StatusCode::FOUND;
-            }
-            r
+            // 303 after the form POST, so the browser follows with a GET
+            // (specification Appendix B); 302 for a GET, as Apereo CAS.
+            let status = if from_new_login { StatusCode::SEE_OTHER } else { StatusCode::FOUND };
+            redirect(status, &url.with_param("ticket", &ticket.id))
         }
         ResponseMethod::Post => {
             let html = state.views.render(
@@ -290,6 +286,11 @@ fn profile_cookie(id: &str, secure: bool) -> Cookie<'static> {
         .same_site(SameSite::Lax)
         .permanent()
         .build()
+}
+
+/// A redirect to `location` (made ASCII) with `status`.
+pub fn redirect(status: StatusCode, location: &str) -> Response {
+    (status, [(axum::http::header::LOCATION, ascii_location(location))]).into_response()
 }
 
 /// A `Location` header value must be ASCII: percent-encode any other byte

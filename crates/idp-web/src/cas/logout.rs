@@ -2,13 +2,14 @@
 //! services), then redirects to `service` only if it is registered.
 
 use axum::extract::{Query, State};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 use minijinja::context;
 use serde::Deserialize;
 
 use crate::cas::TGC;
-use crate::cas::login::ascii_location;
+use crate::cas::login::redirect;
 use crate::error::WebError;
 use crate::state::AppState;
 
@@ -29,7 +30,7 @@ pub async fn logout(
     // Only a registered service is followed: no open redirect.
     if let Some(service) = q.service.as_deref().filter(|s| !s.is_empty()) {
         if let Ok((url, _)) = state.cas.registered_service(service).await {
-            return Ok((jar, Redirect::to(&ascii_location(url.as_str()))).into_response());
+            return Ok((jar, redirect(StatusCode::FOUND, url.as_str())).into_response());
         }
     }
     let html = state.views.render("logged_out.html", context! { login_url => "/cas/login" })?;
