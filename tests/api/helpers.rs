@@ -26,12 +26,13 @@ pub const CHEAP_ARGON2: Argon2Params = Argon2Params { memory_kib: 64, iterations
 
 /// Settings of a test server: port 0, a fresh data folder, cheap hashing.
 pub fn test_settings(data_dir: &Path) -> Settings {
-    let mut s = Settings::default();
-    s.bind = "127.0.0.1:0".into();
-    s.data_dir = data_dir.to_path_buf();
-    s.argon2 = CHEAP_ARGON2;
-    s.public_url = Some("http://127.0.0.1".into());
-    s
+    Settings {
+        bind: "127.0.0.1:0".into(),
+        data_dir: data_dir.to_path_buf(),
+        argon2: CHEAP_ARGON2,
+        public_url: Some("http://127.0.0.1".into()),
+        ..Settings::default()
+    }
 }
 
 /// A running server with its stores, its fixed clock and a browser-like

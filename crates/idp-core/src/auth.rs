@@ -61,8 +61,9 @@ impl Authenticator {
             AccountState::Active | AccountState::Locked | AccountState::Disabled => a.password_hash.clone(),
         });
         let ok = self.hashing.verify(password, hash).await?;
-        let Some(account) = account.filter(|_| ok) else {
-            return self.failed(typed, source, account_id_if_known(login, &self.accounts).await).await;
+        let account = match account {
+            Some(account) if ok => account,
+            other => return self.failed(typed, source, other.map(|a| a.id)).await,
         };
         let outcome = match account.state {
             AccountState::Active => {
@@ -84,26 +85,19 @@ impl Authenticator {
         let lock_after = self.throttle.policy().lock_after;
         if let Some(id) = account_id {
             let failures = self.accounts.record_failed_login(id).await?;
-            if lock_after > 0 && failures >= lock_after {
-                if let Some(mut account) = self.accounts.find_by_id(id).await? {
-                    if account.state == AccountState::Active {
-                        account.state = AccountState::Locked;
-                        account.updated_at = self.clock.now();
-                        self.accounts.update(&account).await?;
-                        self.audit.record(AuditEvent::AccountLocked { login: login.clone() });
-                    }
-                }
+            let locked = if lock_after > 0 && failures >= lock_after {
+                self.accounts.find_by_id(id).await?.filter(|a| a.state == AccountState::Active)
+            } else {
+                None
+            };
+            if let Some(mut account) = locked {
+                account.state = AccountState::Locked;
+                account.updated_at = self.clock.now();
+                self.accounts.update(&account).await?;
+                self.audit.record(AuditEvent::AccountLocked { login: login.clone() });
             }
         }
         self.audit.record(AuditEvent::LoginFailed { login, source: source.to_owned(), reason: "bad credentials" });
         Ok(LoginOutcome::InvalidCredentials)
     }
-}
-
-/// The account id behind a typed login, for counting failures. The lookup
-/// was already done once; repeating it only on failure keeps the success
-/// path short.
-async fn account_id_if_known(login: &str, accounts: &Arc<dyn AccountRepository>) -> Option<i64> {
-    let login = Login::parse(login).ok()?;
-    accounts.find_by_login(&login).await.ok().flatten().map(|a| a.id)
 }

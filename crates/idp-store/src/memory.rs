@@ -28,7 +28,7 @@ impl<V> Expiring<V> {
 
     fn insert(&mut self, key: String, value: V, ttl: Duration) {
         self.writes += 1;
-        if self.writes % 1024 == 0 {
+        if self.writes.is_multiple_of(1024) {
             let now = Instant::now();
             self.entries.retain(|_, (_, until)| *until > now);
         }

@@ -40,10 +40,10 @@ fn find(theme_dir: Option<&PathBuf>, theme: &str, kind: &str, name: &str) -> Opt
     if name.split('/').any(|part| part.is_empty() || part == "." || part == "..") {
         return None;
     }
-    if let Some(dir) = theme_dir {
-        if let Ok(bytes) = std::fs::read(dir.join(theme).join(kind).join(name)) {
-            return Some(Cow::Owned(bytes));
-        }
+    if let Some(dir) = theme_dir
+        && let Ok(bytes) = std::fs::read(dir.join(theme).join(kind).join(name))
+    {
+        return Some(Cow::Owned(bytes));
     }
     embedded(&format!("{theme}/{kind}/{name}"))
         .or_else(|| embedded(&format!("{FALLBACK}/{kind}/{name}")))

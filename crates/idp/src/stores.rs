@@ -16,6 +16,9 @@ use idp_store::services::SqlServices;
 
 use crate::settings::Settings;
 
+/// The stores of things with a lifetime, and the name of their kind.
+type Ephemeral = (Arc<dyn TicketRegistry>, Arc<dyn SessionStore>, Arc<dyn RateLimiter>, &'static str);
+
 /// The stores of one process.
 #[derive(Clone)]
 pub struct Stores {
@@ -38,12 +41,7 @@ impl Stores {
         let db =
             idp_store::db::connect(&url).await.with_context(|| format!("cannot open the database {}", redact(&url)))?;
         idp_store::db::migrate(&db).await.context("cannot apply the database migrations")?;
-        let (tickets, sessions, limiter, ticket_store): (
-            Arc<dyn TicketRegistry>,
-            Arc<dyn SessionStore>,
-            Arc<dyn RateLimiter>,
-            _,
-        ) = match &settings.redis_url {
+        let (tickets, sessions, limiter, ticket_store): Ephemeral = match &settings.redis_url {
             Some(url) => {
                 let redis = Redis::connect(url, &settings.redis_prefix)
                     .await

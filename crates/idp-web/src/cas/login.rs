@@ -109,10 +109,10 @@ pub async fn show(
         if let Some((session, account)) = state.cas.current_session(tgc.as_deref()).await? {
             return to_service_or_welcome(&state, jar, &session, &account, &target, false).await;
         }
-        if flag(&q.gateway) {
-            if let Some((url, _)) = &target.service {
-                return Ok(redirect(StatusCode::FOUND, url.as_str()));
-            }
+        if flag(&q.gateway)
+            && let Some((url, _)) = &target.service
+        {
+            return Ok(redirect(StatusCode::FOUND, url.as_str()));
         }
     }
     let jar = match q.profile.as_deref() {

@@ -28,10 +28,10 @@ pub async fn logout(
     }
     let jar = jar.remove(Cookie::build(TGC).path("/"));
     // Only a registered service is followed: no open redirect.
-    if let Some(service) = q.service.as_deref().filter(|s| !s.is_empty()) {
-        if let Ok((url, _)) = state.cas.registered_service(service).await {
-            return Ok((jar, redirect(StatusCode::FOUND, url.as_str())).into_response());
-        }
+    if let Some(service) = q.service.as_deref().filter(|s| !s.is_empty())
+        && let Ok((url, _)) = state.cas.registered_service(service).await
+    {
+        return Ok((jar, redirect(StatusCode::FOUND, url.as_str())).into_response());
     }
     let html = state.views.render("logged_out.html", context! { login_url => "/cas/login" })?;
     Ok((jar, Html(html)).into_response())
