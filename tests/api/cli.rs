@@ -97,9 +97,14 @@ impl Idp {
     /// Writes the cheap config into `data_dir` and runs with
     /// `IDP_DATA_DIR=data_dir` (so SQLite at `data_dir/idp.db`).
     pub fn new(data_dir: &Path) -> Idp {
+        Idp::with_config(data_dir, "")
+    }
+
+    /// Same, with more top-level settings (TOML) before the cheap `[argon2]`.
+    pub fn with_config(data_dir: &Path, extra: &str) -> Idp {
         std::fs::create_dir_all(data_dir).unwrap();
         let config = data_dir.join("idp-cli-test.toml");
-        std::fs::write(&config, CHEAP_CONFIG).unwrap();
+        std::fs::write(&config, format!("{extra}\n{CHEAP_CONFIG}")).unwrap();
         Idp { data_dir: data_dir.to_path_buf(), config, env: Vec::new() }
     }
 
@@ -216,6 +221,30 @@ fn catch_up_with_real_time(app: &TestApp) {
     if lag > chrono::Duration::zero() {
         app.clock.advance(lag + chrono::Duration::seconds(1));
     }
+}
+
+/// A login through the pages with another browser than `app.client`.
+async fn login_in(
+    app: &TestApp,
+    client: &reqwest::Client,
+    service: &str,
+    username: &str,
+    password: &str,
+) -> crate::helpers::LoginResult {
+    let page = result(
+        client
+            .get(app.url("/cas/login"))
+            .query(&[("profile", "eleve-parent"), ("service", service)])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let mut form = hidden_inputs(&page.body);
+    form.push(("username".into(), username.into()));
+    form.push(("password".into(), password.into()));
+    result(client.post(app.url("/cas/login")).form(&form).send().await.unwrap()).await
 }
 
 fn must_activate(body: &str) -> bool {
@@ -451,11 +480,12 @@ async fn account_import_reads_semicolons_bom_and_latin1_creates_then_updates() {
     assert_eq!(idp.field("m.lefevre", "family_name").await, "Lefèvre");
     assert_eq!(idp.field("m.lefevre", "state").await, "provisioned");
 
-    // Latin-1 (as a spreadsheet exports it), `,` separated, a given password.
+    // Latin-1 with CRLF (as a spreadsheet exports it), `,` separated, a
+    // given password.
     let latin1 = files.path().join("latin1.csv");
     std::fs::write(
         &latin1,
-        b"login,profile,given_name,family_name,provisional_password\nc.hotel,parent,Ch\xe9rine,H\xf4tel,Provisoire-42\n",
+        b"login,profile,given_name,family_name,provisional_password\r\nc.hotel,parent,Ch\xe9rine,H\xf4tel,Provisoire-42\r\n",
     )
     .unwrap();
     let out = idp.run(&["account", "import", latin1.to_str().unwrap()]).await;
@@ -608,6 +638,10 @@ async fn account_disable_ends_sessions_and_refuses_login_until_enable() {
     let r = app.login(Some(SERVICE), "c.martin", PASSWORD).await;
     let pending_ticket = r.ticket();
     assert_eq!(app.get_login(&[("service", SERVICE)]).await.status, 302, "SSO works before");
+    // A second browser with a session that it does not use until the
+    // account is enabled again.
+    let other = browser();
+    login_in(&app, &other, SERVICE, "c.martin", PASSWORD).await.ticket();
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let out = idp.run(&["account", "disable", "c.martin"]).await;
@@ -634,6 +668,12 @@ async fn account_disable_ends_sessions_and_refuses_login_until_enable() {
     out.ok();
     assert_eq!(out.stdout, "");
     assert_eq!(idp.field("c.martin", "state").await, "active");
+
+    // Enabling does not bring back a session that the disable ended.
+    let old_session =
+        result(other.get(app.url("/cas/login")).query(&[("service", SERVICE)]).send().await.unwrap()).await;
+    assert_eq!(old_session.status, 200, "{}", old_session.body);
+    assert!(old_session.location.is_none(), "a session from before the disable: {:?}", old_session.location);
 
     // Sessions opened after the enable live (the server's fixed clock is
     // moved past the real time at which the CLI ended the old sessions).
@@ -897,47 +937,73 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_binary_serves_and_shares_its_store_with_the_cli() {
-    install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let idp = Idp::new(dir.path());
-    let port = free_port();
-    let log_path = dir.path().join("serve.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_idp"));
-    cmd.arg("--config").arg(dir.path().join("idp-cli-test.toml")).arg("serve");
-    for name in ["IDP_BIND", "IDP_PUBLIC_URL", "IDP_DATABASE_URL", "IDP_REDIS_URL", "IDP_DATA_DIR", "IDP_LOG"] {
-        cmd.env_remove(name);
-    }
-    cmd.env("IDP_BIND", format!("127.0.0.1:{port}"))
-        .env("IDP_DATA_DIR", dir.path())
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log));
-    let mut child = ChildGuard(cmd.spawn().expect("idp serve starts"));
+/// `idp serve` as a child process, answering `/healthz`.
+struct Server {
+    _child: ChildGuard,
+    base: String,
+    port: u16,
+    log_path: PathBuf,
+}
 
-    let base = format!("http://127.0.0.1:{port}");
-    let plain = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-    let started = std::time::Instant::now();
-    loop {
-        if let Ok(r) = plain.get(format!("{base}/healthz")).send().await {
-            if r.status() == 200 {
+impl Server {
+    /// Starts `idp serve` in `dir` (its working folder, where the log goes)
+    /// on a free port, with `config` (if any) and the `env` given; waits for
+    /// `/healthz` (20 s at most).
+    async fn start(dir: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Server {
+        install_crypto_provider();
+        let port = free_port();
+        let log_path = dir.join("serve.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_idp"));
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        cmd.arg("serve");
+        for name in ["IDP_BIND", "IDP_PUBLIC_URL", "IDP_DATABASE_URL", "IDP_REDIS_URL", "IDP_DATA_DIR", "IDP_LOG"] {
+            cmd.env_remove(name);
+        }
+        cmd.env("IDP_BIND", format!("127.0.0.1:{port}"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.current_dir(dir).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(log));
+        let mut child = ChildGuard(cmd.spawn().expect("idp serve starts"));
+        let base = format!("http://127.0.0.1:{port}");
+        let plain = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+        let started = std::time::Instant::now();
+        loop {
+            let health = plain.get(format!("{base}/healthz")).send().await;
+            if health.is_ok_and(|r| r.status() == 200) {
                 break;
             }
+            if let Ok(Some(status)) = child.0.try_wait() {
+                panic!("idp serve exited with {status}: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "idp serve did not answer /healthz within 20 s: {}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        if let Ok(Some(status)) = child.0.try_wait() {
-            panic!("idp serve exited with {status}: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "idp serve did not answer /healthz within 20 s: {}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        Server { _child: child, base, port, log_path }
     }
-    let stderr = std::fs::read_to_string(&log_path).unwrap();
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_serves_and_shares_its_store_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Idp::new(dir.path());
+    let data_dir = dir.path().to_str().unwrap();
+    let server =
+        Server::start(dir.path(), Some(&dir.path().join("idp-cli-test.toml")), &[("IDP_DATA_DIR", data_dir)]).await;
+    let (base, port) = (server.base.clone(), server.port);
+    let plain = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let stderr = server.log();
     for needle in
         [format!("listening on http://127.0.0.1:{port}"), "database:".into(), "ticket registry: in-memory".into()]
     {
@@ -998,7 +1064,7 @@ async fn the_binary_serves_and_shares_its_store_with_the_cli() {
     assert!(again.contains(r#"code="INVALID_TICKET""#), "{again}");
 
     assert_eq!(plain.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
-    drop(child);
+    drop(server);
 }
 
 // ---------------------------------------------------------------------------
@@ -1014,4 +1080,92 @@ async fn migrate_creates_the_database_and_is_idempotent() {
         assert_eq!(out.stdout, "");
     }
     assert!(dir.path().join("idp.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_without_configuration_keeps_its_data_in_the_data_folder() {
+    // No config file and no environment but the port: ./data/idp.db, the
+    // outbox in ./data/outbox, in-memory tickets, the public URL from the bind.
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), None, &[]).await;
+    let log = server.log();
+    for needle in [
+        format!("listening on http://127.0.0.1:{}", server.port),
+        format!("public URL: http://127.0.0.1:{}/", server.port),
+        "database: sqlite://./data/idp.db".into(),
+        "ticket registry: in-memory".into(),
+    ] {
+        assert!(log.contains(&needle), "the start-up report should mention {needle:?}: {log}");
+    }
+    assert!(dir.path().join("data/idp.db").is_file(), "SQLite at ./data/idp.db");
+    assert!(dir.path().join("data/outbox").is_dir(), "the outbox at ./data/outbox");
+    let plain = reqwest::Client::new();
+    assert_eq!(plain.get(format!("{}/readyz", server.base)).send().await.unwrap().status(), 200);
+    let login = plain.get(format!("{}/cas/login", server.base)).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    assert!(login.text().await.unwrap().contains("Élève ou parent"), "the touraine-eschool theme");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_configuration_or_database_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |config: &str, env: &[(&str, &str)]| {
+        let config = config.to_owned();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let dir = dir.path().to_path_buf();
+        async move {
+            let path = dir.join("bad.toml");
+            std::fs::write(&path, &config).unwrap();
+            let mut idp = Idp::new(&dir);
+            idp.config = path;
+            for (k, v) in &env {
+                idp = idp.env(k, v);
+            }
+            idp.run(&["service", "list"]).await
+        }
+    };
+    // A typing mistake in the file is reported, not ignored.
+    run("bnid = \"127.0.0.1:1\"\n", &[]).await.fails_with("bnid");
+    run("log_format = \"xml\"\n", &[]).await.fails_with("log_format");
+    run("public_url = \"ftp://sso.example.test\"\n", &[]).await.fails_with("public_url");
+    // A configuration file that does not exist.
+    let mut idp = Idp::new(dir.path());
+    idp.config = dir.path().join("absent.toml");
+    idp.run(&["service", "list"]).await.fails_with("absent.toml");
+    // A database that does not answer: a clear message, its password hidden.
+    let out = run(CHEAP_CONFIG, &[("IDP_DATABASE_URL", "postgres://idp:s3cr3t-pw@127.0.0.1:1/idp")]).await;
+    out.fails_with("cannot open the database");
+    assert!(!out.stderr.contains("s3cr3t-pw"), "the database password leaked: {}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_enable_gives_back_the_state_the_account_had_before_disable() {
+    let (app, idp) = app_with_service().await;
+    idp.create_active("c.martin", PASSWORD).await;
+    let provisional = idp.run(&["account", "reset", "c.martin"]).await.secret_line();
+    assert_eq!(idp.field("c.martin", "state").await, "reset");
+    idp.run(&["account", "disable", "c.martin"]).await.ok();
+    idp.run(&["account", "enable", "c.martin"]).await.ok();
+    // BUG: crates/idp/src/cli.rs, AccountCommand::Enable, decides the state
+    // from `password_hash.is_some()` only: a `reset` account (no password
+    // hash, a provisional one) that was disabled comes back `provisioned`,
+    // so the user is told it is their first connection instead of "Votre
+    // compte a été réinitialisé" and sent to /compte/activation instead of
+    // /compte/activation?reinitialise=1 (DESIGN.md §4.4: reset -> active
+    // only through re-activation).
+    assert_eq!(idp.field("c.martin", "state").await, "reset", "enable restores the state before disable");
+    let r = app.login(Some(SERVICE), "c.martin", &provisional).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("réinitialisé"), "the must-activate page of a reset account: {}", r.body);
+
+    // A provisioned account disabled then enabled is provisioned again.
+    let p = idp
+        .run(&["account", "create", "l.petit", "--profile", "eleve", "--given-name", "Léa", "--family-name", "Petit"])
+        .await
+        .secret_line();
+    idp.run(&["account", "disable", "l.petit"]).await.ok();
+    idp.run(&["account", "enable", "l.petit"]).await.ok();
+    assert_eq!(idp.field("l.petit", "state").await, "provisioned");
+    let r = app.login(Some(SERVICE), "l.petit", &p).await;
+    assert!(must_activate(&r.body), "{}", r.body);
 }

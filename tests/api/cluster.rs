@@ -136,7 +136,6 @@ async fn the_whole_cas_flow_works_on_postgresql() {
     let account = app.stores.accounts.find_by_login(&Login::parse("C.Martin").unwrap()).await.unwrap().unwrap();
     assert!(account.last_login_at.is_some());
     assert_eq!(account.failed_logins, 0, "a success resets the count");
-
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -339,6 +338,33 @@ async fn throttling_counters_are_shared_by_the_nodes() {
     // Another login from the same address is not blocked.
     let other = nodes.b.login(Some(SERVICE), "l.petit", PASSWORD).await;
     assert_eq!(other.status, 303, "{}", other.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_unlock_by_the_cli_clears_the_shared_throttling_counters() {
+    let Some(redis) = redis_url() else { return };
+    let prefix = format!("idp-test-{}:", random_suffix());
+    let (url, p) = (redis.clone(), prefix.clone());
+    let app = spawn_app_with(move |s| {
+        s.redis_url = Some(url);
+        s.redis_prefix = p;
+    })
+    .await;
+    app.active_account("c.martin", PASSWORD, Profile::Eleve).await;
+    app.service("cdt", PATTERN, &["uid"], None).await;
+    for _ in 0..5 {
+        assert_eq!(app.login(Some(SERVICE), "c.martin", "mauvais-mot-de-passe").await.status, 401);
+    }
+    assert_eq!(app.login(Some(SERVICE), "c.martin", PASSWORD).await.status, 429);
+
+    let idp =
+        Idp::with_config(app.data_dir.path(), &format!("redis_prefix = \"{prefix}\"")).env("IDP_REDIS_URL", &redis);
+    let out = idp.run(&["account", "unlock", "c.martin"]).await;
+    out.ok();
+    assert_eq!(out.stdout, "");
+
+    let r = app.login(Some(SERVICE), "c.martin", PASSWORD).await;
+    assert_eq!(r.status, 303, "unlocked for every node: {}", r.body);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -243,7 +243,17 @@ async fn account(
         AccountCommand::Enable { login } => {
             let mut a = find(login).await?;
             if a.state == AccountState::Disabled {
-                a.state = if a.password_hash.is_some() { AccountState::Active } else { AccountState::Provisioned };
+                // Back to where it was: a chosen password means active; a
+                // provisional one means reset when the person had already
+                // activated once (accepted the CGU or logged in), else
+                // provisioned.
+                a.state = if a.password_hash.is_some() {
+                    AccountState::Active
+                } else if a.cgu_version.is_some() || a.last_login_at.is_some() {
+                    AccountState::Reset
+                } else {
+                    AccountState::Provisioned
+                };
             }
             a.updated_at = clock.now();
             stores.accounts.update(&a).await?;

@@ -123,7 +123,8 @@ pub async fn import(bytes: &[u8], stores: &Stores) -> anyhow::Result<ImportRepor
         hashes.insert(line, hash?);
     }
     let (mut create, mut update) = (Vec::new(), Vec::new());
-    let mut csv = String::from("login,provisional_password\n");
+    let mut out = csv::Writer::from_writer(Vec::new());
+    out.write_record(["login", "provisional_password"])?;
     for row in rows {
         if let Some(mut a) = existing.remove(&row.line) {
             a.profile = row.profile;
@@ -138,7 +139,7 @@ pub async fn import(bytes: &[u8], stores: &Stores) -> anyhow::Result<ImportRepor
             update.push(a);
         } else {
             let password = passwords.remove(&row.line).unwrap_or_default();
-            csv.push_str(&format!("{},{}\n", row.login, password));
+            out.write_record([row.login.as_str(), password.as_str()])?;
             create.push(NewAccount {
                 login: row.login,
                 profile: row.profile,
@@ -154,6 +155,7 @@ pub async fn import(bytes: &[u8], stores: &Stores) -> anyhow::Result<ImportRepor
             });
         }
     }
+    let csv = String::from_utf8(out.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
     let (created, updated) = (create.len(), update.len());
     stores.accounts.apply_batch(create, update).await.context("nothing was imported")?;
     Ok(ImportReport { csv, created, updated })

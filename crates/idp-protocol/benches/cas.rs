@@ -1,0 +1,131 @@
+//! Benchmarks of the CAS hot paths, on the in-memory adapters and a SQLite
+//! database in memory: issuing a service ticket from an SSO session,
+//! validating it (take once + account + service lookups + XML), rendering
+//! the XML alone, and the argon2id verification a login costs.
+//!
+//! Run: `cargo bench -p idp-protocol --bench cas`. Figures and the machine
+//! they were measured on: docs/performance.md.
+
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+use idp_core::account::{AccountState, Login, NewAccount, Profile};
+use idp_core::clock::SystemClock;
+use idp_core::password::{Argon2Hasher, Argon2Params};
+use idp_core::ports::{AuditEvent, AuditLog, Outbound};
+use idp_core::secret::Secret;
+use idp_core::service::{Service, ServiceId, ServiceUrl, UrlPattern};
+use idp_core::session::SessionPolicy;
+use idp_protocol::cas::Cas;
+use idp_protocol::cas::response::{self, Attributes};
+use idp_protocol::cas::validate::ValidateParams;
+use idp_store::accounts::SqlAccounts;
+use idp_store::memory::{MemorySessions, MemoryTickets};
+use idp_store::services::SqlServices;
+
+struct NoAudit;
+impl AuditLog for NoAudit {
+    fn record(&self, _: AuditEvent) {}
+}
+struct NoOutbound;
+impl Outbound for NoOutbound {
+    fn post_form_in_background(&self, _: String, _: Vec<(String, String)>) {}
+}
+
+async fn setup(services: usize) -> (Cas, idp_core::session::SsoSession, ServiceUrl, Service) {
+    let db = idp_store::db::connect("sqlite::memory:").await.unwrap();
+    idp_store::db::migrate(&db).await.unwrap();
+    let clock = Arc::new(SystemClock);
+    let accounts = Arc::new(SqlAccounts::new(db.clone(), clock.clone()));
+    let registry = Arc::new(SqlServices::new(db, clock.clone()));
+    use idp_core::ports::{AccountRepository, ServiceRegistry};
+    let account = accounts
+        .create(NewAccount {
+            login: Login::parse("c.martin").unwrap(),
+            profile: Profile::Eleve,
+            given_name: "Camille".into(),
+            family_name: "Martin".into(),
+            email: None,
+            schools: vec!["0370001A".into()],
+            state: AccountState::Active,
+            password_hash: Some("x".into()),
+            provisional_hash: None,
+            cgu_version: Some("1".into()),
+            attributes: Default::default(),
+        })
+        .await
+        .unwrap();
+    for i in 0..services {
+        registry
+            .add(Service {
+                id: ServiceId::parse(&format!("svc-{i:03}")).unwrap(),
+                name: format!("Service {i}"),
+                url_pattern: UrlPattern::parse(&format!(r"https://app{i}\.example\.fr/.*")).unwrap(),
+                attributes: vec!["uid".into(), "given_name".into(), "family_name".into(), "school".into()],
+                logout_url: None,
+                evaluation_order: 0,
+            })
+            .await
+            .unwrap();
+    }
+    let cas = Cas {
+        accounts,
+        services: registry,
+        tickets: Arc::new(MemoryTickets::default()),
+        sessions: Arc::new(MemorySessions::default()),
+        outbound: Arc::new(NoOutbound),
+        audit: Arc::new(NoAudit),
+        clock,
+        policy: SessionPolicy::default(),
+    };
+    let session = cas.open_session(&account, None).await.unwrap();
+    let url = ServiceUrl::parse(&format!("https://app{}.example.fr/", services / 2)).unwrap();
+    let (_, service) = cas.registered_service(url.as_str()).await.unwrap();
+    (cas, session, url, service)
+}
+
+fn cas(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (cas, session, url, service) = rt.block_on(setup(50));
+
+    c.bench_function("cas/issue_service_ticket (SSO, 50 services)", |b| {
+        b.to_async(&rt).iter(|| async {
+            let (u, s) = cas.registered_service(url.as_str()).await.unwrap();
+            cas.issue_service_ticket(&session, &u, &s, false).await.unwrap()
+        })
+    });
+
+    c.bench_function("cas/issue + validate + XML (50 services)", |b| {
+        b.to_async(&rt).iter(|| async {
+            let ticket = cas.issue_service_ticket(&session, &url, &service, true).await.unwrap().id;
+            let params =
+                ValidateParams { service: Some(url.as_str().to_owned()), ticket: Some(ticket), ..Default::default() };
+            let outcome = cas.validate(&params).await;
+            response::xml(&outcome, Attributes::Include)
+        })
+    });
+
+    let outcome = rt.block_on(async {
+        let t = cas.issue_service_ticket(&session, &url, &service, true).await.unwrap();
+        cas.validate(&ValidateParams {
+            service: Some(url.as_str().to_owned()),
+            ticket: Some(t.id),
+            ..Default::default()
+        })
+        .await
+    });
+    c.bench_function("cas/render XML success", |b| b.iter(|| response::xml(&outcome, Attributes::Include)));
+
+    let hasher = Argon2Hasher::new(Argon2Params::default()).unwrap();
+    let hash = hasher.hash(&Secret::new("Bonjour-2026!")).unwrap();
+    let mut group = c.benchmark_group("password");
+    group.sample_size(20);
+    group.bench_function("argon2id verify (m=19456 KiB, t=2, p=1)", |b| {
+        b.iter(|| hasher.verify(&Secret::new("Bonjour-2026!"), Some(&hash)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, cas);
+criterion_main!(benches);
