@@ -419,9 +419,13 @@ async fn health_readiness_metrics_and_static_files() {
     let c = browser();
     assert_eq!(c.get(app.url("/healthz")).send().await.unwrap().status(), 200);
     assert_eq!(c.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+    app.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await.ticket();
     let m = c.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(m.status(), 200);
     assert!(m.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = m.text().await.unwrap();
+    assert!(text.contains(r#"idp_logins_total{outcome="success"}"#), "{text}");
+    assert!(text.contains("idp_service_tickets_total"), "{text}");
     let css = c.get(app.url("/static/touraine-eschool/style.css")).send().await.unwrap();
     assert_eq!(css.status(), 200);
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");

@@ -32,6 +32,7 @@ impl Outbound for HttpOutbound {
         tokio::spawn(async move {
             match client.post(&url).form(&form).send().await {
                 Ok(r) if r.status().is_success() => {
+                    metrics::counter!("idp_single_logout_total", "result" => "delivered").increment(1);
                     tracing::info!(target: "idp::slo", %url, status = r.status().as_u16(), "single logout delivered");
                 }
                 Ok(r) => {

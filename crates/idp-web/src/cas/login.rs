@@ -153,6 +153,7 @@ pub async fn submit(
     }
     let source = client_ip(&parts, &state.config.trusted_proxies);
     let outcome = state.auth.login(&form.username, Secret::new(form.password.clone()), &source).await?;
+    metrics::counter!("idp_logins_total", "outcome" => outcome_label(&outcome)).increment(1);
     match outcome {
         LoginOutcome::Success(account) => {
             let previous = jar.get(TGC).map(|c| c.value().to_owned());
@@ -188,6 +189,17 @@ pub async fn submit(
     }
 }
 
+fn outcome_label(outcome: &LoginOutcome) -> &'static str {
+    match outcome {
+        LoginOutcome::Success(_) => "success",
+        LoginOutcome::InvalidCredentials => "invalid_credentials",
+        LoginOutcome::MustActivate { .. } => "must_activate",
+        LoginOutcome::Locked => "locked",
+        LoginOutcome::Disabled => "disabled",
+        LoginOutcome::Throttled => "throttled",
+    }
+}
+
 fn activation_url(reset: bool) -> &'static str {
     if reset { "/compte/activation?reinitialise=1" } else { "/compte/activation" }
 }
@@ -210,6 +222,7 @@ async fn to_service_or_welcome(
         return Ok((jar, Html(html)).into_response());
     };
     let ticket = state.cas.issue_service_ticket(session, url, service, from_new_login).await?;
+    metrics::counter!("idp_service_tickets_total", "sso" => if from_new_login { "false" } else { "true" }).increment(1);
     let mut response = match target.method {
         ResponseMethod::Get => {
             // 303 after the form POST, so the browser follows with a GET

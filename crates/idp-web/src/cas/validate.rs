@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use idp_protocol::cas::response::{self, Attributes};
-use idp_protocol::cas::validate::{Format, ValidateParams};
+use idp_protocol::cas::validate::{Failure, Format, Success, ValidateParams};
 
 use crate::state::AppState;
 
@@ -18,6 +18,7 @@ const JSON: &str = "application/json; charset=utf-8";
 /// decodes by it).
 pub async fn cas1(State(state): State<AppState>, Query(params): Query<ValidateParams>) -> Response {
     let outcome = state.cas.validate(&params).await;
+    count("1", &outcome);
     ([(header::CONTENT_TYPE, TEXT)], response::cas1(&outcome)).into_response()
 }
 
@@ -44,8 +45,19 @@ async fn xml_or_json(State(state): State<AppState>, Query(params): Query<Validat
         }
     };
     let outcome = state.cas.validate(&params).await;
+    count("3", &outcome);
     match format {
         Format::Xml => ([(header::CONTENT_TYPE, XML)], response::xml(&outcome, Attributes::Include)).into_response(),
         Format::Json => ([(header::CONTENT_TYPE, JSON)], response::json(&outcome)).into_response(),
     }
+}
+
+/// Counts validations by protocol version and outcome (`success` or the
+/// CAS failure code).
+fn count(version: &'static str, outcome: &Result<Success, Failure>) {
+    let result = match outcome {
+        Ok(_) => "success",
+        Err(f) => f.code.as_str(),
+    };
+    metrics::counter!("idp_ticket_validations_total", "protocol" => version, "result" => result).increment(1);
 }
