@@ -139,6 +139,18 @@ impl TestApp {
 
     /// Registers a service.
     pub async fn service(&self, id: &str, pattern: &str, attributes: &[&str], logout_url: Option<&str>) {
+        self.service_with_policy(id, pattern, attributes, logout_url, Default::default()).await;
+    }
+
+    /// Registers a service with access rules, SSO, user id or proxy policy.
+    pub async fn service_with_policy(
+        &self,
+        id: &str,
+        pattern: &str,
+        attributes: &[&str],
+        logout_url: Option<&str>,
+        policy: idp_core::access::ServicePolicy,
+    ) {
         self.stores
             .services
             .add(Service {
@@ -148,6 +160,7 @@ impl TestApp {
                 attributes: attributes.iter().map(|s| s.to_string()).collect(),
                 logout_url: logout_url.map(|u| url::Url::parse(u).unwrap()),
                 evaluation_order: 0,
+                policy,
             })
             .await
             .unwrap();

@@ -5,6 +5,7 @@
 //! All tests build into this one binary; `helpers` has `spawn_app`.
 
 mod cas_login;
+mod cas_release;
 mod cas_validate;
 mod cli;
 mod cluster;

@@ -8,10 +8,13 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use idp_core::access::{AccessRule, ServicePolicy, UserId};
 use idp_core::account::{AccountState, Login, NewAccount, Profile, parse_email, parse_name, parse_uai};
+use idp_core::attributes::ReleaseRule;
 use idp_core::clock::{Clock, SystemClock};
+use idp_core::proxy::ProxyPolicy;
 use idp_core::secret::{Secret, provisional_password};
-use idp_core::service::{Service, ServiceId, UrlPattern, parse_attribute_name};
+use idp_core::service::{Service, ServiceId, UrlPattern};
 
 use crate::app::Application;
 use crate::settings::Settings;
@@ -47,7 +50,9 @@ pub enum AccountCommand {
     Create(CreateAccount),
     /// Create or update accounts from a CSV file; prints `login,provisional_password` of the created ones.
     Import {
-        /// CSV file: login,profile,given_name,family_name[,email,provisional_password,school]
+        /// CSV file: login,profile,given_name,family_name[,email,provisional_password,school] and
+        /// optional SDET columns (ENTPersonJointure, ENTPersonProfils, ENTEleveClasses, …; several
+        /// values separated by |)
         file: PathBuf,
     },
     /// Put the account back to `reset`, end its sessions, print a new provisional password.
@@ -110,8 +115,10 @@ pub struct ServiceArgs {
     /// Regular expression the whole service URL must match.
     #[arg(long)]
     pub url_pattern: String,
-    /// An attribute released to the service (repeat for several).
-    #[arg(long = "attribute", value_name = "NAME")]
+    /// An attribute released to the service (repeat for several): NAME, or
+    /// RELEASED=SOURCE to rename (nom=family_name), with :first (one value)
+    /// or :numeric (National_1..4) after the source.
+    #[arg(long = "attribute", value_name = "RULE")]
     pub attributes: Vec<String>,
     /// Where single logout messages are POSTed.
     #[arg(long)]
@@ -119,6 +126,26 @@ pub struct ServiceArgs {
     /// Lower values are matched first.
     #[arg(long, default_value_t = 0)]
     pub order: i32,
+    /// Only these profiles get tickets (repeat): eleve, parent, personnel,
+    /// autre or a national code (National_ENS, National_4…). Default: all.
+    #[arg(long = "allow-profile", value_name = "PROFILE")]
+    pub allow_profiles: Vec<String>,
+    /// Only people of these schools get tickets (repeat). Default: all.
+    #[arg(long = "allow-school", value_name = "UAI")]
+    pub allow_schools: Vec<String>,
+    /// false: credentials are asked at every login to this service.
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub sso_enabled: bool,
+    /// What the service receives as the user: login, or pseudonym (a stable
+    /// random identifier, different for each service).
+    #[arg(long, value_name = "KIND", default_value = "login")]
+    pub user_id: String,
+    /// Allows proxying: the pgtUrl callbacks (https) the service may give.
+    #[arg(long, value_name = "REGEX", requires = "proxy_target")]
+    pub proxy_callback: Option<String>,
+    /// With --proxy-callback: the target services it may get proxy tickets for.
+    #[arg(long, value_name = "REGEX", requires = "proxy_callback")]
+    pub proxy_target: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +168,30 @@ pub struct ServiceUpdate {
     pub no_logout_url: bool,
     #[arg(long)]
     pub order: Option<i32>,
+    /// Replace the allowed profiles (repeat for several).
+    #[arg(long = "allow-profile", value_name = "PROFILE")]
+    pub allow_profiles: Vec<String>,
+    /// Allow every profile again.
+    #[arg(long, conflicts_with = "allow_profiles")]
+    pub any_profile: bool,
+    /// Replace the allowed schools (repeat for several).
+    #[arg(long = "allow-school", value_name = "UAI")]
+    pub allow_schools: Vec<String>,
+    /// Allow every school again.
+    #[arg(long, conflicts_with = "allow_schools")]
+    pub any_school: bool,
+    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
+    pub sso_enabled: Option<bool>,
+    /// login or pseudonym.
+    #[arg(long, value_name = "KIND")]
+    pub user_id: Option<String>,
+    #[arg(long, value_name = "REGEX")]
+    pub proxy_callback: Option<String>,
+    #[arg(long, value_name = "REGEX")]
+    pub proxy_target: Option<String>,
+    /// Withdraw the right to proxy.
+    #[arg(long, conflicts_with_all = ["proxy_callback", "proxy_target"])]
+    pub no_proxy: bool,
 }
 
 /// Runs a parsed command line.
@@ -263,7 +314,7 @@ async fn account(
             let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
             println!("login: {}", a.login);
             println!("state: {}", a.state.as_str());
-            println!("profile: {} ({})", a.profile.as_str(), a.profile.national_code());
+            println!("profile: {} ({})", a.profile.as_str(), idp_core::ent::profiles_of(&a).join(" "));
             println!("given_name: {}", a.given_name);
             println!("family_name: {}", a.family_name);
             println!("email: {}", opt(a.email.clone()));
@@ -328,15 +379,68 @@ fn parse_logout_url(raw: &str) -> anyhow::Result<url::Url> {
     Ok(url)
 }
 
-fn parse_attributes(names: &[String]) -> anyhow::Result<Vec<String>> {
+/// Checks release rules and keeps their canonical text, without repeats.
+fn parse_attributes(rules: &[String]) -> anyhow::Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
-    for n in names {
-        let n = parse_attribute_name(n)?;
-        if !out.contains(&n) {
-            out.push(n);
+    for r in rules {
+        let r = ReleaseRule::parse(r)?.spec();
+        if !out.contains(&r) {
+            out.push(r);
         }
     }
     Ok(out)
+}
+
+fn proxy_policy(callback: &str, targets: &str) -> anyhow::Result<ProxyPolicy> {
+    if !callback.starts_with("https") {
+        bail!("the proxy callback pattern must only match https URLs (start it with https)");
+    }
+    Ok(ProxyPolicy { callback: UrlPattern::parse(callback)?, targets: UrlPattern::parse(targets)? })
+}
+
+/// The new policy of an updated service: options given replace old values.
+fn update_policy(mut p: ServicePolicy, args: &ServiceUpdate) -> anyhow::Result<ServicePolicy> {
+    if !args.allow_profiles.is_empty() || args.any_profile {
+        p.access.profiles = AccessRule::parse(&args.allow_profiles, &[])?.profiles;
+    }
+    if !args.allow_schools.is_empty() || args.any_school {
+        p.access.schools = AccessRule::parse(&[], &args.allow_schools)?.schools;
+    }
+    if let Some(sso) = args.sso_enabled {
+        p.sso_enabled = sso;
+    }
+    if let Some(kind) = &args.user_id {
+        p.user_id = UserId::parse(kind)?;
+    }
+    if args.no_proxy {
+        p.proxy = None;
+    }
+    if args.proxy_callback.is_some() || args.proxy_target.is_some() {
+        let old = p.proxy.as_ref().map(|o| (o.callback.as_str().to_owned(), o.targets.as_str().to_owned()));
+        let (Some(callback), Some(targets)) = (
+            args.proxy_callback.clone().or_else(|| old.as_ref().map(|o| o.0.clone())),
+            args.proxy_target.clone().or_else(|| old.as_ref().map(|o| o.1.clone())),
+        ) else {
+            bail!("a service that may proxy needs both --proxy-callback and --proxy-target");
+        };
+        p.proxy = Some(proxy_policy(&callback, &targets)?);
+    }
+    Ok(p)
+}
+
+fn describe_policy(p: &ServicePolicy) -> String {
+    let list = |v: Vec<String>| if v.is_empty() { "*".to_owned() } else { v.join(",") };
+    format!(
+        "profiles={}\tschools={}\tsso={}\tuser={}\tproxy={}",
+        list(p.access.profiles.iter().map(ToString::to_string).collect()),
+        list(p.access.schools.clone()),
+        p.sso_enabled,
+        p.user_id.as_str(),
+        p.proxy
+            .as_ref()
+            .map(|x| format!("{} -> {}", x.callback.as_str(), x.targets.as_str()))
+            .unwrap_or_else(|| "-".into())
+    )
 }
 
 async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
@@ -349,6 +453,15 @@ async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
                 attributes: parse_attributes(&args.attributes)?,
                 logout_url: args.logout_url.as_deref().map(parse_logout_url).transpose()?,
                 evaluation_order: args.order,
+                policy: ServicePolicy {
+                    access: AccessRule::parse(&args.allow_profiles, &args.allow_schools)?,
+                    sso_enabled: args.sso_enabled,
+                    user_id: UserId::parse(&args.user_id)?,
+                    proxy: match (&args.proxy_callback, &args.proxy_target) {
+                        (Some(c), Some(t)) => Some(proxy_policy(c, t)?),
+                        _ => None,
+                    },
+                },
             };
             stores.services.add(service).await?;
             eprintln!("service '{}' registered", args.id);
@@ -377,19 +490,21 @@ async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
             if let Some(o) = args.order {
                 s.evaluation_order = o;
             }
+            s.policy = update_policy(s.policy, &args)?;
             stores.services.update(s).await?;
             eprintln!("service '{}' updated", args.id);
         }
         ServiceCommand::List => {
             for s in stores.services.list().await? {
                 println!(
-                    "{}\t{}\t{}\torder={}\tattributes={}\tlogout={}",
+                    "{}\t{}\t{}\torder={}\tattributes={}\tlogout={}\t{}",
                     s.id,
                     s.name,
                     s.url_pattern.as_str(),
                     s.evaluation_order,
                     s.attributes.join(","),
-                    s.logout_url.map(|u| u.to_string()).unwrap_or_else(|| "-".into())
+                    s.logout_url.as_ref().map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
+                    describe_policy(&s.policy)
                 );
             }
         }
