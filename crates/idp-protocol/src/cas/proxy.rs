@@ -82,8 +82,11 @@ impl Cas {
         let invalid = |why: &str| {
             Failure::new(FailureCode::InvalidProxyCallback, format!("The proxy callback '{pgt_url}' {why}"))
         };
-        let url = ServiceUrl::parse(pgt_url).map_err(|_| invalid("is not a valid URL"))?;
-        if !is_https_callback(pgt_url) {
+        // The pattern is matched against the URL as it will be requested
+        // (dot segments resolved), not as written.
+        let normalized = url::Url::parse(pgt_url).map(String::from).map_err(|_| invalid("is not a valid URL"))?;
+        let url = ServiceUrl::parse(&normalized).map_err(|_| invalid("is not a valid URL"))?;
+        if !is_https_callback(&normalized) {
             return Err(invalid("is not an https URL"));
         }
         if !policy.callback.matches(&url) {
@@ -108,7 +111,7 @@ impl Cas {
             login: ticket.login.clone(),
             authenticated_at: ticket.authenticated_at,
             service_id: service.id.as_str().to_owned(),
-            callback_url: pgt_url.to_owned(),
+            callback_url: url.as_str().to_owned(),
             proxies: proxies.to_vec(),
         };
         self.proxies.put_pgt(&pgt, std_ttl(self.policy.sso_hard_timeout)).await.map_err(internal)?;
