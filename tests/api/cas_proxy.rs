@@ -278,3 +278,56 @@ async fn unauthorized_proxying_is_refused() {
     }
     assert!(untrusted.received.lock().unwrap().is_empty(), "no request completed over an untrusted certificate");
 }
+
+/// The Redis adapter: PGTs kept under their session and removed with it, PTs
+/// taken once. Skipped without `IDP_TEST_REDIS_URL` (see `cluster`).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_redis_proxy_store_ties_pgts_to_their_session_and_takes_pts_once() {
+    use idp_core::proxy::{ProxyGrantingTicket, ProxyTicket, ProxyTicketStore};
+    use idp_core::session::ServiceTicket;
+    use idp_store::redis_store::Redis;
+
+    let Some(url) = crate::cluster::redis_url() else { return };
+    let prefix = format!("idp-test-{}:", idp_core::secret::random_token(12).unwrap());
+    let store = idp_store::proxy::RedisProxyTickets(Redis::connect(&url, &prefix).await.expect("Redis answers"));
+    let ttl = std::time::Duration::from_secs(60);
+    let now = chrono::Utc::now();
+    let pgt = |id: &str, session: &str| ProxyGrantingTicket {
+        id: id.into(),
+        session_id: session.into(),
+        account_id: 1,
+        login: "p.prof".into(),
+        authenticated_at: now,
+        service_id: "portail".into(),
+        callback_url: "https://portail.example.test/pgt".into(),
+        proxies: vec![],
+    };
+    for (id, session) in [("PGT-1", "TGT-a"), ("PGT-2", "TGT-a"), ("PGT-3", "TGT-b")] {
+        store.put_pgt(&pgt(id, session), ttl).await.unwrap();
+    }
+    assert_eq!(store.get_pgt("PGT-1").await.unwrap(), Some(pgt("PGT-1", "TGT-a")));
+    assert_eq!(store.remove_session("TGT-a").await.unwrap(), 2);
+    assert_eq!(store.get_pgt("PGT-1").await.unwrap(), None);
+    assert_eq!(store.get_pgt("PGT-2").await.unwrap(), None);
+    assert!(store.get_pgt("PGT-3").await.unwrap().is_some(), "another session's PGT stays");
+    assert_eq!(store.remove_session("TGT-none").await.unwrap(), 0);
+
+    let pt = ProxyTicket {
+        ticket: ServiceTicket {
+            id: "PT-1".into(),
+            service_url: CDT.into(),
+            service_id: "cdt".into(),
+            session_id: "TGT-b".into(),
+            account_id: 1,
+            login: "p.prof".into(),
+            authenticated_at: now,
+            from_new_login: false,
+            expires_at: now,
+        },
+        proxies: vec!["https://portail.example.test/pgt".into()],
+    };
+    store.put_pt(&pt, ttl).await.unwrap();
+    let (a, b) = tokio::join!(store.take_pt("PT-1"), store.take_pt("PT-1"));
+    let taken: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+    assert_eq!(taken, vec![pt], "exactly one taker");
+}

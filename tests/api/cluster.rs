@@ -43,7 +43,7 @@ fn postgres_url() -> Option<String> {
     service_url("IDP_TEST_DATABASE_URL", "PostgreSQL")
 }
 
-fn redis_url() -> Option<String> {
+pub(crate) fn redis_url() -> Option<String> {
     service_url("IDP_TEST_REDIS_URL", "Redis")
 }
 

@@ -104,6 +104,9 @@ impl ProxyTicketStore for RedisProxyTickets {
         let set = self.session_set(session_id);
         let mut c = self.0.conn.clone();
         let ids: Vec<String> = c.smembers(&set).await.map_err(storage)?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
         let mut pipe = redis::pipe();
         pipe.atomic().del(&set).ignore();
         for id in &ids {
