@@ -113,3 +113,32 @@ async fn saml_validate_refuses_bad_requests_without_a_500() {
     assert_eq!(status, 200);
     assert!(xml.contains("INVALID_REQUEST"), "{xml}");
 }
+
+/// python-cas's SAML 1.1 client (`CAS_2_SAML_1_0`), a real third-party
+/// client, reads the user and the attributes of the answer.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_cas_saml_client_reads_the_answer() {
+    let app = spawn_app().await;
+    app.active_account("c.martin", "Bonjour-2026!", Profile::Eleve).await;
+    app.service("moodle", PATTERN, &["uid", "nom=family_name", "uai=school"], None).await;
+    let ticket = app.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await.ticket();
+    let script = concat!(
+        "import json, sys\n",
+        "from cas import CASClient\n",
+        "c = CASClient(version='CAS_2_SAML_1_0', server_url=sys.argv[1], service_url=sys.argv[2])\n",
+        "user, attributes, _ = c.verify_ticket(sys.argv[3])\n",
+        "print(json.dumps({'user': user, 'attributes': attributes}))\n",
+    );
+    let python = tokio::task::spawn_blocking(crate::helpers::python).await.unwrap();
+    let output = tokio::process::Command::new(python)
+        .args(["-c", script, &app.url("/cas/"), SERVICE, &ticket])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(seen["user"], "c.martin", "{seen}");
+    assert_eq!(seen["attributes"]["nom"], "Martin", "{seen}");
+    assert_eq!(seen["attributes"]["uai"], serde_json::json!(["0370001A", "0370002B"]), "{seen}");
+}
