@@ -7,7 +7,6 @@
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -20,8 +19,9 @@ use crate::storage;
 
 struct Maps {
     pgts: Expiring<ProxyGrantingTicket>,
-    /// PGT ids by SSO session id.
-    by_session: HashMap<String, Vec<String>>,
+    /// PGT ids by SSO session id; expires with the session's last PGT, so a
+    /// session that times out without a logout leaves nothing behind.
+    by_session: Expiring<Vec<String>>,
     pts: Expiring<ProxyTicket>,
 }
 
@@ -32,7 +32,7 @@ pub struct MemoryProxyTickets {
 
 impl Default for MemoryProxyTickets {
     fn default() -> Self {
-        Self { maps: Mutex::new(Maps { pgts: Expiring::new(), by_session: HashMap::new(), pts: Expiring::new() }) }
+        Self { maps: Mutex::new(Maps { pgts: Expiring::new(), by_session: Expiring::new(), pts: Expiring::new() }) }
     }
 }
 
@@ -41,7 +41,9 @@ impl ProxyTicketStore for MemoryProxyTickets {
     async fn put_pgt(&self, pgt: &ProxyGrantingTicket, ttl: Duration) -> Result<()> {
         let mut maps = lock(&self.maps);
         maps.pgts.insert(pgt.id.clone(), pgt.clone(), ttl);
-        maps.by_session.entry(pgt.session_id.clone()).or_default().push(pgt.id.clone());
+        let mut ids = maps.by_session.remove(&pgt.session_id).unwrap_or_default();
+        ids.push(pgt.id.clone());
+        maps.by_session.insert(pgt.session_id.clone(), ids, ttl);
         Ok(())
     }
 
