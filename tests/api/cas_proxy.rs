@@ -128,9 +128,21 @@ fn proxying(callback: &str, targets: &str) -> ServicePolicy {
 /// textes), the cahier de textes (may proxy to the messagerie) and the
 /// messagerie registered, and a logged-in teacher.
 async fn setup(ca: &TestCa) -> TestApp {
+    setup_with(ca, None).await
+}
+
+/// [`setup`], with tickets in Redis when `redis_url` is given.
+async fn setup_with(ca: &TestCa, redis_url: Option<String>) -> TestApp {
     let ca_file = tempfile::NamedTempFile::new().unwrap().into_temp_path().keep().unwrap();
     std::fs::write(&ca_file, &ca.pem).unwrap();
-    let app = spawn_app_with(|s| s.outbound_extra_ca_file = Some(ca_file)).await;
+    let app = spawn_app_with(|s| {
+        s.outbound_extra_ca_file = Some(ca_file);
+        if let Some(url) = redis_url {
+            s.redis_url = Some(url);
+            s.redis_prefix = format!("idp-test-{}:", idp_core::secret::random_token(12).unwrap());
+        }
+    })
+    .await;
     app.active_account("p.prof", PASSWORD, Profile::Personnel).await;
     let callbacks = r"https://127\.0\.0\.1:\d+/pgt.*";
     app.service_with_policy("portail", PORTAL_PATTERN, &["uid"], None, proxying(callbacks, CDT_PATTERN)).await;
@@ -173,9 +185,19 @@ fn path_for(ticket: &str) -> &'static str {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_proxy_chain_end_to_end_then_the_pgt_dies_with_the_session() {
+    proxy_chain(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_chain_end_to_end_with_tickets_in_redis() {
+    let Some(url) = crate::cluster::redis_url() else { return };
+    proxy_chain(Some(url)).await;
+}
+
+async fn proxy_chain(redis_url: Option<String>) {
     let ca = test_ca("idp test CA");
     let callback = Callback::spawn(&ca).await;
-    let app = setup(&ca).await;
+    let app = setup_with(&ca, redis_url).await;
 
     // The portal validates its ticket with a pgtUrl: its callback gets the PGT.
     let st = app.login(Some(PORTAL), "p.prof", PASSWORD).await.ticket();

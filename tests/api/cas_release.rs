@@ -302,3 +302,59 @@ async fn the_cli_imports_sdet_attributes_and_registers_mapping_rules_and_policie
     assert_eq!(app.get_login(&[("service", PRONOTE)]).await.status, 200, "credentials again");
     idp.run(&["service", "update", "pronote", "--proxy-target", "https://t/.*"]).await.fails_with("proxy-callback");
 }
+
+/// The pseudonym store and the service policy column, on the test's
+/// SQLite and, when `IDP_TEST_DATABASE_URL` is set, on PostgreSQL: two
+/// racing first logins keep one pseudonym, and pseudonyms go with their
+/// account.
+async fn pseudonyms_and_policies_are_stored(app: &TestApp) {
+    use idp_core::service::ServiceId;
+    use sea_orm::ConnectionTrait;
+
+    eleve(app).await;
+    let staff = policy(|p| {
+        p.access = AccessRule::parse(&["National_ENS".into()], &["0370001A".into()]).unwrap();
+        p.sso_enabled = false;
+        p.user_id = UserId::Pseudonym;
+    });
+    app.service_with_policy("editeur", EDITEUR_PATTERN, &["id=pseudonym"], None, staff.clone()).await;
+    let stored = app.stores.services.get(&ServiceId::parse("editeur").unwrap()).await.unwrap().unwrap();
+    assert_eq!(stored.policy.access, staff.access);
+    assert!(!stored.policy.sso_enabled && stored.policy.user_id == UserId::Pseudonym && stored.policy.proxy.is_none());
+
+    let account = app.stores.accounts.find_by_login(&Login::parse("l.petit").unwrap()).await.unwrap().unwrap();
+    let (editeur, quiz) = (ServiceId::parse("editeur").unwrap(), ServiceId::parse("quiz").unwrap());
+    let store = app.stores.pseudonyms.clone();
+    let (a, b) = tokio::join!(
+        store.get_or_create(&editeur, account.id, "candidat-a".into()),
+        store.get_or_create(&editeur, account.id, "candidat-b".into())
+    );
+    assert_eq!(a.unwrap(), b.unwrap(), "one pseudonym per (service, account)");
+    let other = store.get_or_create(&quiz, account.id, "candidat-c".into()).await.unwrap();
+    assert_eq!(other, "candidat-c");
+
+    let count = |db: sea_orm::DatabaseConnection| async move {
+        let row = db.query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM pseudonyms",
+        ));
+        row.await.unwrap().unwrap().try_get::<i64>("", "n").unwrap()
+    };
+    assert_eq!(count(app.stores.db.clone()).await, 2);
+    app.stores.accounts.delete(&Login::parse("l.petit").unwrap()).await.unwrap();
+    assert_eq!(count(app.stores.db.clone()).await, 0, "deleted with the account");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pseudonyms_and_policies_are_stored_in_sqlite() {
+    pseudonyms_and_policies_are_stored(&spawn_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pseudonyms_and_policies_are_stored_in_postgresql() {
+    let Some(admin_url) = crate::cluster::postgres_url() else { return };
+    let db = crate::cluster::TestDatabase::create(&admin_url).await;
+    let url = db.url.clone();
+    let app = crate::helpers::spawn_app_with(|s| s.database_url = Some(url)).await;
+    pseudonyms_and_policies_are_stored(&app).await;
+}
