@@ -145,38 +145,44 @@ impl AccessRule {
     }
 }
 
+/// An active account for unit tests, with its schools and national codes.
+#[cfg(test)]
+pub(crate) fn test_account(profile: Profile, schools: &[&str], codes: &[&str]) -> Account {
+    use crate::account::{AccountState, Login};
+    use chrono::Utc;
+    let mut attributes = std::collections::BTreeMap::new();
+    if !codes.is_empty() {
+        attributes.insert(ent::PROFILS.to_owned(), codes.iter().map(|c| c.to_string()).collect());
+    }
+    Account {
+        id: 1,
+        login: Login::parse("x").unwrap(),
+        profile,
+        given_name: "A".into(),
+        family_name: "B".into(),
+        email: None,
+        schools: schools.iter().map(|s| s.to_string()).collect(),
+        state: AccountState::Active,
+        password_hash: None,
+        provisional_hash: None,
+        provisional_set_at: None,
+        cgu_version: None,
+        cgu_accepted_at: None,
+        sessions_valid_after: Utc::now(),
+        failed_logins: 0,
+        attributes,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+        last_login_at: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::account::{AccountState, Login};
-    use chrono::Utc;
 
     fn account(profile: Profile, schools: &[&str], codes: &[&str]) -> Account {
-        let mut attributes = std::collections::BTreeMap::new();
-        if !codes.is_empty() {
-            attributes.insert(ent::PROFILS.to_owned(), codes.iter().map(|c| c.to_string()).collect());
-        }
-        Account {
-            id: 1,
-            login: Login::parse("x").unwrap(),
-            profile,
-            given_name: "A".into(),
-            family_name: "B".into(),
-            email: None,
-            schools: schools.iter().map(|s| s.to_string()).collect(),
-            state: AccountState::Active,
-            password_hash: None,
-            provisional_hash: None,
-            provisional_set_at: None,
-            cgu_version: None,
-            cgu_accepted_at: None,
-            sessions_valid_after: Utc::now(),
-            failed_logins: 0,
-            attributes,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            last_login_at: None,
-        }
+        test_account(profile, schools, codes)
     }
 
     #[test]

@@ -183,4 +183,42 @@ mod tests {
         assert!(ReleaseRule::parse("1a=uid").is_err());
         assert!(ReleaseRule::parse("nom=").is_err());
     }
+
+    #[test]
+    fn release_maps_shapes_merges_and_skips_empty_values() {
+        use crate::access::{ServicePolicy, UserId, test_account};
+        use crate::account::Profile;
+        use crate::service::{ServiceId, UrlPattern};
+        let account = test_account(Profile::Personnel, &["0370001A", "0370002B"], &["National_ENS", "National_DIR"]);
+        let mut service = Service {
+            id: ServiceId::parse("s").unwrap(),
+            name: "S".into(),
+            url_pattern: UrlPattern::parse("https://s/.*").unwrap(),
+            attributes: [
+                "nom=family_name",
+                "categories=ENTPersonProfils:numeric",
+                "uai=school:first",
+                "email",
+                "id=pseudonym",
+                "nom=given_name",
+            ]
+            .map(String::from)
+            .to_vec(),
+            logout_url: None,
+            evaluation_order: 0,
+            policy: ServicePolicy::default(),
+        };
+        assert!(needs_pseudonym(&service));
+        let released = release_with(&account, &service, Some("P"));
+        let get = |n: &str| released.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        assert_eq!(get("nom"), Some(vec!["B".to_owned(), "A".to_owned()]), "two rules, one name");
+        assert_eq!(get("categories"), Some(vec!["National_3".to_owned(), "National_4".to_owned()]));
+        assert_eq!(get("uai"), Some(vec!["0370001A".to_owned()]));
+        assert_eq!(get("id"), Some(vec!["P".to_owned()]));
+        assert_eq!(get("email"), None, "no e-mail: not sent");
+        service.attributes = vec!["uid".into()];
+        assert!(!needs_pseudonym(&service));
+        service.policy.user_id = UserId::Pseudonym;
+        assert!(needs_pseudonym(&service));
+    }
 }
