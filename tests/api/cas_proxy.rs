@@ -353,3 +353,46 @@ async fn the_redis_proxy_store_ties_pgts_to_their_session_and_takes_pts_once() {
     let taken: Vec<_> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
     assert_eq!(taken, vec![pt], "exactly one taker");
 }
+
+/// python-cas, a real third-party client, as the portal: it validates with a
+/// `proxy_callback` and reads the PGT IOU, then obtains a proxy ticket.
+#[tokio::test(flavor = "multi_thread")]
+async fn python_cas_obtains_a_pgt_iou_and_a_proxy_ticket() {
+    let ca = test_ca("idp test CA");
+    let callback = Callback::spawn(&ca).await;
+    let app = setup(&ca).await;
+    let st = app.login(Some(PORTAL), "p.prof", PASSWORD).await.ticket();
+    let python = tokio::task::spawn_blocking(crate::helpers::python).await.unwrap();
+    let run = |script: &'static str, args: Vec<String>| {
+        let python = python.clone();
+        async move {
+            let output = tokio::process::Command::new(python).arg("-c").arg(script).args(args).output().await.unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+            assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+            stdout
+        }
+    };
+    let validate = concat!(
+        "import sys\n",
+        "from cas import CASClient\n",
+        "c = CASClient(version=3, server_url=sys.argv[1], service_url=sys.argv[2], proxy_callback=sys.argv[3])\n",
+        "user, attributes, pgtiou = c.verify_ticket(sys.argv[4])\n",
+        "print(user, pgtiou)\n",
+    );
+    let pgt_url = format!("{}/pgt/python", callback.base);
+    let out = run(validate, vec![app.url("/cas/"), PORTAL.into(), pgt_url, st]).await;
+    let (user, iou) = out.split_once(' ').unwrap();
+    assert_eq!(user, "p.prof");
+    let pgt = callback.pgt_for(iou);
+
+    let proxy = concat!(
+        "import sys\n",
+        "from cas import CASClient\n",
+        "print(CASClient(version=3, server_url=sys.argv[1], service_url=sys.argv[2]).get_proxy_ticket(sys.argv[3]))\n",
+    );
+    let pt = run(proxy, vec![app.url("/cas/"), CDT.into(), pgt]).await;
+    assert!(pt.starts_with("PT-"), "{pt}");
+    let (_, _, body) = app.validate("/cas/proxyValidate", &[("service", CDT), ("ticket", &pt)]).await;
+    assert_valid_cas_xml(&body);
+    assert!(body.contains("<cas:user>p.prof</cas:user>") && body.contains("/pgt/python</cas:proxy>"), "{body}");
+}
