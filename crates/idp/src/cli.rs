@@ -8,11 +8,9 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use idp_core::access::{AccessRule, ServicePolicy, UserId};
 use idp_core::account::{AccountState, Login, NewAccount, Profile, parse_email, parse_name, parse_uai};
 use idp_core::attributes::ReleaseRule;
 use idp_core::clock::{Clock, SystemClock};
-use idp_core::proxy::ProxyPolicy;
 use idp_core::secret::{Secret, provisional_password};
 use idp_core::service::{Service, ServiceId, UrlPattern};
 
@@ -126,26 +124,9 @@ pub struct ServiceArgs {
     /// Lower values are matched first.
     #[arg(long, default_value_t = 0)]
     pub order: i32,
-    /// Only these profiles get tickets (repeat): eleve, parent, personnel,
-    /// autre or a national code (National_ENS, National_4…). Default: all.
-    #[arg(long = "allow-profile", value_name = "PROFILE")]
-    pub allow_profiles: Vec<String>,
-    /// Only people of these schools get tickets (repeat). Default: all.
-    #[arg(long = "allow-school", value_name = "UAI")]
-    pub allow_schools: Vec<String>,
-    /// false: credentials are asked at every login to this service.
-    #[arg(long, value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set)]
-    pub sso_enabled: bool,
-    /// What the service receives as the user: login, or pseudonym (a stable
-    /// random identifier, different for each service).
-    #[arg(long, value_name = "KIND", default_value = "login")]
-    pub user_id: String,
-    /// Allows proxying: the pgtUrl callbacks (https) the service may give.
-    #[arg(long, value_name = "REGEX", requires = "proxy_target")]
-    pub proxy_callback: Option<String>,
-    /// With --proxy-callback: the target services it may get proxy tickets for.
-    #[arg(long, value_name = "REGEX", requires = "proxy_callback")]
-    pub proxy_target: Option<String>,
+    /// Access rules, single sign-on, user identifier, proxy rights.
+    #[command(flatten)]
+    pub policy: crate::service_rules::PolicyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -168,30 +149,8 @@ pub struct ServiceUpdate {
     pub no_logout_url: bool,
     #[arg(long)]
     pub order: Option<i32>,
-    /// Replace the allowed profiles (repeat for several).
-    #[arg(long = "allow-profile", value_name = "PROFILE")]
-    pub allow_profiles: Vec<String>,
-    /// Allow every profile again.
-    #[arg(long, conflicts_with = "allow_profiles")]
-    pub any_profile: bool,
-    /// Replace the allowed schools (repeat for several).
-    #[arg(long = "allow-school", value_name = "UAI")]
-    pub allow_schools: Vec<String>,
-    /// Allow every school again.
-    #[arg(long, conflicts_with = "allow_schools")]
-    pub any_school: bool,
-    #[arg(long, value_name = "BOOL", action = clap::ArgAction::Set)]
-    pub sso_enabled: Option<bool>,
-    /// login or pseudonym.
-    #[arg(long, value_name = "KIND")]
-    pub user_id: Option<String>,
-    #[arg(long, value_name = "REGEX")]
-    pub proxy_callback: Option<String>,
-    #[arg(long, value_name = "REGEX")]
-    pub proxy_target: Option<String>,
-    /// Withdraw the right to proxy.
-    #[arg(long, conflicts_with_all = ["proxy_callback", "proxy_target"])]
-    pub no_proxy: bool,
+    #[command(flatten)]
+    pub policy: crate::service_rules::PolicyUpdateArgs,
 }
 
 /// Runs a parsed command line.
@@ -391,58 +350,6 @@ fn parse_attributes(rules: &[String]) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-fn proxy_policy(callback: &str, targets: &str) -> anyhow::Result<ProxyPolicy> {
-    if !callback.starts_with("https") {
-        bail!("the proxy callback pattern must only match https URLs (start it with https)");
-    }
-    Ok(ProxyPolicy { callback: UrlPattern::parse(callback)?, targets: UrlPattern::parse(targets)? })
-}
-
-/// The new policy of an updated service: options given replace old values.
-fn update_policy(mut p: ServicePolicy, args: &ServiceUpdate) -> anyhow::Result<ServicePolicy> {
-    if !args.allow_profiles.is_empty() || args.any_profile {
-        p.access.profiles = AccessRule::parse(&args.allow_profiles, &[])?.profiles;
-    }
-    if !args.allow_schools.is_empty() || args.any_school {
-        p.access.schools = AccessRule::parse(&[], &args.allow_schools)?.schools;
-    }
-    if let Some(sso) = args.sso_enabled {
-        p.sso_enabled = sso;
-    }
-    if let Some(kind) = &args.user_id {
-        p.user_id = UserId::parse(kind)?;
-    }
-    if args.no_proxy {
-        p.proxy = None;
-    }
-    if args.proxy_callback.is_some() || args.proxy_target.is_some() {
-        let old = p.proxy.as_ref().map(|o| (o.callback.as_str().to_owned(), o.targets.as_str().to_owned()));
-        let (Some(callback), Some(targets)) = (
-            args.proxy_callback.clone().or_else(|| old.as_ref().map(|o| o.0.clone())),
-            args.proxy_target.clone().or_else(|| old.as_ref().map(|o| o.1.clone())),
-        ) else {
-            bail!("a service that may proxy needs both --proxy-callback and --proxy-target");
-        };
-        p.proxy = Some(proxy_policy(&callback, &targets)?);
-    }
-    Ok(p)
-}
-
-fn describe_policy(p: &ServicePolicy) -> String {
-    let list = |v: Vec<String>| if v.is_empty() { "*".to_owned() } else { v.join(",") };
-    format!(
-        "profiles={}\tschools={}\tsso={}\tuser={}\tproxy={}",
-        list(p.access.profiles.iter().map(ToString::to_string).collect()),
-        list(p.access.schools.clone()),
-        p.sso_enabled,
-        p.user_id.as_str(),
-        p.proxy
-            .as_ref()
-            .map(|x| format!("{} -> {}", x.callback.as_str(), x.targets.as_str()))
-            .unwrap_or_else(|| "-".into())
-    )
-}
-
 async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
     match cmd {
         ServiceCommand::Add(args) => {
@@ -453,15 +360,7 @@ async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
                 attributes: parse_attributes(&args.attributes)?,
                 logout_url: args.logout_url.as_deref().map(parse_logout_url).transpose()?,
                 evaluation_order: args.order,
-                policy: ServicePolicy {
-                    access: AccessRule::parse(&args.allow_profiles, &args.allow_schools)?,
-                    sso_enabled: args.sso_enabled,
-                    user_id: UserId::parse(&args.user_id)?,
-                    proxy: match (&args.proxy_callback, &args.proxy_target) {
-                        (Some(c), Some(t)) => Some(proxy_policy(c, t)?),
-                        _ => None,
-                    },
-                },
+                policy: args.policy.policy()?,
             };
             stores.services.add(service).await?;
             eprintln!("service '{}' registered", args.id);
@@ -490,7 +389,7 @@ async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
             if let Some(o) = args.order {
                 s.evaluation_order = o;
             }
-            s.policy = update_policy(s.policy, &args)?;
+            s.policy = args.policy.apply(s.policy)?;
             stores.services.update(s).await?;
             eprintln!("service '{}' updated", args.id);
         }
@@ -504,7 +403,7 @@ async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
                     s.evaluation_order,
                     s.attributes.join(","),
                     s.logout_url.as_ref().map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
-                    describe_policy(&s.policy)
+                    crate::service_rules::describe(&s.policy)
                 );
             }
         }
