@@ -10,7 +10,8 @@
 //! [`ports::PasswordHashing`] and [`clock::Clock`]; the CAS proxy and
 //! pseudonym ports live with their records ([`proxy::ProxyTicketStore`],
 //! [`pseudonym::PseudonymStore`]). [`ent`] knows the SDET directory
-//! attributes, [`access`] the per-service rules.
+//! attributes, [`access`] the per-service rules, [`release`] the release
+//! rules (renaming, shapes).
 //!
 //! It must not depend on any web, database, cache, mail or template crate
 //! (no axum, sea-orm, redis, lettre, minijinja) nor on an async runtime:
@@ -32,6 +33,7 @@ pub mod password;
 pub mod ports;
 pub mod proxy;
 pub mod pseudonym;
+pub mod release;
 pub mod secret;
 pub mod service;
 pub mod session;

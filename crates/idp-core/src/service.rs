@@ -144,7 +144,7 @@ pub struct Service {
     pub url_pattern: UrlPattern,
     /// The attributes released to this service, in this order; nothing else
     /// leaves. Each is a release rule (`NAME` or `RELEASED=SOURCE`, see
-    /// [`crate::attributes::ReleaseRule`]).
+    /// [`crate::release::ReleaseRule`]).
     pub attributes: Vec<String>,
     /// Where the single logout POST goes; none means no single logout.
     pub logout_url: Option<Url>,

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use idp_core::account::{AccountState, Login, NewAccount, Profile, parse_email, parse_name, parse_uai};
-use idp_core::attributes::ReleaseRule;
 use idp_core::clock::{Clock, SystemClock};
+use idp_core::release::ReleaseRule;
 use idp_core::secret::{Secret, provisional_password};
 use idp_core::service::{Service, ServiceId, UrlPattern};
 

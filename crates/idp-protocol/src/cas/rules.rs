@@ -3,8 +3,8 @@
 
 use idp_core::access::{Denial, UserId};
 use idp_core::account::Account;
-use idp_core::attributes;
 use idp_core::pseudonym::new_pseudonym;
+use idp_core::release;
 use idp_core::service::Service;
 
 use super::Cas;
@@ -28,7 +28,7 @@ impl Cas {
     /// `account`. The pseudonym is looked up (or created) only when the
     /// service's policy needs it.
     pub async fn released(&self, service: &Service, account: &Account) -> idp_core::Result<Released> {
-        let pseudonym = if attributes::needs_pseudonym(service) {
+        let pseudonym = if release::needs_pseudonym(service) {
             Some(self.pseudonyms.get_or_create(&service.id, account.id, new_pseudonym()?).await?)
         } else {
             None
@@ -37,6 +37,6 @@ impl Cas {
             (UserId::Pseudonym, Some(p)) => p.clone(),
             _ => account.login.as_str().to_owned(),
         };
-        Ok(Released { user, attributes: attributes::release_with(account, service, pseudonym.as_deref()) })
+        Ok(Released { user, attributes: release::release_with(account, service, pseudonym.as_deref()) })
     }
 }
