@@ -47,15 +47,6 @@ fn std_ttl(d: chrono::Duration) -> std::time::Duration {
     (d + TTL_MARGIN).to_std().unwrap_or(std::time::Duration::from_secs(60))
 }
 
-/// A random XML id (`_` and random characters; SAML ids must not start with
-/// a digit). Falls back to a time-based id if the OS generator fails, since
-/// an id needs to be unique, not secret.
-fn xml_id(prefix: &str) -> String {
-    idp_core::secret::random_token(32)
-        .map(|t| format!("{prefix}{t}"))
-        .unwrap_or_else(|_| format!("{prefix}{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()))
-}
-
 impl Cas {
     /// The registered service a `service=` parameter belongs to. An
     /// unregistered service is an error: CAS never redirects to it.

@@ -71,7 +71,7 @@ impl Cas {
             ..ValidateParams::default()
         };
         let outcome = self.validate(&params).await;
-        let ids = (super::xml_id("_"), super::xml_id("_"));
+        let ids = (xml_id("_"), xml_id("_"));
         saml_response(&outcome, &request, target.unwrap_or_default(), issuer, self.clock.now(), ids)
     }
 }
@@ -169,6 +169,15 @@ pub fn saml_response(
     }
     out.push_str("</samlp:Response></SOAP-ENV:Body></SOAP-ENV:Envelope>");
     out
+}
+
+/// A random XML id (`_` and random characters; SAML ids must not start with
+/// a digit). Falls back to a time-based id if the OS generator fails, since
+/// an id needs to be unique, not secret.
+fn xml_id(prefix: &str) -> String {
+    idp_core::secret::random_token(32)
+        .map(|t| format!("{prefix}{t}"))
+        .unwrap_or_else(|_| format!("{prefix}{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()))
 }
 
 fn subject(user: &str) -> String {
