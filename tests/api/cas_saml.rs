@@ -109,6 +109,15 @@ async fn saml_validate_refuses_bad_requests_without_a_500() {
         assert_eq!(status, 200);
         assert!(xml.contains("INVALID_REQUEST") && xml.contains("samlp:Requester"), "{xml}");
     }
+    let r = reqwest::Client::new()
+        .post(app.url("/cas/samlValidate"))
+        .query(&[("TARGET", SERVICE)])
+        .body(vec![0xff, 0xfe, 0x3c])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("INVALID_REQUEST"));
     let (status, _, xml) = saml_validate(&app, "", soap_request("ST-x")).await;
     assert_eq!(status, 200);
     assert!(xml.contains("INVALID_REQUEST"), "{xml}");
