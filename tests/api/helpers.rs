@@ -95,6 +95,17 @@ impl TestApp {
 
     /// Creates an active account with `password`.
     pub async fn active_account(&self, login: &str, password: &str, profile: Profile) {
+        self.active_account_with(login, password, profile, Default::default()).await;
+    }
+
+    /// Creates an active account with `password` and directory attributes.
+    pub async fn active_account_with(
+        &self,
+        login: &str,
+        password: &str,
+        profile: Profile,
+        attributes: std::collections::BTreeMap<String, Vec<String>>,
+    ) {
         let hash = self.stores.hashing.hash(Secret::new(password)).await.unwrap();
         self.stores
             .accounts
@@ -109,7 +120,7 @@ impl TestApp {
                 password_hash: Some(hash),
                 provisional_hash: None,
                 cgu_version: Some("1".into()),
-                attributes: Default::default(),
+                attributes,
             })
             .await
             .unwrap();
