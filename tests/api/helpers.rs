@@ -95,6 +95,17 @@ impl TestApp {
 
     /// Creates an active account with `password`.
     pub async fn active_account(&self, login: &str, password: &str, profile: Profile) {
+        self.active_account_with(login, password, profile, Default::default()).await;
+    }
+
+    /// Creates an active account with `password` and directory attributes.
+    pub async fn active_account_with(
+        &self,
+        login: &str,
+        password: &str,
+        profile: Profile,
+        attributes: std::collections::BTreeMap<String, Vec<String>>,
+    ) {
         let hash = self.stores.hashing.hash(Secret::new(password)).await.unwrap();
         self.stores
             .accounts
@@ -109,7 +120,7 @@ impl TestApp {
                 password_hash: Some(hash),
                 provisional_hash: None,
                 cgu_version: Some("1".into()),
-                attributes: Default::default(),
+                attributes,
             })
             .await
             .unwrap();
@@ -139,6 +150,18 @@ impl TestApp {
 
     /// Registers a service.
     pub async fn service(&self, id: &str, pattern: &str, attributes: &[&str], logout_url: Option<&str>) {
+        self.service_with_policy(id, pattern, attributes, logout_url, Default::default()).await;
+    }
+
+    /// Registers a service with access rules, SSO, user id or proxy policy.
+    pub async fn service_with_policy(
+        &self,
+        id: &str,
+        pattern: &str,
+        attributes: &[&str],
+        logout_url: Option<&str>,
+        policy: idp_core::access::ServicePolicy,
+    ) {
         self.stores
             .services
             .add(Service {
@@ -148,6 +171,7 @@ impl TestApp {
                 attributes: attributes.iter().map(|s| s.to_string()).collect(),
                 logout_url: logout_url.map(|u| url::Url::parse(u).unwrap()),
                 evaluation_order: 0,
+                policy,
             })
             .await
             .unwrap();

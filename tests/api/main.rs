@@ -5,6 +5,9 @@
 //! All tests build into this one binary; `helpers` has `spawn_app`.
 
 mod cas_login;
+mod cas_proxy;
+mod cas_release;
+mod cas_saml;
 mod cas_validate;
 mod cli;
 mod cluster;

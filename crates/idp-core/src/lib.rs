@@ -7,7 +7,11 @@
 //! reached: [`ports::AccountRepository`], [`ports::ServiceRegistry`],
 //! [`ports::TicketRegistry`], [`ports::SessionStore`], [`ports::RateLimiter`],
 //! [`ports::Outbound`], [`ports::Mailer`], [`ports::AuditLog`],
-//! [`ports::PasswordHashing`] and [`clock::Clock`].
+//! [`ports::PasswordHashing`] and [`clock::Clock`]; the CAS proxy and
+//! pseudonym ports live with their records ([`proxy::ProxyTicketStore`],
+//! [`pseudonym::PseudonymStore`]). [`ent`] knows the SDET directory
+//! attributes, [`access`] the per-service rules, [`release`] the release
+//! rules (renaming, shapes).
 //!
 //! It must not depend on any web, database, cache, mail or template crate
 //! (no axum, sea-orm, redis, lettre, minijinja) nor on an async runtime:
@@ -18,13 +22,18 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
+pub mod access;
 pub mod account;
 pub mod attributes;
 pub mod auth;
 pub mod clock;
+pub mod ent;
 pub mod error;
 pub mod password;
 pub mod ports;
+pub mod proxy;
+pub mod pseudonym;
+pub mod release;
 pub mod secret;
 pub mod service;
 pub mod session;

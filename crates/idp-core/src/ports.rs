@@ -100,10 +100,15 @@ pub trait PasswordHashing: Send + Sync {
 
 /// Outbound HTTP to services and upstreams. Calls have a timeout and never
 /// block the user's request.
+#[async_trait]
 pub trait Outbound: Send + Sync {
     /// POSTs a form in the background (single logout); the outcome is logged
     /// and counted, never reported to the caller.
     fn post_form_in_background(&self, url: String, form: Vec<(String, String)>);
+    /// GETs `url` (a CAS proxy callback) with the server certificate
+    /// verified and no redirect followed; returns the status code. A
+    /// connection or certificate failure is an error.
+    async fn get_status(&self, url: &str) -> Result<u16>;
 }
 
 /// An e-mail to send.

@@ -143,12 +143,15 @@ pub struct Service {
     pub name: String,
     pub url_pattern: UrlPattern,
     /// The attributes released to this service, in this order; nothing else
-    /// leaves.
+    /// leaves. Each is a release rule (`NAME` or `RELEASED=SOURCE`, see
+    /// [`crate::release::ReleaseRule`]).
     pub attributes: Vec<String>,
     /// Where the single logout POST goes; none means no single logout.
     pub logout_url: Option<Url>,
     /// Lower values are tried first when several patterns match.
     pub evaluation_order: i32,
+    /// Access rules, single sign-on, user identifier and proxy rights.
+    pub policy: crate::access::ServicePolicy,
 }
 
 impl Service {
@@ -178,6 +181,7 @@ mod tests {
             attributes: vec![],
             logout_url: None,
             evaluation_order: order,
+            policy: Default::default(),
         }
     }
 

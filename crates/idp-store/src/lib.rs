@@ -7,8 +7,11 @@
 //! - [`memory`]: in-memory ticket registry, session store and rate limiter
 //!   (one node).
 //! - [`redis_store`]: the same three on Redis (several nodes).
+//! - [`proxy`]: CAS proxy-granting and proxy tickets, in memory or Redis.
+//! - [`pseudonyms`]: per-service pseudonymous identifiers (sea-orm).
 //! - [`hashing`]: argon2id on a bounded blocking pool.
-//! - [`outbound`]: HTTP to services (single logout), with timeouts.
+//! - [`outbound`]: HTTP to services (single logout, proxy callbacks), with
+//!   timeouts and certificate verification.
 //! - [`audit`]: the audit trail, as structured log events.
 //!
 //! This crate knows nothing of HTTP routes, cookies, templates or protocol
@@ -23,7 +26,10 @@ mod entities;
 pub mod hashing;
 pub mod memory;
 pub mod outbound;
+pub mod proxy;
+pub mod pseudonyms;
 pub mod redis_store;
+mod service_policy;
 pub mod services;
 
 /// Turns an adapter error into the core's storage error; the detail goes to

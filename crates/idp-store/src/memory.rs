@@ -16,17 +16,17 @@ use idp_core::ports::{RateLimiter, SessionStore, TicketRegistry};
 use idp_core::session::{ServiceTicket, SessionService, SsoSession};
 
 /// A map whose entries expire.
-struct Expiring<V> {
+pub(crate) struct Expiring<V> {
     entries: HashMap<String, (V, Instant)>,
     writes: u64,
 }
 
 impl<V> Expiring<V> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self { entries: HashMap::new(), writes: 0 }
     }
 
-    fn insert(&mut self, key: String, value: V, ttl: Duration) {
+    pub(crate) fn insert(&mut self, key: String, value: V, ttl: Duration) {
         self.writes += 1;
         if self.writes.is_multiple_of(1024) {
             let now = Instant::now();
@@ -35,7 +35,7 @@ impl<V> Expiring<V> {
         self.entries.insert(key, (value, Instant::now() + ttl));
     }
 
-    fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+    pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut V> {
         let now = Instant::now();
         if self.entries.get(key).is_some_and(|(_, until)| *until <= now) {
             self.entries.remove(key);
@@ -43,13 +43,13 @@ impl<V> Expiring<V> {
         self.entries.get_mut(key).map(|(v, _)| v)
     }
 
-    fn remove(&mut self, key: &str) -> Option<V> {
+    pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
         let (value, until) = self.entries.remove(key)?;
         (until > Instant::now()).then_some(value)
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave a map half-updated in a
     // way that matters here; keep serving.
     m.lock().unwrap_or_else(|e| e.into_inner())

@@ -20,7 +20,7 @@ use crate::storage;
 /// A shared, reconnecting Redis connection with a key prefix.
 #[derive(Clone)]
 pub struct Redis {
-    conn: ConnectionManager,
+    pub(crate) conn: ConnectionManager,
     prefix: String,
 }
 
@@ -37,12 +37,12 @@ impl Redis {
         Ok(Redis { conn, prefix: prefix.to_owned() })
     }
 
-    fn key(&self, kind: &str, id: &str) -> String {
+    pub(crate) fn key(&self, kind: &str, id: &str) -> String {
         format!("{}{kind}:{id}", self.prefix)
     }
 }
 
-fn secs(ttl: Duration) -> u64 {
+pub(crate) fn secs(ttl: Duration) -> u64 {
     ttl.as_secs().max(1)
 }
 

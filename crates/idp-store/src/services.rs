@@ -54,6 +54,7 @@ impl SqlServices {
             attributes: serde_json::from_str(&m.attributes).map_err(storage)?,
             logout_url: m.logout_url.as_deref().map(Url::parse).transpose().map_err(storage)?,
             evaluation_order: m.evaluation_order,
+            policy: crate::service_policy::from_column(m.policy.as_deref())?,
         })
     }
 
@@ -65,6 +66,7 @@ impl SqlServices {
             attributes: serde_json::to_string(&s.attributes).map_err(storage)?,
             logout_url: s.logout_url.as_ref().map(Url::to_string),
             evaluation_order: s.evaluation_order,
+            policy: Some(crate::service_policy::to_column(&s.policy)?),
             created_at,
             updated_at: self.clock.now(),
         })
@@ -114,6 +116,7 @@ impl ServiceRegistry for SqlServices {
             attributes: Set(row.attributes),
             logout_url: Set(row.logout_url),
             evaluation_order: Set(row.evaluation_order),
+            policy: Set(row.policy),
             created_at: Set(row.created_at),
             updated_at: Set(row.updated_at),
         };

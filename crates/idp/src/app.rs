@@ -47,8 +47,11 @@ impl Application {
             .with_context(|| format!("cannot create the outbox {}", settings.outbox_dir().display()))?;
         let audit = Arc::new(TracingAudit);
         let outbound = Arc::new(
-            HttpOutbound::new(Duration::from_secs(settings.outbound_timeout_seconds))
-                .context("cannot build the HTTP client")?,
+            HttpOutbound::with_extra_ca(
+                Duration::from_secs(settings.outbound_timeout_seconds),
+                settings.outbound_extra_ca_file.as_deref(),
+            )
+            .context("cannot build the HTTP client")?,
         );
         let cas = Cas {
             accounts: stores.accounts.clone(),
@@ -59,6 +62,8 @@ impl Application {
             audit: audit.clone(),
             clock: clock.clone(),
             policy: settings.session_policy(),
+            proxies: stores.proxies.clone(),
+            pseudonyms: stores.pseudonyms.clone(),
         };
         let auth = Authenticator {
             accounts: stores.accounts.clone(),

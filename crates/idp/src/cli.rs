@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use idp_core::account::{AccountState, Login, NewAccount, Profile, parse_email, parse_name, parse_uai};
 use idp_core::clock::{Clock, SystemClock};
+use idp_core::release::ReleaseRule;
 use idp_core::secret::{Secret, provisional_password};
-use idp_core::service::{Service, ServiceId, UrlPattern, parse_attribute_name};
+use idp_core::service::{Service, ServiceId, UrlPattern};
 
 use crate::app::Application;
 use crate::settings::Settings;
@@ -47,7 +48,9 @@ pub enum AccountCommand {
     Create(CreateAccount),
     /// Create or update accounts from a CSV file; prints `login,provisional_password` of the created ones.
     Import {
-        /// CSV file: login,profile,given_name,family_name[,email,provisional_password,school]
+        /// CSV file: login,profile,given_name,family_name[,email,provisional_password,school] and
+        /// optional SDET columns (ENTPersonJointure, ENTPersonProfils, ENTEleveClasses, …; several
+        /// values separated by |)
         file: PathBuf,
     },
     /// Put the account back to `reset`, end its sessions, print a new provisional password.
@@ -110,8 +113,10 @@ pub struct ServiceArgs {
     /// Regular expression the whole service URL must match.
     #[arg(long)]
     pub url_pattern: String,
-    /// An attribute released to the service (repeat for several).
-    #[arg(long = "attribute", value_name = "NAME")]
+    /// An attribute released to the service (repeat for several): NAME, or
+    /// RELEASED=SOURCE to rename (nom=family_name), with :first (one value)
+    /// or :numeric (National_1..4) after the source.
+    #[arg(long = "attribute", value_name = "RULE")]
     pub attributes: Vec<String>,
     /// Where single logout messages are POSTed.
     #[arg(long)]
@@ -119,6 +124,9 @@ pub struct ServiceArgs {
     /// Lower values are matched first.
     #[arg(long, default_value_t = 0)]
     pub order: i32,
+    /// Access rules, single sign-on, user identifier, proxy rights.
+    #[command(flatten)]
+    pub policy: crate::service_rules::PolicyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +149,8 @@ pub struct ServiceUpdate {
     pub no_logout_url: bool,
     #[arg(long)]
     pub order: Option<i32>,
+    #[command(flatten)]
+    pub policy: crate::service_rules::PolicyUpdateArgs,
 }
 
 /// Runs a parsed command line.
@@ -273,7 +283,7 @@ async fn account(
             let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
             println!("login: {}", a.login);
             println!("state: {}", a.state.as_str());
-            println!("profile: {} ({})", a.profile.as_str(), a.profile.national_code());
+            println!("profile: {} ({})", a.profile.as_str(), idp_core::ent::profiles_of(&a).join(" "));
             println!("given_name: {}", a.given_name);
             println!("family_name: {}", a.family_name);
             println!("email: {}", opt(a.email.clone()));
@@ -338,12 +348,13 @@ fn parse_logout_url(raw: &str) -> anyhow::Result<url::Url> {
     Ok(url)
 }
 
-fn parse_attributes(names: &[String]) -> anyhow::Result<Vec<String>> {
+/// Checks release rules and keeps their canonical text, without repeats.
+fn parse_attributes(rules: &[String]) -> anyhow::Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
-    for n in names {
-        let n = parse_attribute_name(n)?;
-        if !out.contains(&n) {
-            out.push(n);
+    for r in rules {
+        let r = ReleaseRule::parse(r)?.spec();
+        if !out.contains(&r) {
+            out.push(r);
         }
     }
     Ok(out)
@@ -359,6 +370,7 @@ async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
                 attributes: parse_attributes(&args.attributes)?,
                 logout_url: args.logout_url.as_deref().map(parse_logout_url).transpose()?,
                 evaluation_order: args.order,
+                policy: args.policy.policy()?,
             };
             stores.services.add(service).await?;
             eprintln!("service '{}' registered", args.id);
@@ -387,19 +399,21 @@ async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
             if let Some(o) = args.order {
                 s.evaluation_order = o;
             }
+            s.policy = args.policy.apply(s.policy)?;
             stores.services.update(s).await?;
             eprintln!("service '{}' updated", args.id);
         }
         ServiceCommand::List => {
             for s in stores.services.list().await? {
                 println!(
-                    "{}\t{}\t{}\torder={}\tattributes={}\tlogout={}",
+                    "{}\t{}\t{}\torder={}\tattributes={}\tlogout={}\t{}",
                     s.id,
                     s.name,
                     s.url_pattern.as_str(),
                     s.evaluation_order,
                     s.attributes.join(","),
-                    s.logout_url.map(|u| u.to_string()).unwrap_or_else(|| "-".into())
+                    s.logout_url.as_ref().map(|u| u.to_string()).unwrap_or_else(|| "-".into()),
+                    crate::service_rules::describe(&s.policy)
                 );
             }
         }

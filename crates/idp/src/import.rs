@@ -5,11 +5,19 @@
 //! `email,provisional_password,school` in any order; `,` or `;` separated;
 //! UTF-8 (with or without BOM) or Latin-1 (Windows-1252, as spreadsheets
 //! export). Several schools in one cell are separated by `|` or spaces.
+//!
+//! Optional SDET columns carry the directory attributes ENT services use
+//! (`ENTPersonJointure`, `ENTPersonLogin`, `ENTPersonProfils`,
+//! `ENTPersonStructRattach`, `ENTEleveClasses`, `ENTEleveMEF`,
+//! `ENTAuxEnsClasses`, `ENTPersonDateNaissance`; header case does not
+//! matter); several values in one cell are separated by `|`. On an update,
+//! an empty cell keeps the stored value, as for `email`.
 
 use anyhow::{Context, bail};
 use std::collections::{HashMap, HashSet};
 
 use idp_core::account::{AccountState, Login, NewAccount, Profile, parse_email, parse_name, parse_uai};
+use idp_core::ent;
 use idp_core::secret::{Secret, provisional_password};
 
 use crate::stores::Stores;
@@ -32,6 +40,8 @@ struct Row {
     email: Option<String>,
     provisional_password: Option<String>,
     schools: Option<Vec<String>>,
+    /// SDET attributes given in this row (non-empty cells only).
+    ent: Vec<(&'static str, Vec<String>)>,
 }
 
 /// Decodes the file: UTF-8 (BOM stripped), else Windows-1252.
@@ -51,9 +61,11 @@ fn parse_rows(text: &str) -> anyhow::Result<Vec<Row>> {
         reader.headers().context("line 1: cannot read the header")?.iter().map(|h| h.to_ascii_lowercase()).collect();
     let col = |name: &str| headers.iter().position(|h| h == name);
     let known = ["login", "profile", "given_name", "family_name", "email", "provisional_password", "school"];
-    if let Some(unknown) = headers.iter().find(|h| !known.contains(&h.as_str())) {
-        bail!("line 1: unknown column '{unknown}' (known: {})", known.join(", "));
+    if let Some(unknown) = headers.iter().find(|h| !known.contains(&h.as_str()) && ent::canonical_name(h).is_none()) {
+        bail!("line 1: unknown column '{unknown}' (known: {}, {})", known.join(", "), ent::KNOWN.join(", "));
     }
+    let ent_columns: Vec<(usize, &'static str)> =
+        headers.iter().enumerate().filter_map(|(i, h)| ent::canonical_name(h).map(|n| (i, n))).collect();
     let (Some(c_login), Some(c_profile), Some(c_given), Some(c_family)) =
         (col("login"), col("profile"), col("given_name"), col("family_name"))
     else {
@@ -76,8 +88,15 @@ fn parse_rows(text: &str) -> anyhow::Result<Vec<Row>> {
         if provisional_password.as_ref().is_some_and(|p| p.chars().count() < 8) {
             bail!("line {line}: the provisional password must have at least 8 characters");
         }
+        let mut ent_values = Vec::new();
+        for (c, name) in &ent_columns {
+            if let Some(cell) = get(Some(*c)) {
+                ent_values.push((*name, ent::parse_values(name, cell).map_err(at)?));
+            }
+        }
         rows.push(Row {
             line,
+            ent: ent_values,
             profile: Profile::parse(get(Some(c_profile)).unwrap_or_default()).map_err(at)?,
             given_name: parse_name("given_name", get(Some(c_given)).unwrap_or_default()).map_err(at)?,
             family_name: parse_name("family_name", get(Some(c_family)).unwrap_or_default()).map_err(at)?,
@@ -136,6 +155,7 @@ pub async fn import(bytes: &[u8], stores: &Stores) -> anyhow::Result<ImportRepor
             if let Some(schools) = row.schools {
                 a.schools = schools;
             }
+            a.attributes.extend(row.ent.into_iter().map(|(name, values)| (name.to_owned(), values)));
             update.push(a);
         } else {
             let password = passwords.remove(&row.line).unwrap_or_default();
@@ -151,7 +171,7 @@ pub async fn import(bytes: &[u8], stores: &Stores) -> anyhow::Result<ImportRepor
                 password_hash: None,
                 provisional_hash: hashes.remove(&row.line),
                 cgu_version: None,
-                attributes: Default::default(),
+                attributes: row.ent.into_iter().map(|(name, values)| (name.to_owned(), values)).collect(),
             });
         }
     }
@@ -177,6 +197,23 @@ mod tests {
         let rows = parse_rows(&decode(latin1)).unwrap();
         assert_eq!(rows[0].given_name, "Chérine");
         assert_eq!(rows[0].family_name, "Hôtel");
+    }
+
+    #[test]
+    fn sdet_columns() {
+        let rows = parse_rows(concat!(
+            "login;profile;given_name;family_name;entpersonprofils;ENTEleveClasses;ENTPersonDateNaissance\n",
+            "l.p;eleve;Léa;Petit;National_ELV;0370001A$3A|0370001A$LATIN;2012-03-04\n",
+            "m.d;personnel;Marc;Durand;National_ENS|national_dir;;\n",
+        ))
+        .unwrap();
+        assert_eq!(rows[0].ent.len(), 3);
+        assert_eq!(rows[0].ent[1], ("ENTEleveClasses", vec!["0370001A$3A".to_owned(), "0370001A$LATIN".to_owned()]));
+        assert_eq!(rows[0].ent[2], ("ENTPersonDateNaissance", vec!["04/03/2012".to_owned()]));
+        assert_eq!(rows[1].ent, vec![("ENTPersonProfils", vec!["National_ENS".to_owned(), "National_DIR".to_owned()])]);
+        let err =
+            parse_rows("login,profile,given_name,family_name,ENTPersonProfils\na,eleve,A,B,Prof\n").err().unwrap();
+        assert!(err.to_string().starts_with("line 2:"), "{err}");
     }
 
     #[test]

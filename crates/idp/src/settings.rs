@@ -43,6 +43,9 @@ pub struct Settings {
     pub login: LoginSettings,
     /// Timeout of outbound HTTP calls (single logout), in seconds.
     pub outbound_timeout_seconds: u64,
+    /// A PEM file of CA certificates trusted for outbound https (CAS proxy
+    /// callbacks) besides the system's roots: a private CA, a test CA.
+    pub outbound_extra_ca_file: Option<PathBuf>,
     /// Proxies (load balancers) whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
     /// Log format: `text` or `json`.
@@ -68,6 +71,7 @@ impl Default for Settings {
             throttle: ThrottlePolicy::default(),
             login: LoginSettings::default(),
             outbound_timeout_seconds: 5,
+            outbound_extra_ca_file: None,
             trusted_proxies: Vec::new(),
             log_format: "text".into(),
         }

@@ -8,9 +8,13 @@ use std::sync::Arc;
 
 use idp_core::clock::Clock;
 use idp_core::ports::{AccountRepository, PasswordHashing, RateLimiter, ServiceRegistry, SessionStore, TicketRegistry};
+use idp_core::proxy::ProxyTicketStore;
+use idp_core::pseudonym::PseudonymStore;
 use idp_store::accounts::SqlAccounts;
 use idp_store::hashing::BlockingHasher;
 use idp_store::memory::{MemoryRateLimiter, MemorySessions, MemoryTickets};
+use idp_store::proxy::{MemoryProxyTickets, RedisProxyTickets};
+use idp_store::pseudonyms::SqlPseudonyms;
 use idp_store::redis_store::{Redis, RedisRateLimiter, RedisSessions, RedisTickets};
 use idp_store::services::SqlServices;
 
@@ -29,6 +33,10 @@ pub struct Stores {
     pub sessions: Arc<dyn SessionStore>,
     pub limiter: Arc<dyn RateLimiter>,
     pub hashing: Arc<dyn PasswordHashing>,
+    /// CAS proxy-granting and proxy tickets (memory or Redis, as tickets).
+    pub proxies: Arc<dyn ProxyTicketStore>,
+    /// Per-service pseudonymous identifiers (database).
+    pub pseudonyms: Arc<dyn PseudonymStore>,
     /// "in-memory" or "redis", for the start-up report.
     pub ticket_store: &'static str,
 }
@@ -41,11 +49,13 @@ impl Stores {
         let db =
             idp_store::db::connect(&url).await.with_context(|| format!("cannot open the database {}", redact(&url)))?;
         idp_store::db::migrate(&db).await.context("cannot apply the database migrations")?;
+        let mut proxies: Arc<dyn ProxyTicketStore> = Arc::new(MemoryProxyTickets::default());
         let (tickets, sessions, limiter, ticket_store): Ephemeral = match &settings.redis_url {
             Some(url) => {
                 let redis = Redis::connect(url, &settings.redis_prefix)
                     .await
                     .with_context(|| format!("cannot connect to Redis at {}", redact(url)))?;
+                proxies = Arc::new(RedisProxyTickets(redis.clone()));
                 (
                     Arc::new(RedisTickets(redis.clone())),
                     Arc::new(RedisSessions(redis.clone())),
@@ -66,7 +76,9 @@ impl Stores {
         let hashing = Arc::new(BlockingHasher::new(settings.argon2, concurrency).context("invalid argon2 settings")?);
         Ok(Stores {
             accounts: Arc::new(SqlAccounts::new(db.clone(), clock.clone())),
-            services: Arc::new(SqlServices::new(db.clone(), clock)),
+            services: Arc::new(SqlServices::new(db.clone(), clock.clone())),
+            pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock)),
+            proxies,
             db,
             tickets,
             sessions,

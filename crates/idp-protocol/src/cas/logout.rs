@@ -16,6 +16,9 @@ impl Cas {
     /// Ends the session `id` (if it exists) and sends the single logout
     /// messages. Returns the login of the session's owner.
     pub async fn end_session(&self, id: &str) -> Result<Option<String>> {
+        // Proxy-granting tickets die with their session, even one already
+        // gone from the session store.
+        self.proxies.remove_session(id).await?;
         let Some((session, services)) = self.sessions.remove(id).await? else {
             return Ok(None);
         };

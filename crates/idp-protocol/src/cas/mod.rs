@@ -1,8 +1,11 @@
 //! CAS protocol 3.0 (Apereo specification): sessions, service tickets,
-//! validation and single logout.
+//! validation, proxy tickets, SAML 1.1 validation and single logout.
 
 pub mod logout;
+pub mod proxy;
 pub mod response;
+pub mod rules;
+pub mod saml;
 pub mod validate;
 
 use std::sync::Arc;
@@ -12,6 +15,8 @@ use idp_core::clock::Clock;
 use idp_core::ports::{
     AccountRepository, AuditEvent, AuditLog, Outbound, ServiceRegistry, SessionStore, TicketRegistry,
 };
+use idp_core::proxy::ProxyTicketStore;
+use idp_core::pseudonym::PseudonymStore;
 use idp_core::service::{Service, ServiceUrl};
 use idp_core::session::{ServiceTicket, SessionPolicy, SessionService, SsoSession, new_ticket_id};
 
@@ -28,6 +33,10 @@ pub struct Cas {
     pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
     pub policy: SessionPolicy,
+    /// Proxy-granting and proxy tickets.
+    pub proxies: Arc<dyn ProxyTicketStore>,
+    /// Per-service pseudonymous identifiers.
+    pub pseudonyms: Arc<dyn PseudonymStore>,
 }
 
 /// Store TTLs are a backstop for memory: expiry is decided with the clock,

@@ -45,6 +45,17 @@ pub fn xml(outcome: &Result<Success, Failure>, attributes: Attributes) -> String
                 }
                 out.push_str("    </cas:attributes>\n");
             }
+            if let Some(iou) = &s.proxy_granting_ticket {
+                let _ =
+                    writeln!(out, "    <cas:proxyGrantingTicket>{}</cas:proxyGrantingTicket>", escape(iou.as_str()));
+            }
+            if !s.proxies.is_empty() {
+                out.push_str("    <cas:proxies>\n");
+                for proxy in &s.proxies {
+                    let _ = writeln!(out, "      <cas:proxy>{}</cas:proxy>", escape(proxy.as_str()));
+                }
+                out.push_str("    </cas:proxies>\n");
+            }
             out.push_str("  </cas:authenticationSuccess>\n");
         }
         Err(f) => {
@@ -78,7 +89,16 @@ pub fn json(outcome: &Result<Success, Failure>) -> String {
                 };
                 attrs.insert(name.clone(), value);
             }
-            json!({"serviceResponse": {"authenticationSuccess": {"user": s.user, "attributes": attrs}}})
+            let mut success = Map::new();
+            success.insert("user".into(), Value::String(s.user.clone()));
+            success.insert("attributes".into(), Value::Object(attrs));
+            if let Some(iou) = &s.proxy_granting_ticket {
+                success.insert("proxyGrantingTicket".into(), Value::String(iou.clone()));
+            }
+            if !s.proxies.is_empty() {
+                success.insert("proxies".into(), s.proxies.iter().cloned().map(Value::String).collect());
+            }
+            json!({"serviceResponse": {"authenticationSuccess": success}})
         }
         Err(f) => {
             json!({"serviceResponse": {"authenticationFailure": {"code": f.code.as_str(), "description": f.description}}})
@@ -102,6 +122,8 @@ mod tests {
                 ("given_name".into(), vec!["Jean & Co".into()]),
                 ("school".into(), vec!["0370001A".into(), "0370002B".into()]),
             ],
+            proxy_granting_ticket: None,
+            proxies: vec![],
         })
     }
 

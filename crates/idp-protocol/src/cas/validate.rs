@@ -1,5 +1,6 @@
 //! Service ticket validation: `/validate` (CAS 1), `/serviceValidate`
-//! (CAS 2) and `/p3/serviceValidate` (CAS 3).
+//! (CAS 2) and `/p3/serviceValidate` (CAS 3); with proxy tickets too,
+//! `/proxyValidate` and `/p3/proxyValidate`.
 //!
 //! The order of the checks follows the specification: a missing parameter is
 //! INVALID_REQUEST; a ticket that is not a service ticket is
@@ -10,7 +11,6 @@
 use chrono::{DateTime, Utc};
 
 use idp_core::account::AccountState;
-use idp_core::attributes;
 use idp_core::ports::AuditEvent;
 use idp_core::service::ServiceUrl;
 
@@ -50,7 +50,7 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(code: FailureCode, description: impl Into<String>) -> Self {
+    pub(crate) fn new(code: FailureCode, description: impl Into<String>) -> Self {
         Failure { code, description: description.into() }
     }
 }
@@ -63,6 +63,19 @@ pub struct Success {
     pub from_new_login: bool,
     /// Released attributes, in the service's order.
     pub attributes: Vec<(String, Vec<String>)>,
+    /// The PGT IOU, when a `pgtUrl` callback received a proxy-granting ticket.
+    pub proxy_granting_ticket: Option<String>,
+    /// For a proxy ticket: the proxies it went through, most recent first.
+    pub proxies: Vec<String>,
+}
+
+/// Which tickets a validation endpoint accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accept {
+    /// `/validate`, `/serviceValidate`, `/p3/serviceValidate`: service tickets only.
+    ServiceTickets,
+    /// `/proxyValidate`, `/p3/proxyValidate`: service and proxy tickets.
+    ProxyTickets,
 }
 
 /// The response format asked with `format=`.
@@ -106,13 +119,19 @@ fn flag(value: &Option<String>) -> bool {
 impl Cas {
     /// Validates a service ticket for the service in `params`.
     pub async fn validate(&self, params: &ValidateParams) -> Result<Success, Failure> {
+        self.validate_as(params, Accept::ServiceTickets).await
+    }
+
+    /// Validates a ticket of the kinds `accept` allows.
+    pub async fn validate_as(&self, params: &ValidateParams, accept: Accept) -> Result<Success, Failure> {
         let (Some(service), Some(ticket)) = (non_empty(&params.service), non_empty(&params.ticket)) else {
             return Err(Failure::new(
                 FailureCode::InvalidRequest,
                 "'service' and 'ticket' parameters are both required",
             ));
         };
-        let outcome = self.validate_ticket(service, ticket, flag(&params.renew), params.pgt_url.is_some()).await;
+        let pgt_url = non_empty(&params.pgt_url);
+        let outcome = self.validate_ticket(service, ticket, flag(&params.renew), pgt_url, accept).await;
         match &outcome {
             Ok(s) => self
                 .audit
@@ -129,15 +148,24 @@ impl Cas {
         service: &str,
         ticket_id: &str,
         renew: bool,
-        pgt_url: bool,
+        pgt_url: Option<&str>,
+        accept: Accept,
     ) -> Result<Success, Failure> {
         let internal = |e: idp_core::Error| {
             tracing::error!(error = %e, "ticket validation failed on a port");
             Failure::new(FailureCode::InternalError, "The server could not validate the ticket, try again later")
         };
         // Taken first, so that the ticket is spent whatever happens next.
-        let taken = self.tickets.take(ticket_id).await.map_err(internal)?;
-        if !ticket_id.starts_with("ST-") {
+        let is_proxy_ticket = ticket_id.starts_with("PT-");
+        let (taken, proxies) = if is_proxy_ticket {
+            match self.proxies.take_pt(ticket_id).await.map_err(internal)? {
+                Some(pt) => (Some(pt.ticket), pt.proxies),
+                None => (None, Vec::new()),
+            }
+        } else {
+            (self.tickets.take(ticket_id).await.map_err(internal)?, Vec::new())
+        };
+        if !(ticket_id.starts_with("ST-") || is_proxy_ticket && accept == Accept::ProxyTickets) {
             return Err(Failure::new(
                 FailureCode::InvalidTicketSpec,
                 format!("Ticket '{ticket_id}' is not a service ticket"),
@@ -170,25 +198,26 @@ impl Cas {
         let Some(registered) = registered.filter(|s| s.id.as_str() == ticket.service_id) else {
             return Err(Failure::new(FailureCode::InvalidService, format!("Service '{service}' is not registered")));
         };
-        if pgt_url {
-            // No service may obtain proxy-granting tickets until a proxy
-            // policy allows it (proxy support comes with its own policy).
-            return Err(Failure::new(
-                FailureCode::UnauthorizedServiceProxy,
-                format!("Service '{service}' is not allowed to use proxy authentication"),
-            ));
-        }
         let account = self.accounts.find_by_id(ticket.account_id).await.map_err(internal)?;
         let Some(account) =
             account.filter(|a| a.state == AccountState::Active && ticket.authenticated_at >= a.sessions_valid_after)
         else {
             return Err(not_recognized());
         };
+        let released = self.released(&registered, &account).await.map_err(internal)?;
+        // Only a service whose proxy policy allows it gets a PGT, after its
+        // https callback answered 200.
+        let proxy_granting_ticket = match pgt_url {
+            Some(url) => Some(self.grant_pgt(&registered, url, &ticket, &proxies).await?),
+            None => None,
+        };
         Ok(Success {
-            user: account.login.as_str().to_owned(),
+            user: released.user,
             authentication_date: ticket.authenticated_at,
             from_new_login: ticket.from_new_login,
-            attributes: attributes::release(&account, &registered),
+            attributes: released.attributes,
+            proxy_granting_ticket,
+            proxies,
         })
     }
 }

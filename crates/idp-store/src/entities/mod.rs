@@ -2,4 +2,5 @@
 //! types lives with each repository.
 
 pub mod account;
+pub mod pseudonym;
 pub mod service;

@@ -10,6 +10,8 @@ pub struct Model {
     pub attributes: String,
     pub logout_url: Option<String>,
     pub evaluation_order: i32,
+    /// JSON: access rules, SSO, user id, proxy policy (see `service_policy`).
+    pub policy: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -82,6 +82,14 @@ struct Target {
     method: ResponseMethod,
 }
 
+impl Target {
+    /// Whether an SSO session may be reused: not when the service turned
+    /// single sign-on off (`ssoEnabled=false`).
+    fn sso(&self) -> bool {
+        self.service.as_ref().is_none_or(|(_, s)| s.policy.sso_enabled)
+    }
+}
+
 async fn target(
     state: &AppState,
     service: Option<&str>,
@@ -106,7 +114,9 @@ pub async fn show(
     // renew forces credentials and cancels gateway (specification 2.1.1).
     if !renew {
         let tgc = jar.get(TGC).map(|c| c.value().to_owned());
-        if let Some((session, account)) = state.cas.current_session(tgc.as_deref()).await? {
+        if target.sso()
+            && let Some((session, account)) = state.cas.current_session(tgc.as_deref()).await?
+        {
             return to_service_or_welcome(&state, jar, &session, &account, &target, false).await;
         }
         if flag(&q.gateway)
@@ -221,6 +231,9 @@ async fn to_service_or_welcome(
         )?;
         return Ok((jar, Html(html)).into_response());
     };
+    if let Some(denial) = state.cas.access_denial(service, account) {
+        return crate::cas::denied::denied(state, jar, service, denial);
+    }
     let ticket = state.cas.issue_service_ticket(session, url, service, from_new_login).await?;
     metrics::counter!("idp_service_tickets_total", "sso" => if from_new_login { "false" } else { "true" }).increment(1);
     let mut response = match target.method {

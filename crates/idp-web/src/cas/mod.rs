@@ -1,11 +1,14 @@
 //! CAS endpoints under `/cas`.
 
+pub mod denied;
 pub mod login;
 pub mod logout;
+pub mod proxy;
+pub mod saml;
 pub mod validate;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::state::AppState;
 
@@ -19,9 +22,11 @@ pub fn routes() -> Router<AppState> {
         .route("/cas/logout", get(logout::logout))
         .route("/cas/validate", get(validate::cas1))
         .route("/cas/serviceValidate", get(validate::cas2))
-        .route("/cas/proxyValidate", get(validate::cas2))
+        .route("/cas/proxyValidate", get(proxy::proxy_validate))
         .route("/cas/p3/serviceValidate", get(validate::cas3))
-        .route("/cas/p3/proxyValidate", get(validate::cas3))
+        .route("/cas/p3/proxyValidate", get(proxy::proxy_validate))
+        .route("/cas/proxy", get(proxy::proxy))
+        .route("/cas/samlValidate", post(saml::saml_validate))
 }
 
 /// Whether a CAS flag parameter (`renew`, `gateway`) is set: present with
