@@ -22,6 +22,8 @@ use idp_protocol::cas::response::{self, Attributes};
 use idp_protocol::cas::validate::ValidateParams;
 use idp_store::accounts::SqlAccounts;
 use idp_store::memory::{MemorySessions, MemoryTickets};
+use idp_store::proxy::MemoryProxyTickets;
+use idp_store::pseudonyms::SqlPseudonyms;
 use idp_store::services::SqlServices;
 
 struct NoAudit;
@@ -29,8 +31,12 @@ impl AuditLog for NoAudit {
     fn record(&self, _: AuditEvent) {}
 }
 struct NoOutbound;
+#[async_trait::async_trait]
 impl Outbound for NoOutbound {
     fn post_form_in_background(&self, _: String, _: Vec<(String, String)>) {}
+    async fn get_status(&self, _: &str) -> idp_core::Result<u16> {
+        Ok(404)
+    }
 }
 
 async fn setup(services: usize) -> (Cas, idp_core::session::SsoSession, ServiceUrl, Service) {
@@ -38,7 +44,7 @@ async fn setup(services: usize) -> (Cas, idp_core::session::SsoSession, ServiceU
     idp_store::db::migrate(&db).await.unwrap();
     let clock = Arc::new(SystemClock);
     let accounts = Arc::new(SqlAccounts::new(db.clone(), clock.clone()));
-    let registry = Arc::new(SqlServices::new(db, clock.clone()));
+    let registry = Arc::new(SqlServices::new(db.clone(), clock.clone()));
     use idp_core::ports::{AccountRepository, ServiceRegistry};
     let account = accounts
         .create(NewAccount {
@@ -65,11 +71,14 @@ async fn setup(services: usize) -> (Cas, idp_core::session::SsoSession, ServiceU
                 attributes: vec!["uid".into(), "given_name".into(), "family_name".into(), "school".into()],
                 logout_url: None,
                 evaluation_order: 0,
+                policy: Default::default(),
             })
             .await
             .unwrap();
     }
     let cas = Cas {
+        proxies: Arc::new(MemoryProxyTickets::default()),
+        pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock.clone())),
         accounts,
         services: registry,
         tickets: Arc::new(MemoryTickets::default()),
