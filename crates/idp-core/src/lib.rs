@@ -23,6 +23,7 @@ pub mod attributes;
 pub mod auth;
 pub mod clock;
 pub mod error;
+pub mod oidc;
 pub mod password;
 pub mod ports;
 pub mod secret;

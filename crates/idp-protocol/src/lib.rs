@@ -13,6 +13,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod cas;
+pub mod oidc;
 
 /// Errors of the protocol layer.
 #[derive(Debug, thiserror::Error)]

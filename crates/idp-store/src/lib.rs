@@ -7,6 +7,8 @@
 //! - [`memory`]: in-memory ticket registry, session store and rate limiter
 //!   (one node).
 //! - [`redis_store`]: the same three on Redis (several nodes).
+//! - [`clients`]: OIDC clients and signing keys on sea-orm; [`oidc_store`]:
+//!   OIDC codes, grants and consents in memory or Redis.
 //! - [`hashing`]: argon2id on a bounded blocking pool.
 //! - [`outbound`]: HTTP to services (single logout), with timeouts.
 //! - [`audit`]: the audit trail, as structured log events.
@@ -18,10 +20,12 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod clients;
 pub mod db;
 mod entities;
 pub mod hashing;
 pub mod memory;
+pub mod oidc_store;
 pub mod outbound;
 pub mod redis_store;
 pub mod services;

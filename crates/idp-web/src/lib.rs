@@ -17,6 +17,7 @@ pub mod csrf;
 pub mod error;
 pub mod health;
 pub mod net;
+pub mod oidc;
 pub mod security;
 pub mod state;
 pub mod views;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(|| async { axum::response::Redirect::to("/cas/login") }))
         .merge(cas::routes())
+        .merge(oidc::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -4,12 +4,14 @@
 //! - [`settings`]: defaults, TOML file, `IDP_*` environment.
 //! - [`stores`]: which adapter implements which port.
 //! - [`app`]: the server (`Application::build`, `port`, `run_until`).
-//! - [`cli`]: the commands of DESIGN.md §4.1; [`import`]: CSV import.
+//! - [`cli`]: the commands of DESIGN.md §4.1; [`import`]: CSV import;
+//!   [`clients_cli`]: OIDC clients and signing keys.
 //!
 //! `anyhow` is used here and nowhere else in the workspace.
 
 pub mod app;
 pub mod cli;
+pub mod clients_cli;
 pub mod import;
 pub mod settings;
 pub mod stores;

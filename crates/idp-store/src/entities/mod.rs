@@ -2,4 +2,6 @@
 //! types lives with each repository.
 
 pub mod account;
+pub mod oidc_client;
+pub mod oidc_key;
 pub mod service;
