@@ -10,4 +10,5 @@ mod cli;
 mod cluster;
 mod helpers;
 mod interop;
+mod oidc;
 mod slo;

@@ -1,0 +1,1 @@
+//! The `openidconnect` crate as a relying party (placeholder until written).
