@@ -3,6 +3,7 @@
 //! clients, a browser that walks the authorization code flow through the
 //! real CAS login form).
 
+mod cli;
 mod flows;
 mod logout;
 mod rp_crate;
