@@ -5,6 +5,7 @@
 
 mod cli;
 mod flows;
+mod interop;
 mod logout;
 mod rp_crate;
 mod tokens;
