@@ -39,15 +39,15 @@ fn service_url(var: &str, what: &str) -> Option<String> {
     None
 }
 
-fn postgres_url() -> Option<String> {
+pub(crate) fn postgres_url() -> Option<String> {
     service_url("IDP_TEST_DATABASE_URL", "PostgreSQL")
 }
 
-fn redis_url() -> Option<String> {
+pub(crate) fn redis_url() -> Option<String> {
     service_url("IDP_TEST_REDIS_URL", "Redis")
 }
 
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     random_token(12).unwrap().to_lowercase()
 }
 
@@ -55,14 +55,14 @@ fn random_suffix() -> String {
 // PostgreSQL
 
 /// A fresh database, dropped (best effort) when the guard goes.
-struct TestDatabase {
+pub(crate) struct TestDatabase {
     admin_url: String,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl TestDatabase {
-    async fn create(admin_url: &str) -> TestDatabase {
+    pub(crate) async fn create(admin_url: &str) -> TestDatabase {
         let admin = sea_orm::Database::connect(admin_url)
             .await
             .unwrap_or_else(|e| panic!("cannot connect to IDP_TEST_DATABASE_URL {admin_url}: {e}"));

@@ -4,6 +4,7 @@
 //! real CAS login form).
 
 mod cli;
+mod cluster;
 mod flows;
 mod interop;
 mod logout;
@@ -32,10 +33,16 @@ pub fn s256(verifier: &str) -> String {
 /// A server whose public URL (the issuer) is its real address, with the
 /// account `c.martin` and a confidential client `vie-scolaire`.
 pub async fn oidc_app() -> TestApp {
+    oidc_app_with(|_| {}).await
+}
+
+/// [`oidc_app`] after `tweak` has changed the settings.
+pub async fn oidc_app_with(tweak: impl FnOnce(&mut idp::settings::Settings)) -> TestApp {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let app = spawn_app_with(|s| {
         s.bind = format!("127.0.0.1:{port}");
         s.public_url = Some(format!("http://127.0.0.1:{port}"));
+        tweak(s);
     })
     .await;
     app.active_account("c.martin", PASSWORD, Profile::Eleve).await;
