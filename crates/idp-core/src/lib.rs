@@ -7,7 +7,8 @@
 //! reached: [`ports::AccountRepository`], [`ports::ServiceRegistry`],
 //! [`ports::TicketRegistry`], [`ports::SessionStore`], [`ports::RateLimiter`],
 //! [`ports::Outbound`], [`ports::Mailer`], [`ports::AuditLog`],
-//! [`ports::PasswordHashing`] and [`clock::Clock`].
+//! [`ports::PasswordHashing`] and [`clock::Clock`]; the OpenID Connect
+//! clients, keys, codes and grants with their ports are in [`oidc`].
 //!
 //! It must not depend on any web, database, cache, mail or template crate
 //! (no axum, sea-orm, redis, lettre, minijinja) nor on an async runtime:

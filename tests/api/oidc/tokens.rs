@@ -214,3 +214,19 @@ async fn key_rotation_keeps_the_old_key_published_until_its_tokens_expire() {
     assert!(!kids().await.contains(&old_kid), "dropped after the longest token lifetime");
     assert_eq!(kids().await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_disabled_account_loses_its_tokens_at_once() {
+    let app = oidc_app().await;
+    let tokens = app.tokens().await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let login = idp_core::account::Login::parse("c.martin").unwrap();
+    let mut account = app.stores.accounts.find_by_login(&login).await.unwrap().unwrap();
+    account.state = idp_core::account::AccountState::Disabled;
+    app.stores.accounts.update(&account).await.unwrap();
+    assert_eq!(app.introspect(access).await["active"], false);
+    assert_eq!(app.userinfo(access).await.0, 401);
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let (status, body) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+}

@@ -266,7 +266,8 @@ impl Oidc {
     }
 
     /// The claims of an active access token: signed by us, typ `at+jwt`,
-    /// not expired, and still the current token of a live grant.
+    /// not expired, still the current token of a live grant, of an account
+    /// that may still sign in.
     pub async fn active_access_token(&self, token: &str) -> crate::Result<Option<(Map<String, Value>, Grant)>> {
         let Some((typ, claims)) = self.keys.verify(token).await? else { return Ok(None) };
         if typ.as_deref() != Some("at+jwt") || claims.get("iss").and_then(Value::as_str) != Some(&self.issuer) {
@@ -282,7 +283,13 @@ impl Oidc {
         if grant.access_jti.as_deref() != Some(jti) {
             return Ok(None);
         }
-        Ok(Some((claims, grant)))
+        // A reset, disabled or deleted account ends its tokens at once, as
+        // it ends its sessions.
+        let live = match self.cas.accounts.find_by_id(grant.account_id).await? {
+            Some(a) => a.state == AccountState::Active && a.sessions_valid_after <= grant.auth_time,
+            None => false,
+        };
+        Ok(live.then_some((claims, grant)))
     }
 
     /// UserInfo: the claims of the token's scopes, or `invalid_token`.
