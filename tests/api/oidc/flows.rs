@@ -249,7 +249,8 @@ async fn a_client_that_requires_consent_shows_a_french_page_with_a_csrf_token() 
     let mut form = hidden_inputs(&page.body);
     assert!(form.iter().any(|(k, _)| k == "csrf_token"));
     // Without the CSRF token: refused.
-    let no_csrf: Vec<_> = form.iter().filter(|(k, _)| k != "csrf_token").cloned().collect();
+    let mut no_csrf: Vec<_> = form.iter().filter(|(k, _)| k != "csrf_token").cloned().collect();
+    no_csrf.push(("consent".into(), "accept".into()));
     let r = app.client.post(app.url("/oidc/authorize")).form(&no_csrf).send().await.unwrap();
     assert_eq!(r.status(), 400);
     form.push(("consent".into(), "accept".into()));
@@ -259,4 +260,21 @@ async fn a_client_that_requires_consent_shows_a_french_page_with_a_csrf_token() 
     let r = app.authorize(&params).await;
     assert_eq!(r.status, 302);
     assert!(param(&r.location.unwrap(), "code").is_some());
+    // prompt=consent asks again; refusing is access_denied for the client.
+    params.push(("prompt", "consent".into()));
+    let page = app.authorize(&params).await;
+    let mut form = hidden_inputs(&page.body);
+    form.push(("consent".into(), "deny".into()));
+    let r = result(app.client.post(app.url("/oidc/authorize")).form(&form).send().await.unwrap()).await;
+    assert_eq!(param(&r.location.unwrap(), "error").as_deref(), Some("access_denied"));
+}
+
+#[tokio::test]
+async fn the_authorization_request_may_be_sent_by_post() {
+    let app = oidc_app().await;
+    app.tokens().await;
+    let r = result(app.client.post(app.url("/oidc/authorize")).form(&auth_params("post")).send().await.unwrap()).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let location = r.location.unwrap();
+    assert!(location.starts_with(REDIRECT) && param(&location, "code").is_some(), "{location}");
 }

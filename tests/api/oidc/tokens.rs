@@ -230,3 +230,14 @@ async fn a_disabled_account_loses_its_tokens_at_once() {
     let (status, body) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
 }
+
+#[tokio::test]
+async fn a_session_bound_refresh_token_ends_with_the_idle_session() {
+    let app = oidc_app().await;
+    let tokens = app.tokens().await;
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    // Past the SSO idle timeout (2 h), nobody having used the session.
+    app.clock.advance(chrono::Duration::hours(2) + chrono::Duration::seconds(1));
+    let (status, body) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+}

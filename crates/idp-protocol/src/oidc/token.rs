@@ -178,6 +178,12 @@ impl Oidc {
         if grant.client_id != client.id.as_str() || grant.expires_at < now || grant.refresh_hash.is_none() {
             return fail(ErrorCode::InvalidGrant, "invalid refresh token");
         }
+        if !grant.offline && !self.session_alive(&grant).await? {
+            // Without offline_access, the tokens live as long as the SSO
+            // session, even when nobody noticed it had timed out.
+            self.store.remove_grant(grant_id).await?;
+            return fail(ErrorCode::InvalidGrant, "the session has ended");
+        }
         let scopes = match form.scope.as_deref() {
             None => grant.scopes.clone(),
             Some(raw) => {
@@ -212,6 +218,14 @@ impl Oidc {
         };
         let refresh_token = Some(new_token);
         self.tokens(&grant, &account, &scopes, &jti, refresh_token, None).await
+    }
+
+    /// Whether the SSO session of `grant` is still alive (without touching
+    /// it: a refresh by a back end does not keep the person logged in).
+    async fn session_alive(&self, grant: &Grant) -> crate::Result<bool> {
+        let Some(session) = self.cas.sessions.get(&grant.session_id).await? else { return Ok(false) };
+        let Some(account) = self.cas.accounts.find_by_id(grant.account_id).await? else { return Ok(false) };
+        Ok(session.is_alive(self.cas.clock.now(), &self.cas.policy, account.sessions_valid_after))
     }
 
     /// The account behind a grant, if it may still get tokens.

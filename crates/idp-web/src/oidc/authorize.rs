@@ -40,13 +40,20 @@ pub struct ConsentForm {
     consent: Option<String>,
 }
 
-/// `POST /oidc/authorize`: the answer of the consent page.
+/// `POST /oidc/authorize`: the answer of the consent page (with its CSRF
+/// token), or an authorization request sent by POST.
 pub async fn consent(
     State(state): State<AppState>,
     jar: CookieJar,
     form: Result<Form<ConsentForm>, FormRejection>,
 ) -> Result<Response, WebError> {
     let Form(form) = form.map_err(|_| bad_request())?;
+    let tgc = jar.get(TGC).map(|c| c.value().to_owned());
+    if form.consent.is_none() {
+        // An authorization request sent by POST (OIDC Core §3.1.2.1).
+        let next = state.oidc.authorize(&form.params, tgc.as_deref(), None).await?;
+        return respond(&state, jar, &form.params, next);
+    }
     if !csrf::verify(&jar, form.csrf_token.as_deref()) {
         return Err(WebError::bad_request(
             "OIDC0003",
@@ -57,7 +64,6 @@ pub async fn consent(
         Some("accept") => ConsentAnswer::Accept,
         _ => ConsentAnswer::Deny,
     };
-    let tgc = jar.get(TGC).map(|c| c.value().to_owned());
     let next = state.oidc.authorize(&form.params, tgc.as_deref(), Some(answer)).await?;
     respond(&state, jar, &form.params, next)
 }
