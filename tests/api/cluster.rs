@@ -47,7 +47,7 @@ pub(crate) fn redis_url() -> Option<String> {
     service_url("IDP_TEST_REDIS_URL", "Redis")
 }
 
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     random_token(12).unwrap().to_lowercase()
 }
 

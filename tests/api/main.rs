@@ -13,4 +13,5 @@ mod cli;
 mod cluster;
 mod helpers;
 mod interop;
+mod oidc;
 mod slo;

@@ -11,7 +11,8 @@
 //! pseudonym ports live with their records ([`proxy::ProxyTicketStore`],
 //! [`pseudonym::PseudonymStore`]). [`ent`] knows the SDET directory
 //! attributes, [`access`] the per-service rules, [`release`] the release
-//! rules (renaming, shapes).
+//! rules (renaming, shapes). The OpenID Connect clients, keys, codes and
+//! grants with their ports are in [`oidc`].
 //!
 //! It must not depend on any web, database, cache, mail or template crate
 //! (no axum, sea-orm, redis, lettre, minijinja) nor on an async runtime:
@@ -29,6 +30,7 @@ pub mod auth;
 pub mod clock;
 pub mod ent;
 pub mod error;
+pub mod oidc;
 pub mod password;
 pub mod ports;
 pub mod proxy;

@@ -1,5 +1,5 @@
-//! idp-protocol: the CAS protocol (and later OIDC / OAuth 2) on top of
-//! idp-core.
+//! idp-protocol: the CAS protocol and the OpenID Connect / OAuth 2
+//! provider on top of idp-core.
 //!
 //! It owns the protocol rules — which ticket is valid for which service,
 //! when `renew` and `gateway` apply, what a validation answers — and the
@@ -8,11 +8,13 @@
 //! idp-core ports and knows nothing of HTTP status codes, cookies or
 //! templates (that is idp-web), nor of SQL or Redis (idp-store).
 //!
-//! Start with [`cas::Cas`], then [`cas::validate`] and [`cas::response`].
+//! Start with [`cas::Cas`], then [`cas::validate`] and [`cas::response`];
+//! for OIDC, [`oidc`] (JOSE with josekit), which shares the CAS SSO session.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod cas;
+pub mod oidc;
 
 /// Errors of the protocol layer.
 #[derive(Debug, thiserror::Error)]

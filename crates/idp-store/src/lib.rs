@@ -9,6 +9,8 @@
 //! - [`redis_store`]: the same three on Redis (several nodes).
 //! - [`proxy`]: CAS proxy-granting and proxy tickets, in memory or Redis.
 //! - [`pseudonyms`]: per-service pseudonymous identifiers (sea-orm).
+//! - [`clients`]: OIDC clients and signing keys on sea-orm; [`oidc_store`]:
+//!   OIDC codes, grants and consents in memory or Redis.
 //! - [`hashing`]: argon2id on a bounded blocking pool.
 //! - [`outbound`]: HTTP to services (single logout, proxy callbacks), with
 //!   timeouts and certificate verification.
@@ -21,10 +23,12 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod clients;
 pub mod db;
 mod entities;
 pub mod hashing;
 pub mod memory;
+pub mod oidc_store;
 pub mod outbound;
 pub mod proxy;
 pub mod pseudonyms;

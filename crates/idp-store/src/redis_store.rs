@@ -40,6 +40,11 @@ impl Redis {
     pub(crate) fn key(&self, kind: &str, id: &str) -> String {
         format!("{}{kind}:{id}", self.prefix)
     }
+
+    /// A handle on the shared connection (for the other Redis adapters).
+    pub(crate) fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
 }
 
 pub(crate) fn secs(ttl: Duration) -> u64 {

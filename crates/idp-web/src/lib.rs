@@ -7,7 +7,9 @@
 //! idp-core, render or redirect. No SQL, no Redis here: storage comes in
 //! through the ports held by [`state::AppState`].
 //!
-//! Start with [`router`], then [`cas::login`].
+//! Start with [`router`], then [`cas::login`]. The OpenID Connect endpoints
+//! are in [`oidc`]; their OAuth error bodies and challenges are made in
+//! [`oidc::error`].
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
@@ -17,6 +19,7 @@ pub mod csrf;
 pub mod error;
 pub mod health;
 pub mod net;
+pub mod oidc;
 pub mod security;
 pub mod state;
 pub mod views;
@@ -34,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(|| async { axum::response::Redirect::to("/cas/login") }))
         .merge(cas::routes())
+        .merge(oidc::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use idp_core::auth::Authenticator;
 use idp_protocol::cas::Cas;
+use idp_protocol::oidc::Oidc;
 
 use crate::config::WebConfig;
 use crate::views::Views;
@@ -21,6 +22,8 @@ pub trait Readiness: Send + Sync {
 pub struct AppState {
     pub cas: Arc<Cas>,
     pub auth: Arc<Authenticator>,
+    /// The OpenID Connect provider, on the same SSO session as `cas`.
+    pub oidc: Arc<Oidc>,
     pub views: Arc<Views>,
     pub config: Arc<WebConfig>,
     pub readiness: Arc<dyn Readiness>,

@@ -74,6 +74,7 @@ impl Views {
             "error.html",
             "post_redirect.html",
             "service_denied.html",
+            "consent.html",
         ] {
             env.get_template(name).map_err(|e| format!("template {name}: {e}"))?;
         }

@@ -12,6 +12,10 @@ use idp_core::auth::Authenticator;
 use idp_core::clock::Clock;
 use idp_core::throttle::Throttle;
 use idp_protocol::cas::Cas;
+use idp_protocol::oidc::Oidc;
+use idp_protocol::oidc::internal::{WithInternalServices, internal_service};
+use idp_protocol::oidc::keys::Keys;
+use idp_protocol::oidc::logout::BackChannelLogout;
 use idp_store::audit::TracingAudit;
 use idp_store::outbound::HttpOutbound;
 use idp_web::AppState;
@@ -53,9 +57,25 @@ impl Application {
             )
             .context("cannot build the HTTP client")?,
         );
-        let cas = Cas {
+        let issuer = public_url.as_str().trim_end_matches('/').to_owned();
+        let keys = Arc::new(Keys::new(stores.keys.clone(), clock.clone(), settings.oidc.longest_signed()));
+        keys.ensure().await.context("cannot create the OIDC signing keys")?;
+        let back_channel = BackChannelLogout {
+            clients: stores.clients.clone(),
+            store: stores.oidc.clone(),
+            keys: keys.clone(),
+            outbound: outbound.clone(),
+            clock: clock.clone(),
+            issuer: issuer.clone(),
+        };
+        let cas = Arc::new(Cas {
             accounts: stores.accounts.clone(),
-            services: stores.services.clone(),
+            // The OIDC authorization endpoint is an internal service, so
+            // that CAS logs in for it (see idp_protocol::oidc::internal).
+            services: Arc::new(WithInternalServices {
+                inner: stores.services.clone(),
+                internal: internal_service(&issuer)?,
+            }),
             tickets: stores.tickets.clone(),
             sessions: stores.sessions.clone(),
             outbound,
@@ -64,6 +84,15 @@ impl Application {
             policy: settings.session_policy(),
             proxies: stores.proxies.clone(),
             pseudonyms: stores.pseudonyms.clone(),
+            session_end_hooks: vec![Arc::new(back_channel)],
+        });
+        let oidc = Oidc {
+            cas: cas.clone(),
+            clients: stores.clients.clone(),
+            store: stores.oidc.clone(),
+            keys,
+            issuer,
+            lifetimes: settings.oidc,
         };
         let auth = Authenticator {
             accounts: stores.accounts.clone(),
@@ -84,7 +113,8 @@ impl Application {
         };
         let handle = metrics_handle();
         let state = AppState {
-            cas: Arc::new(cas),
+            cas,
+            oidc: Arc::new(oidc),
             auth: Arc::new(auth),
             views: Arc::new(views),
             config: Arc::new(config),

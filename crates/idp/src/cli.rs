@@ -40,6 +40,12 @@ pub enum Command {
     /// Manage the registered CAS services.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Manage the registered OpenID Connect clients.
+    #[command(subcommand)]
+    Client(crate::clients_cli::ClientCommand),
+    /// Manage the OpenID Connect signing keys.
+    #[command(subcommand)]
+    Keys(crate::clients_cli::KeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +173,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Account(cmd) => account(cmd, &Stores::open(&settings, clock.clone()).await?, &settings, clock).await,
         Command::Service(cmd) => service(cmd, &Stores::open(&settings, clock).await?).await,
+        Command::Client(cmd) => {
+            crate::clients_cli::client(cmd, &Stores::open(&settings, clock.clone()).await?, clock).await
+        }
+        Command::Keys(cmd) => {
+            crate::clients_cli::keys(cmd, &Stores::open(&settings, clock.clone()).await?, &settings, clock).await
+        }
     }
 }
 

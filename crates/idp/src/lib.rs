@@ -6,11 +6,13 @@
 //! - [`app`]: the server (`Application::build`, `port`, `run_until`).
 //! - [`cli`]: the commands of DESIGN.md §4.1; [`import`]: CSV import;
 //!   [`service_rules`]: the policy options of `service add|update`.
+//!   [`clients_cli`]: OIDC clients and signing keys.
 //!
 //! `anyhow` is used here and nowhere else in the workspace.
 
 pub mod app;
 pub mod cli;
+pub mod clients_cli;
 pub mod import;
 pub mod service_rules;
 pub mod settings;

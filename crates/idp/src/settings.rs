@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use idp_core::password::Argon2Params;
 use idp_core::session::SessionPolicy;
 use idp_core::throttle::ThrottlePolicy;
+use idp_protocol::oidc::OidcLifetimes;
 use idp_web::config::{LoginProfile, default_profiles};
 
 /// Every setting, with its default. Unknown keys are refused, so that a
@@ -50,6 +51,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpAddr>,
     /// Log format: `text` or `json`.
     pub log_format: String,
+    /// Lifetimes of OIDC codes and tokens (`[oidc]`).
+    pub oidc: OidcLifetimes,
 }
 
 impl Default for Settings {
@@ -74,6 +77,7 @@ impl Default for Settings {
             outbound_extra_ca_file: None,
             trusted_proxies: Vec::new(),
             log_format: "text".into(),
+            oidc: OidcLifetimes::default(),
         }
     }
 }
@@ -157,6 +161,7 @@ impl Settings {
         if t.service_ticket_seconds <= 0 || t.sso_idle_seconds <= 0 || t.sso_hard_seconds <= 0 {
             return Err("tickets: lifetimes must be positive".into());
         }
+        self.oidc.check()?;
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err("log_format: 'text' or 'json'".into());
         }

@@ -7,12 +7,15 @@ use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
 use idp_core::clock::Clock;
+use idp_core::oidc::{ClientRegistry, KeyStore, OidcStore};
 use idp_core::ports::{AccountRepository, PasswordHashing, RateLimiter, ServiceRegistry, SessionStore, TicketRegistry};
 use idp_core::proxy::ProxyTicketStore;
 use idp_core::pseudonym::PseudonymStore;
 use idp_store::accounts::SqlAccounts;
+use idp_store::clients::{SqlClients, SqlKeys};
 use idp_store::hashing::BlockingHasher;
 use idp_store::memory::{MemoryRateLimiter, MemorySessions, MemoryTickets};
+use idp_store::oidc_store::{MemoryOidcStore, RedisOidcStore};
 use idp_store::proxy::{MemoryProxyTickets, RedisProxyTickets};
 use idp_store::pseudonyms::SqlPseudonyms;
 use idp_store::redis_store::{Redis, RedisRateLimiter, RedisSessions, RedisTickets};
@@ -37,6 +40,11 @@ pub struct Stores {
     pub proxies: Arc<dyn ProxyTicketStore>,
     /// Per-service pseudonymous identifiers (database).
     pub pseudonyms: Arc<dyn PseudonymStore>,
+    /// OIDC clients and signing keys (database).
+    pub clients: Arc<dyn ClientRegistry>,
+    pub keys: Arc<dyn KeyStore>,
+    /// OIDC codes, grants and consents (memory or Redis, as tickets).
+    pub oidc: Arc<dyn OidcStore>,
     /// "in-memory" or "redis", for the start-up report.
     pub ticket_store: &'static str,
 }
@@ -50,12 +58,14 @@ impl Stores {
             idp_store::db::connect(&url).await.with_context(|| format!("cannot open the database {}", redact(&url)))?;
         idp_store::db::migrate(&db).await.context("cannot apply the database migrations")?;
         let mut proxies: Arc<dyn ProxyTicketStore> = Arc::new(MemoryProxyTickets::default());
+        let mut oidc: Arc<dyn OidcStore> = Arc::new(MemoryOidcStore::default());
         let (tickets, sessions, limiter, ticket_store): Ephemeral = match &settings.redis_url {
             Some(url) => {
                 let redis = Redis::connect(url, &settings.redis_prefix)
                     .await
                     .with_context(|| format!("cannot connect to Redis at {}", redact(url)))?;
                 proxies = Arc::new(RedisProxyTickets(redis.clone()));
+                oidc = Arc::new(RedisOidcStore(redis.clone()));
                 (
                     Arc::new(RedisTickets(redis.clone())),
                     Arc::new(RedisSessions(redis.clone())),
@@ -79,6 +89,9 @@ impl Stores {
             services: Arc::new(SqlServices::new(db.clone(), clock.clone())),
             pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock)),
             proxies,
+            clients: Arc::new(SqlClients::new(db.clone())),
+            keys: Arc::new(SqlKeys::new(db.clone())),
+            oidc,
             db,
             tickets,
             sessions,

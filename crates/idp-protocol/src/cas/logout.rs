@@ -1,6 +1,8 @@
 //! Ending an SSO session and single logout (CAS protocol, Appendix C):
 //! every service that got a ticket in the session and declared a logout URL
-//! receives a back-channel `logoutRequest`, in the background.
+//! receives a back-channel `logoutRequest`, in the background. Then the
+//! session end hooks run (OIDC back-channel logout), so that every protocol
+//! learns of the logout from this one place.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use quick_xml::escape::escape;
@@ -35,6 +37,12 @@ impl Cas {
             sent += 1;
         }
         self.audit.record(AuditEvent::Logout { login: session.login.clone(), services: sent });
+        for hook in &self.session_end_hooks {
+            // One failing hook must not keep the others from running.
+            if let Err(e) = hook.session_ended(&session, &services).await {
+                tracing::warn!(error = %e, "a session end hook failed");
+            }
+        }
         Ok(Some(session.login))
     }
 }

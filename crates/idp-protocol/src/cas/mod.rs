@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use idp_core::account::{Account, AccountState};
 use idp_core::clock::Clock;
+use idp_core::oidc::SessionEndHook;
 use idp_core::ports::{
     AccountRepository, AuditEvent, AuditLog, Outbound, ServiceRegistry, SessionStore, TicketRegistry,
 };
@@ -37,6 +38,9 @@ pub struct Cas {
     pub proxies: Arc<dyn ProxyTicketStore>,
     /// Per-service pseudonymous identifiers.
     pub pseudonyms: Arc<dyn PseudonymStore>,
+    /// Run whenever a session ends, after the CAS single logout (the OIDC
+    /// back-channel logout): one session end, every protocol told.
+    pub session_end_hooks: Vec<Arc<dyn SessionEndHook>>,
 }
 
 /// Store TTLs are a backstop for memory: expiry is decided with the clock,

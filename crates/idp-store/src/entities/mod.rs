@@ -2,5 +2,7 @@
 //! types lives with each repository.
 
 pub mod account;
+pub mod oidc_client;
+pub mod oidc_key;
 pub mod pseudonym;
 pub mod service;

@@ -1,0 +1,306 @@
+//! The authorization endpoint (OIDC Core §3.1.2, RFC 7636): checks the
+//! request, reuses the CAS SSO session, asks for a login when needed, and
+//! issues a single-use code.
+//!
+//! Order of the checks: an unknown client or a redirect URI that is not
+//! registered byte for byte is shown to the person (never redirected to);
+//! every later error goes back to the client's redirect URI with `error=`.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use idp_core::account::Account;
+use idp_core::oidc::{AuthorizationCode, ClientId, OidcClient, SESSION_CLIENT_PREFIX};
+use idp_core::secret::random_token;
+use idp_core::session::{SessionService, SsoSession};
+
+use super::internal::{AUTHORIZE_PATH, INTERNAL_SERVICE_ID};
+use super::{ErrorCode, Oidc, split_scopes};
+
+/// The parameters of an authorization request, as received.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct AuthorizeParams {
+    pub response_type: Option<String>,
+    pub client_id: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub scope: Option<String>,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub code_challenge_method: Option<String>,
+    pub prompt: Option<String>,
+    pub max_age: Option<String>,
+    pub login_hint: Option<String>,
+    pub response_mode: Option<String>,
+    /// Set by CAS when it sends the browser back after a login.
+    #[serde(skip_serializing)]
+    pub ticket: Option<String>,
+}
+
+impl AuthorizeParams {
+    /// The request as a query string, without `ticket`.
+    pub fn to_query(&self) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        let fields = [
+            ("response_type", &self.response_type),
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("scope", &self.scope),
+            ("state", &self.state),
+            ("nonce", &self.nonce),
+            ("code_challenge", &self.code_challenge),
+            ("code_challenge_method", &self.code_challenge_method),
+            ("prompt", &self.prompt),
+            ("max_age", &self.max_age),
+            ("login_hint", &self.login_hint),
+            ("response_mode", &self.response_mode),
+        ];
+        for (name, value) in fields {
+            if let Some(v) = value {
+                q.append_pair(name, v);
+            }
+        }
+        q.finish()
+    }
+}
+
+/// Why the request cannot go back to the client: shown to the person.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No `client_id`, or not a registered client.
+    UnknownClient,
+    /// No `redirect_uri`, or not one registered for the client.
+    UnregisteredRedirectUri,
+}
+
+/// What the endpoint does next.
+#[derive(Debug)]
+pub enum Next {
+    /// Send the browser to this URL (the client, with a code or an error).
+    Redirect(String),
+    /// Send the browser to the CAS login (`renew` forces the credentials).
+    Login { url: String },
+    /// Ask the person's consent (client flag `require_consent`).
+    Consent { client: Box<OidcClient>, scopes: Vec<String>, account: Box<Account> },
+    /// Cannot go back to the client.
+    Refuse(Refusal),
+}
+
+/// A consent answer posted from the consent page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentAnswer {
+    Accept,
+    Deny,
+}
+
+/// A checked request.
+struct Checked {
+    client: OidcClient,
+    redirect_uri: String,
+    scopes: Vec<String>,
+    prompts: Vec<String>,
+    max_age: Option<i64>,
+}
+
+fn error_redirect(redirect_uri: &str, state: Option<&str>, issuer: &str, code: ErrorCode, why: &str) -> Next {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("error", code.as_str());
+    q.append_pair("error_description", why);
+    if let Some(s) = state {
+        q.append_pair("state", s);
+    }
+    q.append_pair("iss", issuer);
+    Next::Redirect(append_query(redirect_uri, &q.finish()))
+}
+
+fn append_query(uri: &str, query: &str) -> String {
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{sep}{query}")
+}
+
+impl Oidc {
+    /// Handles an authorization request from a browser whose TGC cookie is
+    /// `tgc`. `consent` is the answer of the consent page, if any.
+    pub async fn authorize(
+        &self,
+        p: &AuthorizeParams,
+        tgc: Option<&str>,
+        consent: Option<ConsentAnswer>,
+    ) -> crate::Result<Next> {
+        let client = match p.client_id.as_deref().map(ClientId::parse) {
+            Some(Ok(id)) => self.clients.get(&id).await?,
+            _ => None,
+        };
+        let Some(client) = client else { return Ok(Next::Refuse(Refusal::UnknownClient)) };
+        let Some(redirect_uri) = p.redirect_uri.clone().filter(|r| client.redirect_uris.contains(r)) else {
+            return Ok(Next::Refuse(Refusal::UnregisteredRedirectUri));
+        };
+        let state = p.state.as_deref();
+        let checked = match self.check(p, client, redirect_uri.clone()) {
+            Ok(c) => c,
+            Err((code, why)) => return Ok(error_redirect(&redirect_uri, state, &self.issuer, code, why)),
+        };
+        let fail = |code, why: &str| Ok(error_redirect(&redirect_uri, state, &self.issuer, code, why));
+        let prompt_none = checked.prompts.iter().any(|p| p == "none");
+        // The ticket CAS appended after a login tells that the person has
+        // just typed their credentials; it is spent here.
+        let session = self.cas.current_session(tgc).await?;
+        let Some((session, account)) = session else {
+            if prompt_none {
+                return fail(ErrorCode::LoginRequired, "no session");
+            }
+            return Ok(self.login_redirect(p, false));
+        };
+        let fresh = self.fresh_login(p.ticket.as_deref(), &session).await?;
+        let now = self.cas.clock.now();
+        let too_old = checked.max_age.is_some_and(|m| (now - session.authenticated_at).num_seconds() > m);
+        let other_user = p
+            .login_hint
+            .as_deref()
+            .is_some_and(|h| !h.trim().is_empty() && !h.trim().eq_ignore_ascii_case(&session.login));
+        let wants_login = checked.prompts.iter().any(|p| p == "login");
+        if consent.is_none() && !fresh && (wants_login || too_old || other_user) {
+            if prompt_none {
+                return fail(ErrorCode::LoginRequired, "a new login is required");
+            }
+            return Ok(self.login_redirect(p, true));
+        }
+        if checked.client.require_consent {
+            match consent {
+                Some(ConsentAnswer::Deny) => return fail(ErrorCode::AccessDenied, "the person refused"),
+                Some(ConsentAnswer::Accept) => {
+                    let ttl = seconds(self.lifetimes.consent_seconds);
+                    self.store.put_consent(account.id, checked.client.id.as_str(), &checked.scopes, ttl).await?;
+                }
+                None => {
+                    let given = self.store.get_consent(account.id, checked.client.id.as_str()).await?;
+                    let covered = given.is_some_and(|g| checked.scopes.iter().all(|s| g.contains(s)));
+                    let asked = checked.prompts.iter().any(|p| p == "consent");
+                    if !covered || asked {
+                        if prompt_none {
+                            return fail(ErrorCode::ConsentRequired, "consent is required");
+                        }
+                        return Ok(Next::Consent {
+                            client: Box::new(checked.client),
+                            scopes: checked.scopes,
+                            account: Box::new(account),
+                        });
+                    }
+                }
+            }
+        }
+        let code = self.issue_code(p, &checked, &session).await?;
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("code", &code);
+        if let Some(s) = state {
+            q.append_pair("state", s);
+        }
+        q.append_pair("iss", &self.issuer);
+        Ok(Next::Redirect(append_query(&redirect_uri, &q.finish())))
+    }
+
+    fn check(
+        &self,
+        p: &AuthorizeParams,
+        client: OidcClient,
+        redirect_uri: String,
+    ) -> Result<Checked, (ErrorCode, &'static str)> {
+        match p.response_type.as_deref() {
+            Some("code") => {}
+            None => return Err((ErrorCode::InvalidRequest, "response_type is required")),
+            Some(_) => return Err((ErrorCode::UnsupportedResponseType, "only response_type=code is supported")),
+        }
+        if p.response_mode.as_deref().is_some_and(|m| m != "query") {
+            return Err((ErrorCode::InvalidRequest, "only response_mode=query is supported"));
+        }
+        let scopes = split_scopes(p.scope.as_deref().unwrap_or(""));
+        if scopes.is_empty() {
+            return Err((ErrorCode::InvalidScope, "scope is required"));
+        }
+        if scopes.iter().any(|s| !client.scopes.contains(s) && s != "offline_access") {
+            return Err((ErrorCode::InvalidScope, "a requested scope is not allowed for this client"));
+        }
+        if scopes.iter().any(|s| !idp_core::oidc::KNOWN_SCOPES.contains(&s.as_str())) {
+            return Err((ErrorCode::InvalidScope, "unknown scope"));
+        }
+        match (p.code_challenge.as_deref(), p.code_challenge_method.as_deref()) {
+            (Some(c), Some("S256")) if (43..=128).contains(&c.len()) => {}
+            (Some(_), Some("S256")) => return Err((ErrorCode::InvalidRequest, "code_challenge has a wrong length")),
+            (Some(_), _) => return Err((ErrorCode::InvalidRequest, "code_challenge_method must be S256")),
+            (None, Some(_)) => return Err((ErrorCode::InvalidRequest, "code_challenge is missing")),
+            (None, None) if client.is_public() => {
+                return Err((ErrorCode::InvalidRequest, "PKCE (S256) is required for public clients"));
+            }
+            (None, None) => {}
+        }
+        let prompts = split_scopes(p.prompt.as_deref().unwrap_or(""));
+        if prompts.iter().any(|p| !matches!(p.as_str(), "none" | "login" | "consent" | "select_account")) {
+            return Err((ErrorCode::InvalidRequest, "unknown prompt value"));
+        }
+        if prompts.len() > 1 && prompts.iter().any(|p| p == "none") {
+            return Err((ErrorCode::InvalidRequest, "prompt=none cannot be combined"));
+        }
+        let max_age = match p.max_age.as_deref() {
+            None | Some("") => None,
+            Some(v) => match v.parse::<i64>() {
+                Ok(n) if n >= 0 => Some(n),
+                _ => return Err((ErrorCode::InvalidRequest, "max_age must be a number of seconds")),
+            },
+        };
+        Ok(Checked { client, redirect_uri, scopes, prompts, max_age })
+    }
+
+    /// The CAS login URL that comes back to this authorization request.
+    fn login_redirect(&self, p: &AuthorizeParams, renew: bool) -> Next {
+        let back = format!("{}{AUTHORIZE_PATH}?{}", self.issuer, p.to_query());
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        q.append_pair("service", &back);
+        if renew {
+            q.append_pair("renew", "true");
+        }
+        Next::Login { url: format!("/cas/login?{}", q.finish()) }
+    }
+
+    /// Whether `ticket` is a service ticket for the internal service, issued
+    /// right after an interactive login in `session`. Spends it.
+    async fn fresh_login(&self, ticket: Option<&str>, session: &SsoSession) -> crate::Result<bool> {
+        let Some(id) = ticket.filter(|t| t.starts_with("ST-")) else { return Ok(false) };
+        let Some(st) = self.cas.tickets.take(id).await? else { return Ok(false) };
+        Ok(st.service_id == INTERNAL_SERVICE_ID
+            && st.session_id == session.id
+            && st.from_new_login
+            && st.expires_at >= self.cas.clock.now())
+    }
+
+    async fn issue_code(&self, p: &AuthorizeParams, c: &Checked, session: &SsoSession) -> crate::Result<String> {
+        let code = random_token(43)?;
+        let now = self.cas.clock.now();
+        let value = AuthorizationCode {
+            client_id: c.client.id.as_str().to_owned(),
+            redirect_uri: c.redirect_uri.clone(),
+            account_id: session.account_id,
+            login: session.login.clone(),
+            session_id: session.id.clone(),
+            scopes: c.scopes.clone(),
+            nonce: p.nonce.clone(),
+            code_challenge: p.code_challenge.clone(),
+            auth_time: session.authenticated_at,
+            expires_at: now + chrono::Duration::seconds(self.lifetimes.code_seconds),
+        };
+        self.store.put_code(&code, &value, seconds(self.lifetimes.code_seconds)).await?;
+        // The session remembers the client, for the back-channel logout.
+        let entry = SessionService {
+            ticket: String::new(),
+            service_url: String::new(),
+            service_id: format!("{SESSION_CLIENT_PREFIX}{}", c.client.id),
+        };
+        self.cas.sessions.add_service(&session.id, entry).await?;
+        Ok(code)
+    }
+}
+
+/// A store TTL: the lifetime plus a margin, since expiry is decided with
+/// the clock and the store only forgets.
+pub(crate) fn seconds(s: i64) -> Duration {
+    Duration::from_secs(u64::try_from(s).unwrap_or(0) + 60)
+}

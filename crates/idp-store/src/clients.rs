@@ -1,0 +1,138 @@
+//! [`ClientRegistry`] and [`KeyStore`] on sea-orm. Every read goes to the
+//! table, so that a client registered or a key rotated by the CLI is seen
+//! at once by every running node.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
+
+use idp_core::oidc::{ClientId, ClientRegistry, KeyStore, OidcClient, StoredKey};
+use idp_core::secret::Secret;
+use idp_core::{Error, Result};
+
+use crate::entities::oidc_client::{self, Entity as Clients};
+use crate::entities::oidc_key::{self, Entity as Keys};
+use crate::storage;
+
+/// Registered OIDC clients in the SQL database.
+pub struct SqlClients {
+    db: DatabaseConnection,
+}
+
+impl SqlClients {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+fn list_of(json: &str) -> Result<Vec<String>> {
+    serde_json::from_str(json).map_err(storage)
+}
+
+fn to_domain(m: oidc_client::Model) -> Result<OidcClient> {
+    Ok(OidcClient {
+        id: ClientId::parse(&m.id)?,
+        name: m.name,
+        secret_hash: m.secret_hash,
+        redirect_uris: list_of(&m.redirect_uris)?,
+        post_logout_redirect_uris: list_of(&m.post_logout_redirect_uris)?,
+        backchannel_logout_uri: m.backchannel_logout_uri,
+        scopes: list_of(&m.scopes)?,
+        require_consent: m.require_consent,
+        created_at: m.created_at,
+    })
+}
+
+#[async_trait]
+impl ClientRegistry for SqlClients {
+    async fn get(&self, id: &ClientId) -> Result<Option<OidcClient>> {
+        Clients::find_by_id(id.as_str().to_owned()).one(&self.db).await.map_err(storage)?.map(to_domain).transpose()
+    }
+
+    async fn list(&self) -> Result<Vec<OidcClient>> {
+        let rows = Clients::find().order_by_asc(oidc_client::Column::Id).all(&self.db).await.map_err(storage)?;
+        rows.into_iter().map(to_domain).collect()
+    }
+
+    async fn add(&self, c: OidcClient) -> Result<()> {
+        let json = |v: &Vec<String>| serde_json::to_string(v).map_err(storage);
+        let row = oidc_client::ActiveModel {
+            id: Set(c.id.as_str().to_owned()),
+            name: Set(c.name.clone()),
+            secret_hash: Set(c.secret_hash.clone()),
+            redirect_uris: Set(json(&c.redirect_uris)?),
+            post_logout_redirect_uris: Set(json(&c.post_logout_redirect_uris)?),
+            scopes: Set(json(&c.scopes)?),
+            backchannel_logout_uri: Set(c.backchannel_logout_uri.clone()),
+            require_consent: Set(c.require_consent),
+            created_at: Set(c.created_at),
+        };
+        Clients::insert(row).exec(&self.db).await.map_err(|e| match e.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!("client '{}'", c.id)),
+            _ => storage(e),
+        })?;
+        Ok(())
+    }
+
+    async fn remove(&self, id: &ClientId) -> Result<bool> {
+        let done = Clients::delete_by_id(id.as_str().to_owned()).exec(&self.db).await.map_err(storage)?;
+        Ok(done.rows_affected > 0)
+    }
+}
+
+/// Signing keys in the SQL database.
+pub struct SqlKeys {
+    db: DatabaseConnection,
+}
+
+impl SqlKeys {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqlKeys {
+    async fn list(&self) -> Result<Vec<StoredKey>> {
+        let rows = Keys::find().order_by_asc(oidc_key::Column::CreatedAt).all(&self.db).await.map_err(storage)?;
+        Ok(rows
+            .into_iter()
+            .map(|m| StoredKey {
+                kid: m.kid,
+                alg: m.alg,
+                private_pem: Secret::new(m.private_pem),
+                created_at: m.created_at,
+                retired_at: m.retired_at,
+            })
+            .collect())
+    }
+
+    async fn add(&self, key: StoredKey) -> Result<()> {
+        let row = oidc_key::ActiveModel {
+            kid: Set(key.kid),
+            alg: Set(key.alg),
+            private_pem: Set(key.private_pem.expose().to_owned()),
+            created_at: Set(key.created_at),
+            retired_at: Set(key.retired_at),
+        };
+        Keys::insert(row).exec(&self.db).await.map_err(storage)?;
+        Ok(())
+    }
+
+    async fn retire_all(&self, alg: &str, at: DateTime<Utc>) -> Result<()> {
+        Keys::update_many()
+            .col_expr(oidc_key::Column::RetiredAt, Expr::value(at))
+            .filter(oidc_key::Column::Alg.eq(alg))
+            .filter(oidc_key::Column::RetiredAt.is_null())
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn remove(&self, kid: &str) -> Result<()> {
+        Keys::delete_by_id(kid.to_owned()).exec(&self.db).await.map_err(storage)?;
+        Ok(())
+    }
+}

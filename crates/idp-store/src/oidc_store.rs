@@ -1,0 +1,229 @@
+//! [`OidcStore`] adapters: in memory (one node) and Redis (several nodes).
+//!
+//! Redis keys: `<prefix>oidc:code:<code>` (taken with `GETDEL`),
+//! `<prefix>oidc:used:<code>`, `<prefix>oidc:grant:<id>` (rotated
+//! by a Lua script, so that of two nodes presenting the same refresh token
+//! only one rotates it) and `<prefix>oidc:consent:<account>:<client>`.
+//! Every key has a TTL.
+
+use async_trait::async_trait;
+use redis::AsyncCommands;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use idp_core::Result;
+use idp_core::oidc::{AuthorizationCode, Grant, OidcStore, Rotation};
+
+use crate::redis_store::Redis;
+use crate::storage;
+
+/// Values that expire, keyed by string.
+struct Map<V> {
+    entries: HashMap<String, (V, Instant)>,
+}
+
+impl<V> Default for Map<V> {
+    fn default() -> Self {
+        Self { entries: HashMap::new() }
+    }
+}
+
+impl<V: Clone> Map<V> {
+    fn put(&mut self, key: String, value: V, ttl: Duration) {
+        let now = Instant::now();
+        if self.entries.len() % 1024 == 1023 {
+            self.entries.retain(|_, (_, until)| *until > now);
+        }
+        self.entries.insert(key, (value, now + ttl));
+    }
+
+    fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        if self.entries.get(key).is_some_and(|(_, until)| *until <= Instant::now()) {
+            self.entries.remove(key);
+        }
+        self.entries.get_mut(key).map(|(v, _)| v)
+    }
+
+    fn take(&mut self, key: &str) -> Option<V> {
+        let (v, until) = self.entries.remove(key)?;
+        (until > Instant::now()).then_some(v)
+    }
+}
+
+#[derive(Default)]
+struct Maps {
+    codes: Map<AuthorizationCode>,
+    used: Map<String>,
+    grants: Map<Grant>,
+    consents: Map<Vec<String>>,
+}
+
+/// Codes, grants and consents in memory.
+#[derive(Default)]
+pub struct MemoryOidcStore {
+    maps: Mutex<Maps>,
+}
+
+impl MemoryOidcStore {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Maps> {
+        self.maps.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn consent_key(account_id: i64, client_id: &str) -> String {
+    format!("{account_id}:{client_id}")
+}
+
+#[async_trait]
+impl OidcStore for MemoryOidcStore {
+    async fn put_code(&self, code: &str, value: &AuthorizationCode, ttl: Duration) -> Result<()> {
+        self.lock().codes.put(code.to_owned(), value.clone(), ttl);
+        Ok(())
+    }
+
+    async fn take_code(&self, code: &str) -> Result<Option<AuthorizationCode>> {
+        Ok(self.lock().codes.take(code))
+    }
+
+    async fn remember_used_code(&self, code: &str, grant_id: &str, ttl: Duration) -> Result<()> {
+        self.lock().used.put(code.to_owned(), grant_id.to_owned(), ttl);
+        Ok(())
+    }
+
+    async fn used_code(&self, code: &str) -> Result<Option<String>> {
+        Ok(self.lock().used.get_mut(code).cloned())
+    }
+
+    async fn put_grant(&self, grant: &Grant, ttl: Duration) -> Result<()> {
+        self.lock().grants.put(grant.id.clone(), grant.clone(), ttl);
+        Ok(())
+    }
+
+    async fn get_grant(&self, id: &str) -> Result<Option<Grant>> {
+        Ok(self.lock().grants.get_mut(id).cloned())
+    }
+
+    async fn rotate_refresh(&self, id: &str, expected: &str, new_hash: &str, new_jti: &str) -> Result<Rotation> {
+        let mut maps = self.lock();
+        let Some(grant) = maps.grants.get_mut(id) else { return Ok(Rotation::Missing) };
+        if grant.refresh_hash.as_deref() != Some(expected) {
+            return Ok(Rotation::Mismatch);
+        }
+        grant.refresh_hash = Some(new_hash.to_owned());
+        grant.access_jti = Some(new_jti.to_owned());
+        Ok(Rotation::Rotated)
+    }
+
+    async fn remove_grant(&self, id: &str) -> Result<bool> {
+        Ok(self.lock().grants.take(id).is_some())
+    }
+
+    async fn put_consent(&self, account_id: i64, client_id: &str, scopes: &[String], ttl: Duration) -> Result<()> {
+        self.lock().consents.put(consent_key(account_id, client_id), scopes.to_vec(), ttl);
+        Ok(())
+    }
+
+    async fn get_consent(&self, account_id: i64, client_id: &str) -> Result<Option<Vec<String>>> {
+        Ok(self.lock().consents.get_mut(&consent_key(account_id, client_id)).cloned())
+    }
+}
+
+/// Codes, grants and consents in Redis.
+pub struct RedisOidcStore(pub Redis);
+
+/// Compare-and-set of the refresh token hash, keeping the TTL. Returns 1
+/// (rotated), 0 (mismatch) or -1 (no grant).
+const ROTATE: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if not v then return -1 end
+local g = cjson.decode(v)
+if g['refresh_hash'] ~= ARGV[1] then return 0 end
+g['refresh_hash'] = ARGV[2]
+g['access_jti'] = ARGV[3]
+redis.call('SET', KEYS[1], cjson.encode(g), 'KEEPTTL')
+return 1
+"#;
+
+fn secs(ttl: Duration) -> u64 {
+    ttl.as_secs().max(1)
+}
+
+impl RedisOidcStore {
+    fn key(&self, kind: &str, id: &str) -> String {
+        self.0.key(&format!("oidc:{kind}"), id)
+    }
+
+    async fn set_json<T: serde::Serialize + Sync>(&self, key: String, value: &T, ttl: Duration) -> Result<()> {
+        let json = serde_json::to_string(value).map_err(storage)?;
+        let mut c = self.0.conn();
+        let _: () = c.set_ex(key, json, secs(ttl)).await.map_err(storage)?;
+        Ok(())
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, key: String) -> Result<Option<T>> {
+        let mut c = self.0.conn();
+        let json: Option<String> = c.get(key).await.map_err(storage)?;
+        json.map(|j| serde_json::from_str(&j).map_err(storage)).transpose()
+    }
+}
+
+#[async_trait]
+impl OidcStore for RedisOidcStore {
+    async fn put_code(&self, code: &str, value: &AuthorizationCode, ttl: Duration) -> Result<()> {
+        self.set_json(self.key("code", code), value, ttl).await
+    }
+
+    async fn take_code(&self, code: &str) -> Result<Option<AuthorizationCode>> {
+        let mut c = self.0.conn();
+        let json: Option<String> = c.get_del(self.key("code", code)).await.map_err(storage)?;
+        json.map(|j| serde_json::from_str(&j).map_err(storage)).transpose()
+    }
+
+    async fn remember_used_code(&self, code: &str, grant_id: &str, ttl: Duration) -> Result<()> {
+        self.set_json(self.key("used", code), &grant_id, ttl).await
+    }
+
+    async fn used_code(&self, code: &str) -> Result<Option<String>> {
+        self.get_json(self.key("used", code)).await
+    }
+
+    async fn put_grant(&self, grant: &Grant, ttl: Duration) -> Result<()> {
+        self.set_json(self.key("grant", &grant.id), grant, ttl).await
+    }
+
+    async fn get_grant(&self, id: &str) -> Result<Option<Grant>> {
+        self.get_json(self.key("grant", id)).await
+    }
+
+    async fn rotate_refresh(&self, id: &str, expected: &str, new_hash: &str, new_jti: &str) -> Result<Rotation> {
+        let mut c = self.0.conn();
+        let outcome: i64 = redis::Script::new(ROTATE)
+            .key(self.key("grant", id))
+            .arg(expected)
+            .arg(new_hash)
+            .arg(new_jti)
+            .invoke_async(&mut c)
+            .await
+            .map_err(storage)?;
+        Ok(match outcome {
+            1 => Rotation::Rotated,
+            0 => Rotation::Mismatch,
+            _ => Rotation::Missing,
+        })
+    }
+
+    async fn remove_grant(&self, id: &str) -> Result<bool> {
+        let mut c = self.0.conn();
+        let n: i64 = c.del(self.key("grant", id)).await.map_err(storage)?;
+        Ok(n > 0)
+    }
+
+    async fn put_consent(&self, account_id: i64, client_id: &str, scopes: &[String], ttl: Duration) -> Result<()> {
+        self.set_json(self.key("consent", &consent_key(account_id, client_id)), &scopes, ttl).await
+    }
+
+    async fn get_consent(&self, account_id: i64, client_id: &str) -> Result<Option<Vec<String>>> {
+        self.get_json(self.key("consent", &consent_key(account_id, client_id))).await
+    }
+}

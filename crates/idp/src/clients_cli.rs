@@ -1,0 +1,141 @@
+//! `idp client ...` (OIDC clients) and `idp keys ...` (signing keys).
+//! `client add` prints the secret alone on standard output (DESIGN.md §4.1).
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+use std::sync::Arc;
+
+use idp_core::account::parse_name;
+use idp_core::clock::Clock;
+use idp_core::oidc::{ClientId, DEFAULT_SCOPES, OidcClient, parse_redirect_uri, parse_scope};
+use idp_protocol::oidc::keys::Keys;
+use idp_protocol::oidc::new_client_secret;
+
+use crate::settings::Settings;
+use crate::stores::Stores;
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its secret (nothing for a public client).
+    Add(ClientArgs),
+    /// List the registered clients.
+    List,
+    /// Remove a client.
+    Remove { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ClientArgs {
+    pub id: String,
+    /// A redirect URI, matched exactly (repeat for several).
+    #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+    pub redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE S256 required).
+    #[arg(long)]
+    pub public: bool,
+    /// The name shown to people (consent page); the id when not given.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// An allowed scope (repeat); default: openid profile email ent.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Where RP-initiated logout may return (repeat for several).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Where the back-channel logout token is POSTed.
+    #[arg(long, value_name = "URI")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Ask the person's consent (third-party applications).
+    #[arg(long)]
+    pub require_consent: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate new signing keys; the old ones stay published until their tokens expire.
+    Rotate,
+    /// List the signing keys.
+    List,
+}
+
+pub async fn client(cmd: ClientCommand, stores: &Stores, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    match cmd {
+        ClientCommand::Add(args) => {
+            let id = ClientId::parse(&args.id)?;
+            let uris = |v: &[String]| v.iter().map(|u| parse_redirect_uri(u)).collect::<Result<Vec<_>, _>>();
+            let mut scopes: Vec<String> = Vec::new();
+            for s in &args.scopes {
+                let s = parse_scope(s)?;
+                if !scopes.contains(&s) {
+                    scopes.push(s);
+                }
+            }
+            if scopes.is_empty() {
+                scopes = DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect();
+            }
+            let (secret, hash) = if args.public {
+                (None, None)
+            } else {
+                let (secret, hash) = new_client_secret()?;
+                (Some(secret), Some(hash))
+            };
+            let client = OidcClient {
+                name: parse_name("name", args.name.as_deref().unwrap_or(id.as_str()))?,
+                id,
+                secret_hash: hash,
+                redirect_uris: uris(&args.redirect_uris)?,
+                post_logout_redirect_uris: uris(&args.post_logout_redirect_uris)?,
+                backchannel_logout_uri: args.backchannel_logout_uri.as_deref().map(parse_redirect_uri).transpose()?,
+                scopes,
+                require_consent: args.require_consent,
+                created_at: clock.now(),
+            };
+            stores.clients.add(client).await?;
+            match secret {
+                Some(secret) => {
+                    println!("{secret}");
+                    eprintln!("client '{}' registered (confidential); its secret is printed once", args.id);
+                }
+                None => eprintln!("client '{}' registered (public, PKCE required)", args.id),
+            }
+        }
+        ClientCommand::List => {
+            for c in stores.clients.list().await? {
+                println!(
+                    "{}\t{}\t{}\tredirect={}\tscopes={}\tconsent={}",
+                    c.id,
+                    c.name,
+                    if c.is_public() { "public" } else { "confidential" },
+                    c.redirect_uris.join(","),
+                    c.scopes.join(","),
+                    c.require_consent
+                );
+            }
+        }
+        ClientCommand::Remove { id } => {
+            if !stores.clients.remove(&ClientId::parse(&id)?).await? {
+                bail!("no client '{id}'");
+            }
+            eprintln!("client '{id}' removed");
+        }
+    }
+    Ok(())
+}
+
+pub async fn keys(cmd: KeysCommand, stores: &Stores, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let keys = Keys::new(stores.keys.clone(), clock, settings.oidc.longest_signed());
+    match cmd {
+        KeysCommand::Rotate => {
+            for kid in keys.rotate().await? {
+                eprintln!("new signing key {kid}");
+            }
+        }
+        KeysCommand::List => {
+            for k in stores.keys.list().await? {
+                let retired = k.retired_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into());
+                println!("{}\t{}\tcreated={}\tretired={}", k.kid, k.alg, k.created_at.to_rfc3339(), retired);
+            }
+        }
+    }
+    Ok(())
+}

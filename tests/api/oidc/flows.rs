@@ -1,0 +1,280 @@
+//! Discovery, JWKS and the authorization code flow: SSO with CAS, PKCE,
+//! prompt, max_age, login_hint, consent, and the errors of the
+//! authorization endpoint.
+
+use serde_json::Value;
+
+use super::*;
+use crate::helpers::hidden_inputs;
+
+#[tokio::test]
+async fn discovery_lists_every_endpoint_under_the_issuer_and_s256_only() {
+    let app = oidc_app().await;
+    let meta: Value = reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+    assert_eq!(meta["issuer"], app.address);
+    for (key, path) in [
+        ("authorization_endpoint", "/oidc/authorize"),
+        ("token_endpoint", "/oidc/token"),
+        ("userinfo_endpoint", "/oidc/userinfo"),
+        ("jwks_uri", "/oidc/jwks"),
+        ("introspection_endpoint", "/oidc/introspect"),
+        ("revocation_endpoint", "/oidc/revoke"),
+        ("end_session_endpoint", "/oidc/logout"),
+    ] {
+        assert_eq!(meta[key], format!("{}{path}", app.address), "{key}");
+    }
+    assert_eq!(meta["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(meta["backchannel_logout_supported"], true);
+    let jwks: Value = reqwest::get(app.url("/oidc/jwks")).await.unwrap().json().await.unwrap();
+    let algs: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["alg"].as_str().unwrap()).collect();
+    assert!(algs.contains(&"ES256") && algs.contains(&"RS256"), "{jwks}");
+    for key in jwks["keys"].as_array().unwrap() {
+        assert!(key.get("d").is_none(), "no private part in the JWKS");
+        assert_eq!(key["use"], "sig");
+    }
+}
+
+#[tokio::test]
+async fn code_flow_goes_through_the_cas_login_and_gives_signed_tokens_and_userinfo() {
+    let app = oidc_app().await;
+    let tokens = app.tokens().await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert!(tokens["refresh_token"].is_string(), "a confidential client gets a refresh token");
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["iss"], app.address);
+    assert_eq!(id["aud"], "vie-scolaire");
+    assert_eq!(id["sub"], "c.martin");
+    assert_eq!(id["nonce"], "nonce-s1");
+    assert!(id["auth_time"].is_i64() && id["sid"].is_string() && id["at_hash"].is_string());
+    assert_eq!(jwt_header(tokens["id_token"].as_str().unwrap())["alg"], "RS256");
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(jwt_header(access)["typ"], "at+jwt");
+    let at = jwt_claims(access);
+    assert_eq!(at["client_id"], "vie-scolaire");
+    assert_eq!(at["scope"], "openid profile email ent");
+    let (status, info, _) = app.userinfo(access).await;
+    assert_eq!(status, 200);
+    assert_eq!(info["sub"], "c.martin");
+    assert_eq!(info["given_name"], "Camille");
+    assert_eq!(info["family_name"], "Martin");
+    assert_eq!(info["email"], "c.martin@example.fr");
+    assert_eq!(info["ent_profile"], "eleve");
+    assert_eq!(info["ENTPersonProfils"], serde_json::json!(["National_ELV"]));
+    assert_eq!(info["school"], serde_json::json!(["0370001A", "0370002B"]));
+}
+
+#[tokio::test]
+async fn a_person_logged_in_for_a_cas_service_is_not_asked_again() {
+    let app = oidc_app().await;
+    app.service("cdt", r"https://cdt\.example\.test/.*", &["uid"], None).await;
+    app.login(Some("https://cdt.example.test/"), "c.martin", PASSWORD).await.ticket();
+    let r = app.authorize(&auth_params("sso")).await;
+    assert_eq!(r.status, 302);
+    let location = r.location.unwrap();
+    assert!(location.starts_with(REDIRECT), "straight back to the client: {location}");
+    assert!(param(&location, "code").is_some());
+    assert_eq!(param(&location, "iss").as_deref(), Some(app.address.as_str()));
+}
+
+#[tokio::test]
+async fn claims_follow_the_scopes_the_client_may_get() {
+    let app = oidc_app().await;
+    add_client(&app, "minimal", Some(SECRET), &[REDIRECT], |c| c.scopes = vec!["openid".into()]).await;
+    let mut params = auth_params("m");
+    params[1].1 = "minimal".into();
+    let location = app.authorize(&params).await.location.unwrap();
+    assert_eq!(param(&location, "error").as_deref(), Some("invalid_scope"), "{location}");
+    params[3].1 = "openid".into();
+    let location = app.authorize_with_login(&params, "c.martin").await;
+    let code = param(&location, "code").unwrap();
+    let r = reqwest::Client::new()
+        .post(app.url("/oidc/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", "minimal"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "client_secret_post works");
+    let tokens: Value = r.json().await.unwrap();
+    let (_, info, _) = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(info, serde_json::json!({ "sub": "c.martin" }), "openid alone releases only sub");
+}
+
+pub fn serde_urlencoded(params: &[(&str, String)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        q.append_pair(k, v);
+    }
+    q.finish()
+}
+
+#[tokio::test]
+async fn an_unknown_client_or_unregistered_redirect_uri_is_never_redirected_to() {
+    let app = oidc_app().await;
+    let mut params = auth_params("x");
+    params[2].1 = "https://evil.example.test/callback".into();
+    let r = app.authorize(&params).await;
+    assert_eq!(r.status, 403);
+    assert!(r.location.is_none());
+    assert!(r.body.contains("Application non autorisée"), "{}", r.body);
+    // A prefix of a registered URI is not enough either.
+    params[2].1 = format!("{REDIRECT}/more");
+    assert_eq!(app.authorize(&params).await.status, 403);
+    params[2].1 = REDIRECT.into();
+    params[1].1 = "inconnu".into();
+    let r = app.authorize(&params).await;
+    assert_eq!(r.status, 403);
+    assert!(r.location.is_none());
+}
+
+#[tokio::test]
+async fn request_errors_go_back_to_the_client_with_the_rfc_codes() {
+    let app = oidc_app().await;
+    add_client(&app, "spa", None, &[REDIRECT], |_| {}).await;
+    let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+        (vec![("response_type", "token".into())], "unsupported_response_type"),
+        (vec![("scope", "openid admin".into())], "invalid_scope"),
+        (vec![("code_challenge_method", "plain".into())], "invalid_request"),
+        (vec![("prompt", "none".into())], "login_required"),
+        (vec![("max_age", "abc".into())], "invalid_request"),
+        (vec![("client_id", "spa".into()), ("code_challenge", String::new())], "invalid_request"),
+    ];
+    for (changes, expected) in cases {
+        let mut params: Vec<(&str, String)> = auth_params("e")
+            .into_iter()
+            .filter(|(k, _)| !changes.iter().any(|(c, v)| c == k && v.is_empty()))
+            .collect();
+        for (k, v) in changes.iter().filter(|(_, v)| !v.is_empty()) {
+            match params.iter_mut().find(|(p, _)| p == k) {
+                Some(p) => p.1 = v.clone(),
+                None => params.push((k, v.clone())),
+            }
+        }
+        if changes.iter().any(|(k, _)| *k == "code_challenge") {
+            params.retain(|(k, _)| *k != "code_challenge_method");
+        }
+        let r = app.authorize(&params).await;
+        assert_eq!(r.status, 302, "{changes:?}: {}", r.body);
+        let location = r.location.unwrap();
+        assert!(location.starts_with(REDIRECT), "{location}");
+        assert_eq!(param(&location, "error").as_deref(), Some(expected), "{changes:?}: {location}");
+        assert_eq!(param(&location, "state").as_deref(), Some("e"));
+    }
+}
+
+#[tokio::test]
+async fn pkce_is_required_for_public_clients_and_a_wrong_verifier_fails() {
+    let app = oidc_app().await;
+    add_client(&app, "spa", None, &[REDIRECT], |_| {}).await;
+    let mut params = auth_params("p");
+    params[1].1 = "spa".into();
+    let location = app.authorize_with_login(&params, "c.martin").await;
+    let code = param(&location, "code").unwrap();
+    let form = |code: &str, verifier: &str| {
+        vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.to_owned()),
+            ("redirect_uri", REDIRECT.to_owned()),
+            ("code_verifier", verifier.to_owned()),
+            ("client_id", "spa".to_owned()),
+        ]
+    };
+    let c = reqwest::Client::new();
+    let wrong = "wrong-verifier-wrong-verifier-wrong-verifier-0";
+    let r = c.post(app.url("/oidc/token")).form(&form(&code, wrong)).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    // The code was spent by the failed attempt.
+    let r = c.post(app.url("/oidc/token")).form(&form(&code, VERIFIER)).send().await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
+    // A fresh code with the right verifier works; a public client gets no
+    // refresh token without offline_access.
+    let location = app.follow(&app.url(&format!("/oidc/authorize?{}", serde_urlencoded(&params)))).await;
+    let code = param(&location.location.unwrap(), "code").unwrap();
+    let r = c.post(app.url("/oidc/token")).form(&form(&code, VERIFIER)).send().await.unwrap();
+    let tokens: Value = r.json().await.unwrap();
+    assert!(tokens["access_token"].is_string(), "{tokens}");
+    assert!(tokens.get("refresh_token").is_none());
+}
+
+#[tokio::test]
+async fn prompt_login_and_max_age_ask_for_the_password_again_prompt_none_does_not() {
+    let app = oidc_app().await;
+    app.tokens().await;
+    let mut params = auth_params("n");
+    params.push(("prompt", "none".into()));
+    let r = app.authorize(&params).await;
+    assert!(param(&r.location.unwrap(), "code").is_some(), "prompt=none with a session gives a code");
+
+    app.clock.advance(chrono::Duration::minutes(10));
+    let mut params = auth_params("a");
+    params.push(("max_age", "60".into()));
+    let r = app.authorize(&params).await;
+    let to_login = r.location.unwrap();
+    assert!(to_login.starts_with("/cas/login?"), "{to_login}");
+    assert_eq!(param(&to_login, "renew").as_deref(), Some("true"));
+    let location = app.authorize_with_login(&params, "c.martin").await;
+    let code = param(&location, "code").unwrap();
+    let (_, tokens) = app.exchange(&code).await;
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["auth_time"].as_i64().unwrap(), idp_core::clock::Clock::now(app.clock.as_ref()).timestamp());
+
+    let mut params = auth_params("l");
+    params.push(("prompt", "login".into()));
+    let to_login = app.authorize(&params).await.location.unwrap();
+    assert_eq!(param(&to_login, "renew").as_deref(), Some("true"));
+    params.push(("login_hint", "autre.personne".into()));
+    params.retain(|(k, _)| *k != "prompt");
+    let to_login = app.authorize(&params).await.location.unwrap();
+    assert!(to_login.starts_with("/cas/login?"), "another person is hinted: {to_login}");
+}
+
+#[tokio::test]
+async fn a_client_that_requires_consent_shows_a_french_page_with_a_csrf_token() {
+    let app = oidc_app().await;
+    add_client(&app, "tiers", Some(SECRET), &[REDIRECT], |c| c.require_consent = true).await;
+    let mut params = auth_params("c");
+    params[1].1 = "tiers".into();
+    app.tokens().await;
+    let page = app.authorize(&params).await;
+    assert_eq!(page.status, 200);
+    let body = crate::helpers::unescape(&page.body);
+    assert!(body.contains("Autoriser l'accès") && body.contains("Application tiers"), "{body}");
+    let mut form = hidden_inputs(&page.body);
+    assert!(form.iter().any(|(k, _)| k == "csrf_token"));
+    // Without the CSRF token: refused.
+    let mut no_csrf: Vec<_> = form.iter().filter(|(k, _)| k != "csrf_token").cloned().collect();
+    no_csrf.push(("consent".into(), "accept".into()));
+    let r = app.client.post(app.url("/oidc/authorize")).form(&no_csrf).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    form.push(("consent".into(), "accept".into()));
+    let r = result(app.client.post(app.url("/oidc/authorize")).form(&form).send().await.unwrap()).await;
+    assert!(param(&r.location.unwrap(), "code").is_some());
+    // Remembered: no page the next time.
+    let r = app.authorize(&params).await;
+    assert_eq!(r.status, 302);
+    assert!(param(&r.location.unwrap(), "code").is_some());
+    // prompt=consent asks again; refusing is access_denied for the client.
+    params.push(("prompt", "consent".into()));
+    let page = app.authorize(&params).await;
+    let mut form = hidden_inputs(&page.body);
+    form.push(("consent".into(), "deny".into()));
+    let r = result(app.client.post(app.url("/oidc/authorize")).form(&form).send().await.unwrap()).await;
+    assert_eq!(param(&r.location.unwrap(), "error").as_deref(), Some("access_denied"));
+}
+
+#[tokio::test]
+async fn the_authorization_request_may_be_sent_by_post() {
+    let app = oidc_app().await;
+    app.tokens().await;
+    let r = result(app.client.post(app.url("/oidc/authorize")).form(&auth_params("post")).send().await.unwrap()).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let location = r.location.unwrap();
+    assert!(location.starts_with(REDIRECT) && param(&location, "code").is_some(), "{location}");
+}
