@@ -78,6 +78,7 @@ async fn setup(services: usize) -> (Cas, idp_core::session::SsoSession, ServiceU
     }
     let cas = Cas {
         proxies: Arc::new(MemoryProxyTickets::default()),
+        session_end_hooks: Vec::new(),
         pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock.clone())),
         accounts,
         services: registry,
