@@ -10,6 +10,7 @@ mod m20261128_000002_services;
 mod m20261128_200001_oidc;
 mod m20261128_300001_service_policy;
 mod m20261128_300002_pseudonyms;
+mod m20261128_400001_registry_version;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_200001_oidc::Migration),
             Box::new(m20261128_300001_service_policy::Migration),
             Box::new(m20261128_300002_pseudonyms::Migration),
+            Box::new(m20261128_400001_registry_version::Migration),
         ]
     }
 }

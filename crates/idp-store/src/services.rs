@@ -1,12 +1,19 @@
 //! [`ServiceRegistry`] on sea-orm.
 //!
-//! Every lookup reads the table, so that a service added or removed by the
-//! CLI is seen at once by every running node. Compiled patterns are cached by
-//! their source text, which keeps the lookup to one indexed read and no
-//! regex compilation on the hot path.
+//! Each node keeps the whole table in memory (a few hundred services at
+//! most), tagged with the registry's version. Every change (`add`, `update`,
+//! `remove`, from a server or the CLI) bumps the version in the same
+//! transaction, and every lookup first reads the version — one primary-key
+//! read — and reloads the table when it moved. So a service added by the CLI
+//! is seen at once by every running node, and the hot path (login, ticket
+//! validation) does not read and parse every row each time.
 
 use async_trait::async_trait;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryOrder, Set, SqlErr};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, Set, SqlErr, TransactionTrait,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use url::Url;
@@ -16,6 +23,7 @@ use idp_core::ports::ServiceRegistry;
 use idp_core::service::{Service, ServiceId, ServiceUrl, UrlPattern, find_match};
 use idp_core::{Error, Result};
 
+use crate::entities::registry_version::{self, Entity as RegistryVersions};
 use crate::entities::service::{self, Entity as Services};
 use crate::storage;
 
@@ -24,11 +32,65 @@ pub struct SqlServices {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
     patterns: Mutex<HashMap<String, UrlPattern>>,
+    /// The table as of a registry version.
+    snapshot: Mutex<Option<(i64, Arc<Vec<Service>>)>>,
 }
+
+/// The row of `registry_versions` that counts changes to services.
+const REGISTRY: &str = "services";
 
 impl SqlServices {
     pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock, patterns: Mutex::new(HashMap::new()) }
+        Self { db, clock, patterns: Mutex::new(HashMap::new()), snapshot: Mutex::new(None) }
+    }
+
+    async fn version(&self) -> Result<i64> {
+        let row = RegistryVersions::find_by_id(REGISTRY.to_owned()).one(&self.db).await.map_err(storage)?;
+        Ok(row.map(|r| r.version).unwrap_or(0))
+    }
+
+    /// Bumps the registry version, within the transaction of the change.
+    async fn bump(conn: &impl ConnectionTrait) -> Result<()> {
+        RegistryVersions::update_many()
+            .col_expr(registry_version::Column::Version, Expr::col(registry_version::Column::Version).add(1))
+            .filter(registry_version::Column::Name.eq(REGISTRY))
+            .exec(conn)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    /// Every service, from memory when the registry has not changed. The
+    /// version is read before the rows: a change in between makes the next
+    /// lookup reload, never keeps a stale copy.
+    async fn snapshot(&self) -> Result<Arc<Vec<Service>>> {
+        let version = self.version().await?;
+        if let Some((cached, services)) = self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+            && *cached == version
+        {
+            return Ok(services.clone());
+        }
+        let services = Arc::new(self.load().await?);
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = Some((version, services.clone()));
+        Ok(services)
+    }
+
+    async fn load(&self) -> Result<Vec<Service>> {
+        let rows = Services::find()
+            .order_by_asc(service::Column::EvaluationOrder)
+            .order_by_asc(service::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            match self.to_domain(row) {
+                Ok(s) => out.push(s),
+                // One broken row must not take every service down.
+                Err(e) => tracing::error!(error = %e, "skipping an unreadable service row"),
+            }
+        }
+        Ok(out)
     }
 
     fn pattern(&self, source: &str) -> Result<UrlPattern> {
@@ -76,35 +138,16 @@ impl SqlServices {
 #[async_trait]
 impl ServiceRegistry for SqlServices {
     async fn find_match(&self, url: &ServiceUrl) -> Result<Option<Service>> {
-        let all = self.list().await?;
-        Ok(find_match(&all, url).cloned())
+        let all = self.snapshot().await?;
+        Ok(find_match(all.iter(), url).cloned())
     }
 
     async fn get(&self, id: &ServiceId) -> Result<Option<Service>> {
-        Services::find_by_id(id.as_str().to_owned())
-            .one(&self.db)
-            .await
-            .map_err(storage)?
-            .map(|m| self.to_domain(m))
-            .transpose()
+        Ok(self.snapshot().await?.iter().find(|s| &s.id == id).cloned())
     }
 
     async fn list(&self) -> Result<Vec<Service>> {
-        let rows = Services::find()
-            .order_by_asc(service::Column::EvaluationOrder)
-            .order_by_asc(service::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(storage)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            match self.to_domain(row) {
-                Ok(s) => out.push(s),
-                // One broken row must not take every service down.
-                Err(e) => tracing::error!(error = %e, "skipping an unreadable service row"),
-            }
-        }
-        Ok(out)
+        Ok(self.snapshot().await?.as_ref().clone())
     }
 
     async fn add(&self, s: Service) -> Result<()> {
@@ -120,11 +163,13 @@ impl ServiceRegistry for SqlServices {
             created_at: Set(row.created_at),
             updated_at: Set(row.updated_at),
         };
-        Services::insert(active).exec(&self.db).await.map_err(|e| match e.sql_err() {
+        let txn = self.db.begin().await.map_err(storage)?;
+        Services::insert(active).exec(&txn).await.map_err(|e| match e.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!("service '{}'", s.id)),
             _ => storage(e),
         })?;
-        Ok(())
+        Self::bump(&txn).await?;
+        txn.commit().await.map_err(storage)
     }
 
     async fn update(&self, s: Service) -> Result<()> {
@@ -133,12 +178,17 @@ impl ServiceRegistry for SqlServices {
             return Err(Error::NotFound(format!("service '{}'", s.id)));
         };
         let row = self.to_row(&s, existing.created_at)?;
-        row.into_active_model().reset_all().update(&self.db).await.map_err(storage)?;
-        Ok(())
+        let txn = self.db.begin().await.map_err(storage)?;
+        row.into_active_model().reset_all().update(&txn).await.map_err(storage)?;
+        Self::bump(&txn).await?;
+        txn.commit().await.map_err(storage)
     }
 
     async fn remove(&self, id: &ServiceId) -> Result<bool> {
-        let done = Services::delete_by_id(id.as_str().to_owned()).exec(&self.db).await.map_err(storage)?;
+        let txn = self.db.begin().await.map_err(storage)?;
+        let done = Services::delete_by_id(id.as_str().to_owned()).exec(&txn).await.map_err(storage)?;
+        Self::bump(&txn).await?;
+        txn.commit().await.map_err(storage)?;
         Ok(done.rows_affected > 0)
     }
 }

@@ -5,4 +5,5 @@ pub mod account;
 pub mod oidc_client;
 pub mod oidc_key;
 pub mod pseudonym;
+pub mod registry_version;
 pub mod service;
