@@ -4,6 +4,7 @@
 //!
 //! All tests build into this one binary; `helpers` has `spawn_app`.
 
+mod a11y;
 mod cas_login;
 mod cas_proxy;
 mod cas_release;
