@@ -30,4 +30,13 @@ pub mod service;
 pub mod session;
 pub mod throttle;
 
+// The account life cycle (issue #4).
+pub mod activation;
+pub mod cgu;
+pub mod lifecycle;
+pub mod my_account;
+pub mod password_policy;
+pub mod questions;
+pub mod recovery;
+
 pub use error::{Error, Result};
