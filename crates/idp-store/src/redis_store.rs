@@ -37,8 +37,13 @@ impl Redis {
         Ok(Redis { conn, prefix: prefix.to_owned() })
     }
 
-    fn key(&self, kind: &str, id: &str) -> String {
+    pub(crate) fn key(&self, kind: &str, id: &str) -> String {
         format!("{}{kind}:{id}", self.prefix)
+    }
+
+    /// A handle on the shared connection.
+    pub(crate) fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
     }
 }
 
