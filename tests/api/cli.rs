@@ -922,10 +922,10 @@ async fn the_binary_serves_and_shares_its_store_with_the_cli() {
     let plain = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
     let started = std::time::Instant::now();
     loop {
-        if let Ok(r) = plain.get(format!("{base}/healthz")).send().await {
-            if r.status() == 200 {
-                break;
-            }
+        if let Ok(r) = plain.get(format!("{base}/healthz")).send().await
+            && r.status() == 200
+        {
+            break;
         }
         if let Ok(Some(status)) = child.0.try_wait() {
             panic!("idp serve exited with {status}: {}", std::fs::read_to_string(&log_path).unwrap_or_default());

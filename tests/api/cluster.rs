@@ -136,7 +136,6 @@ async fn the_whole_cas_flow_works_on_postgresql() {
     let account = app.stores.accounts.find_by_login(&Login::parse("C.Martin").unwrap()).await.unwrap().unwrap();
     assert!(account.last_login_at.is_some());
     assert_eq!(account.failed_logins, 0, "a success resets the count");
-
 }
 
 #[tokio::test(flavor = "multi_thread")]

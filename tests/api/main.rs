@@ -4,6 +4,8 @@
 //!
 //! All tests build into this one binary; `helpers` has `spawn_app`.
 
+mod account_helpers;
+mod activation;
 mod cas_login;
 mod cas_validate;
 mod cli;

@@ -188,7 +188,9 @@ impl Lifecycle {
     }
 
     fn ttl(&self, until: DateTime<Utc>) -> std::time::Duration {
-        ((until - self.now()).max(Duration::zero()) + TTL_MARGIN).to_std().unwrap_or(std::time::Duration::from_secs(300))
+        ((until - self.now()).max(Duration::zero()) + TTL_MARGIN)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(300))
     }
 
     pub(crate) async fn put_json<T: Serialize>(&self, key: &str, value: &T, until: DateTime<Utc>) -> Result<()> {

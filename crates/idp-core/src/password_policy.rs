@@ -68,13 +68,37 @@ impl Default for PasswordPolicy {
 /// A few of the most used passwords (French and international lists);
 /// matched case-insensitively, also as a part of the password.
 const COMMON: &[&str] = &[
-    "password", "motdepasse", "azerty", "qwerty", "123456", "soleil", "bonjour", "loulou", "doudou", "marseille",
-    "chocolat", "jetaime", "coucou", "football", "iloveyou", "admin", "welcome", "princesse", "nicolas", "camille",
-    "motdepass", "passw0rd", "touraine", "eschool", "college", "ecole",
+    "password",
+    "motdepasse",
+    "azerty",
+    "qwerty",
+    "123456",
+    "soleil",
+    "bonjour",
+    "loulou",
+    "doudou",
+    "marseille",
+    "chocolat",
+    "jetaime",
+    "coucou",
+    "football",
+    "iloveyou",
+    "admin",
+    "welcome",
+    "princesse",
+    "nicolas",
+    "camille",
+    "motdepass",
+    "passw0rd",
+    "touraine",
+    "eschool",
+    "college",
+    "ecole",
 ];
 
 /// Runs that people type when asked for "something complicated".
-const RUNS: &[&str] = &["abcdefghijklmnopqrstuvwxyz", "azertyuiopqsdfghjklmwxcvbn", "qwertyuiopasdfghjklzxcvbnm", "01234567890"];
+const RUNS: &[&str] =
+    &["abcdefghijklmnopqrstuvwxyz", "azertyuiopqsdfghjklmwxcvbn", "qwertyuiopasdfghjklzxcvbnm", "01234567890"];
 
 fn classes(password: &str) -> usize {
     let lower = password.chars().any(|c| c.is_lowercase());

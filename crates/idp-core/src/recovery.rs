@@ -89,13 +89,7 @@ impl Lifecycle {
     /// Checks the answers; right ones give a reset code (used at once by
     /// the page, not mailed). Wrong answers are throttled per login and
     /// per address.
-    pub async fn answer_recovery_questions(
-        &self,
-        login: &str,
-        a1: &str,
-        a2: &str,
-        source: &str,
-    ) -> FlowResult<String> {
+    pub async fn answer_recovery_questions(&self, login: &str, a1: &str, a2: &str, source: &str) -> FlowResult<String> {
         let typed = login.trim().to_owned();
         if self.throttle.is_blocked(QUESTIONS, &typed, source).await? {
             return Err(FlowError::Throttled);

@@ -41,7 +41,9 @@ pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<(Mailbox, Ve
     let text = part(ContentType::TEXT_PLAIN, &mail.text)?;
     let builder = Message::builder().from(from.clone()).to(to.clone()).subject(mail.subject.clone()).date_now();
     let message = match &mail.html {
-        Some(html) => builder.multipart(MultiPart::alternative().singlepart(text).singlepart(part(ContentType::TEXT_HTML, html)?)),
+        Some(html) => {
+            builder.multipart(MultiPart::alternative().singlepart(text).singlepart(part(ContentType::TEXT_HTML, html)?))
+        }
         None => builder.singlepart(text),
     }
     .map_err(|e| Error::Storage(format!("cannot build the message: {e}")))?;

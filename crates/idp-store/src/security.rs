@@ -118,6 +118,8 @@ impl AccountSecurityRepository for SqlAccountSecurity {
             .filter(history_row::Column::AccountId.eq(account_id))
             .order_by_desc(history_row::Column::Id)
             .offset(HISTORY)
+            // SQLite wants a LIMIT with an OFFSET.
+            .limit(10_000)
             .into_tuple()
             .all(&self.db)
             .await

@@ -74,7 +74,10 @@ impl Views {
             "error.html",
             "post_redirect.html",
             "service_denied.html",
-        ] {
+        ]
+        .into_iter()
+        .chain(crate::compte::TEMPLATES.iter().copied())
+        {
             env.get_template(name).map_err(|e| format!("template {name}: {e}"))?;
         }
         Ok(Views {

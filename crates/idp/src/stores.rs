@@ -7,17 +7,23 @@ use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
 use idp_core::clock::Clock;
-use idp_core::ports::{AccountRepository, PasswordHashing, RateLimiter, ServiceRegistry, SessionStore, TicketRegistry};
+use idp_core::ports::{
+    AccountRepository, AccountSecurityRepository, EphemeralStore, PasswordHashing, RateLimiter, ServiceRegistry,
+    SessionStore, TicketRegistry,
+};
 use idp_store::accounts::SqlAccounts;
+use idp_store::ephemeral::{MemoryEphemeral, RedisEphemeral};
 use idp_store::hashing::BlockingHasher;
 use idp_store::memory::{MemoryRateLimiter, MemorySessions, MemoryTickets};
 use idp_store::redis_store::{Redis, RedisRateLimiter, RedisSessions, RedisTickets};
+use idp_store::security::SqlAccountSecurity;
 use idp_store::services::SqlServices;
 
 use crate::settings::Settings;
 
 /// The stores of things with a lifetime, and the name of their kind.
-type Ephemeral = (Arc<dyn TicketRegistry>, Arc<dyn SessionStore>, Arc<dyn RateLimiter>, &'static str);
+type Ephemeral =
+    (Arc<dyn TicketRegistry>, Arc<dyn SessionStore>, Arc<dyn RateLimiter>, Arc<dyn EphemeralStore>, &'static str);
 
 /// The stores of one process.
 #[derive(Clone)]
@@ -29,6 +35,10 @@ pub struct Stores {
     pub sessions: Arc<dyn SessionStore>,
     pub limiter: Arc<dyn RateLimiter>,
     pub hashing: Arc<dyn PasswordHashing>,
+    /// Records of the account flows (activation attempts, codes).
+    pub ephemeral: Arc<dyn EphemeralStore>,
+    /// Secret questions, validated e-mail, login history.
+    pub security: Arc<dyn AccountSecurityRepository>,
     /// "in-memory" or "redis", for the start-up report.
     pub ticket_store: &'static str,
 }
@@ -41,7 +51,7 @@ impl Stores {
         let db =
             idp_store::db::connect(&url).await.with_context(|| format!("cannot open the database {}", redact(&url)))?;
         idp_store::db::migrate(&db).await.context("cannot apply the database migrations")?;
-        let (tickets, sessions, limiter, ticket_store): Ephemeral = match &settings.redis_url {
+        let (tickets, sessions, limiter, ephemeral, ticket_store): Ephemeral = match &settings.redis_url {
             Some(url) => {
                 let redis = Redis::connect(url, &settings.redis_prefix)
                     .await
@@ -49,7 +59,8 @@ impl Stores {
                 (
                     Arc::new(RedisTickets(redis.clone())),
                     Arc::new(RedisSessions(redis.clone())),
-                    Arc::new(RedisRateLimiter(redis)),
+                    Arc::new(RedisRateLimiter(redis.clone())),
+                    Arc::new(RedisEphemeral(redis)),
                     "redis",
                 )
             }
@@ -57,6 +68,7 @@ impl Stores {
                 Arc::new(MemoryTickets::default()),
                 Arc::new(MemorySessions::default()),
                 Arc::new(MemoryRateLimiter::default()),
+                Arc::new(MemoryEphemeral::default()),
                 "in-memory",
             ),
         };
@@ -67,6 +79,8 @@ impl Stores {
         Ok(Stores {
             accounts: Arc::new(SqlAccounts::new(db.clone(), clock.clone())),
             services: Arc::new(SqlServices::new(db.clone(), clock)),
+            security: Arc::new(SqlAccountSecurity::new(db.clone())),
+            ephemeral,
             db,
             tickets,
             sessions,

@@ -52,7 +52,7 @@ pub struct LoginForm {
 
 /// How the ticket travels back to the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ResponseMethod {
+pub(crate) enum ResponseMethod {
     Get,
     Post,
 }
@@ -66,7 +66,7 @@ impl ResponseMethod {
         }
     }
 
-    fn param(self) -> Option<&'static str> {
+    pub(crate) fn param(self) -> Option<&'static str> {
         match self {
             ResponseMethod::Get => None,
             ResponseMethod::Post => Some("POST"),
@@ -76,13 +76,13 @@ impl ResponseMethod {
 
 /// What a login request is for: the service (checked against the registry)
 /// and the CAS options.
-struct Target {
-    service: Option<(ServiceUrl, Service)>,
-    renew: bool,
-    method: ResponseMethod,
+pub(crate) struct Target {
+    pub(crate) service: Option<(ServiceUrl, Service)>,
+    pub(crate) renew: bool,
+    pub(crate) method: ResponseMethod,
 }
 
-async fn target(
+pub(crate) async fn target(
     state: &AppState,
     service: Option<&str>,
     renew: bool,
@@ -155,6 +155,12 @@ pub async fn submit(
     let outcome = state.auth.login(&form.username, Secret::new(form.password.clone()), &source).await?;
     match outcome {
         LoginOutcome::Success(account) => {
+            state.lifecycle.security.record_login(account.id, state.cas.clock.now(), &source).await?;
+            // A new version of the terms of use: no session, no ticket
+            // before it is accepted.
+            if state.lifecycle.must_accept_cgu(&account) {
+                return crate::cas::cgu::ask(&state, jar, &account, &target).await;
+            }
             let previous = jar.get(TGC).map(|c| c.value().to_owned());
             let session = state.cas.open_session(&account, previous.as_deref()).await?;
             let jar = jar.add(tgc_cookie(&session.id, state.config.https()));
@@ -188,13 +194,25 @@ pub async fn submit(
     }
 }
 
+/// The activation link, keeping the service for "Accès ENT".
+fn activation_link(base: &str, service: Option<&str>) -> String {
+    match service {
+        Some(s) => {
+            let sep = if base.contains('?') { '&' } else { '?' };
+            let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("service", s).finish();
+            format!("{base}{sep}{q}")
+        }
+        None => base.to_owned(),
+    }
+}
+
 fn activation_url(reset: bool) -> &'static str {
     if reset { "/compte/activation?reinitialise=1" } else { "/compte/activation" }
 }
 
 /// After a login or with a live session: a ticket for the service, or the
 /// "logged in" page when there is no service.
-async fn to_service_or_welcome(
+pub(crate) async fn to_service_or_welcome(
     state: &AppState,
     jar: CookieJar,
     session: &SsoSession,
@@ -267,14 +285,14 @@ fn login_page(
             csrf_token, service, renew => target.renew, method => target.method.param(),
             username, error,
             forgot_url => "/compte/mot-de-passe-oublie",
-            activate_url => "/compte/activation",
-            reset_url => "/compte/activation?reinitialise=1",
+            activate_url => activation_link("/compte/activation", service),
+            reset_url => activation_link("/compte/activation?reinitialise=1", service),
         },
     )?;
     Ok((status, jar, Html(html)).into_response())
 }
 
-fn tgc_cookie(id: &str, secure: bool) -> Cookie<'static> {
+pub(crate) fn tgc_cookie(id: &str, secure: bool) -> Cookie<'static> {
     Cookie::build((TGC, id.to_owned())).path("/").http_only(true).secure(secure).same_site(SameSite::Lax).build()
 }
 
