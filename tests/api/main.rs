@@ -10,6 +10,7 @@ mod cas_login;
 mod cas_validate;
 mod cli;
 mod cluster;
+mod compte;
 mod helpers;
 mod interop;
 mod slo;
