@@ -14,3 +14,4 @@ mod compte;
 mod helpers;
 mod interop;
 mod slo;
+mod smtp;

@@ -39,7 +39,8 @@ pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<(Mailbox, Ve
         Ok(SinglePart::builder().header(ct).body(body))
     };
     let text = part(ContentType::TEXT_PLAIN, &mail.text)?;
-    let builder = Message::builder().from(from.clone()).to(to.clone()).subject(mail.subject.clone()).date_now();
+    let builder =
+        Message::builder().from(from.clone()).to(to.clone()).subject(mail.subject.clone()).date_now().message_id(None);
     let message = match &mail.html {
         Some(html) => {
             builder.multipart(MultiPart::alternative().singlepart(text).singlepart(part(ContentType::TEXT_HTML, html)?))
