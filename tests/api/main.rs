@@ -5,6 +5,7 @@
 //! All tests build into this one binary; `helpers` has `spawn_app`.
 
 mod account_helpers;
+mod accounts_cluster;
 mod activation;
 mod cas_login;
 mod cas_validate;

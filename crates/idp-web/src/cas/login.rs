@@ -155,7 +155,10 @@ pub async fn submit(
     let outcome = state.auth.login(&form.username, Secret::new(form.password.clone()), &source).await?;
     match outcome {
         LoginOutcome::Success(account) => {
-            state.lifecycle.security.record_login(account.id, state.cas.clock.now(), &source).await?;
+            // The login history is a convenience: its failure never blocks a login.
+            if let Err(e) = state.lifecycle.security.record_login(account.id, state.cas.clock.now(), &source).await {
+                tracing::warn!(error = %e, "cannot record the login in the history");
+            }
             // A new version of the terms of use: no session, no ticket
             // before it is accepted.
             if state.lifecycle.must_accept_cgu(&account) {
