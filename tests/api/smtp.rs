@@ -176,3 +176,33 @@ async fn mail_waits_while_the_smtp_server_is_down_and_is_delivered_when_it_is_ba
     }
     assert_eq!(queued(&app).await, 0);
 }
+
+#[tokio::test]
+async fn messages_are_dkim_signed_when_a_key_is_configured() {
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("dkim.key");
+    // The base64 of a 32-byte Ed25519 secret (a test key).
+    std::fs::write(&key_file, "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n").unwrap();
+    let app = spawn_app_with(move |s| {
+        s.mail.dkim = Some(idp_store::mail::DkimSettings {
+            domain: "touraine-eschool.fr".into(),
+            selector: "ent2026".into(),
+            private_key_file: key_file,
+            algorithm: "ed25519".into(),
+        });
+    })
+    .await;
+    app.active_account("c.martin", "Bonjour-2026!", Profile::Parent).await;
+    let a = app.stores.accounts.find_by_login(&Login::parse("c.martin").unwrap()).await.unwrap().unwrap();
+    let extras =
+        AccountExtras { email_verified: a.email.clone(), email_verified_at: Some(app.clock.now()), questions: None };
+    app.stores.security.save(a.id, &extras).await.unwrap();
+    forgot(&app).await;
+    let mails = crate::account_helpers::outbox(&app);
+    assert_eq!(mails.len(), 1);
+    let signature = mails[0].split("\r\n\r\n").next().unwrap().replace("\r\n ", " ");
+    let line = signature.lines().find(|l| l.starts_with("DKIM-Signature:")).unwrap_or_else(|| panic!("{signature}"));
+    for part in ["a=ed25519-sha256", "d=touraine-eschool.fr", "s=ent2026", "h=From:Subject:To:Date", "b="] {
+        assert!(line.contains(part), "{part} missing in {line}");
+    }
+}

@@ -10,10 +10,12 @@
 //!   the server is down; nothing is lost across restarts, and several nodes
 //!   may run workers (a row is claimed before it is sent).
 //!
-//! Messages have a plain-text and an HTML part (quoted-printable, UTF-8).
+//! Messages have a plain-text and an HTML part (quoted-printable, UTF-8),
+//! and are DKIM-signed when a key is configured ([`dkim_config`]).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
+use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -30,8 +32,41 @@ use idp_core::{Error, Result};
 
 use crate::storage;
 
-/// Builds the RFC 5322 message of `mail` from `from`.
-pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<(Mailbox, Vec<u8>)> {
+/// DKIM settings: the key is read from a file (PKCS#1 PEM for `rsa`, the
+/// base64 of the 32-byte secret for `ed25519`).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimSettings {
+    pub domain: String,
+    pub selector: String,
+    pub private_key_file: PathBuf,
+    /// `rsa` (default) or `ed25519`.
+    #[serde(default = "rsa")]
+    pub algorithm: String,
+}
+
+fn rsa() -> String {
+    "rsa".into()
+}
+
+/// The signing configuration of `settings` (signs From, Subject, To, Date).
+pub fn dkim_config(settings: &DkimSettings) -> Result<Arc<DkimConfig>> {
+    let algorithm = match settings.algorithm.as_str() {
+        "rsa" => DkimSigningAlgorithm::Rsa,
+        "ed25519" => DkimSigningAlgorithm::Ed25519,
+        other => return Err(Error::invalid("mail.dkim.algorithm", format!("'{other}': rsa or ed25519"))),
+    };
+    let key = std::fs::read_to_string(&settings.private_key_file).map_err(|e| {
+        Error::invalid("mail.dkim.private_key_file", format!("{}: {e}", settings.private_key_file.display()))
+    })?;
+    let key = DkimSigningKey::new(key.trim(), algorithm)
+        .map_err(|e| Error::invalid("mail.dkim.private_key_file", format!("{e:?}")))?;
+    Ok(Arc::new(DkimConfig::default_config(settings.selector.clone(), settings.domain.clone(), key)))
+}
+
+/// Builds the RFC 5322 message of `mail` from `from`, signed when `dkim`
+/// is given.
+pub fn build_message(from: &Mailbox, mail: &OutgoingMail, dkim: Option<&DkimConfig>) -> Result<(Mailbox, Vec<u8>)> {
     let to: Mailbox = mail.to.parse().map_err(|e| Error::invalid("email", format!("{e}")))?;
     let part = |ct: ContentType, text: &str| -> Result<SinglePart> {
         let body = Body::new_with_encoding(text.to_owned(), ContentTransferEncoding::QuotedPrintable)
@@ -41,13 +76,16 @@ pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<(Mailbox, Ve
     let text = part(ContentType::TEXT_PLAIN, &mail.text)?;
     let builder =
         Message::builder().from(from.clone()).to(to.clone()).subject(mail.subject.clone()).date_now().message_id(None);
-    let message = match &mail.html {
+    let mut message = match &mail.html {
         Some(html) => {
             builder.multipart(MultiPart::alternative().singlepart(text).singlepart(part(ContentType::TEXT_HTML, html)?))
         }
         None => builder.singlepart(text),
     }
     .map_err(|e| Error::Storage(format!("cannot build the message: {e}")))?;
+    if let Some(config) = dkim {
+        message.sign(config);
+    }
     Ok((to, message.formatted()))
 }
 
@@ -55,13 +93,20 @@ pub fn build_message(from: &Mailbox, mail: &OutgoingMail) -> Result<(Mailbox, Ve
 pub struct OutboxMailer {
     dir: PathBuf,
     from: Mailbox,
+    dkim: Option<Arc<DkimConfig>>,
 }
 
 impl OutboxMailer {
     /// `from` is a mailbox (`ENT <no-reply@example.fr>`).
     pub fn new(dir: PathBuf, from: &str) -> Result<Self> {
         let from = from.parse().map_err(|e| Error::invalid("mail.from", format!("{e}")))?;
-        Ok(Self { dir, from })
+        Ok(Self { dir, from, dkim: None })
+    }
+
+    /// Signs every message with `dkim`.
+    pub fn with_dkim(mut self, dkim: Option<Arc<DkimConfig>>) -> Self {
+        self.dkim = dkim;
+        self
     }
 }
 
@@ -85,7 +130,7 @@ fn write_atomically(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::io:
 #[async_trait]
 impl Mailer for OutboxMailer {
     async fn send(&self, mail: OutgoingMail) -> Result<()> {
-        let (_, bytes) = build_message(&self.from, &mail)?;
+        let (_, bytes) = build_message(&self.from, &mail, self.dkim.as_deref())?;
         let name = format!("{}-{}.eml", Utc::now().format("%Y%m%dT%H%M%S%.6fZ"), idp_core::secret::random_token(8)?);
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
@@ -183,12 +228,19 @@ pub struct QueuedMailer {
     from: Mailbox,
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
+    dkim: Option<Arc<DkimConfig>>,
 }
 
 impl QueuedMailer {
     pub fn new(db: DatabaseConnection, from: &str, clock: Arc<dyn Clock>) -> Result<Self> {
         let from = from.parse().map_err(|e| Error::invalid("mail.from", format!("{e}")))?;
-        Ok(Self { db, from, clock, wake: Arc::new(Notify::new()) })
+        Ok(Self { db, from, clock, wake: Arc::new(Notify::new()), dkim: None })
+    }
+
+    /// Signs every message with `dkim`.
+    pub fn with_dkim(mut self, dkim: Option<Arc<DkimConfig>>) -> Self {
+        self.dkim = dkim;
+        self
     }
 
     /// Sends what is due now; returns how many were sent.
@@ -262,7 +314,7 @@ impl QueuedMailer {
 #[async_trait]
 impl Mailer for QueuedMailer {
     async fn send(&self, mail: OutgoingMail) -> Result<()> {
-        let (to, bytes) = build_message(&self.from, &mail)?;
+        let (to, bytes) = build_message(&self.from, &mail, self.dkim.as_deref())?;
         let now = self.clock.now();
         let row = queue_row::ActiveModel {
             recipient: Set(to.to_string()),
@@ -292,7 +344,7 @@ mod tests {
             text: "Bonjour,\nélève".into(),
             html: Some("<p>Bonjour</p>".into()),
         };
-        let (_, bytes) = build_message(&from, &mail).unwrap();
+        let (_, bytes) = build_message(&from, &mail, None).unwrap();
         let text = String::from_utf8(bytes).unwrap();
         assert!(text.contains("From: ENT Touraine-eschool <confirmation-ent@touraine-eschool.fr>"), "{text}");
         assert!(text.contains("multipart/alternative"));

@@ -15,7 +15,7 @@ use idp_core::ports::Mailer;
 use idp_core::throttle::Throttle;
 use idp_protocol::cas::Cas;
 use idp_store::audit::TracingAudit;
-use idp_store::mail::{OutboxMailer, QueuedMailer, SmtpSender};
+use idp_store::mail::{OutboxMailer, QueuedMailer, SmtpSender, dkim_config};
 use idp_store::outbound::HttpOutbound;
 use idp_web::AppState;
 use idp_web::compte::mails::MailTemplates;
@@ -74,20 +74,24 @@ impl Application {
         let views =
             Views::new(&settings.theme, settings.theme_dir.clone(), &settings.site_name).map_err(anyhow::Error::msg)?;
         let views = Arc::new(views);
+        let dkim = settings.mail.dkim.as_ref().map(dkim_config).transpose().context("invalid DKIM settings")?;
         let mailer: Arc<dyn Mailer> = match &settings.mail.smtp {
             Some(smtp) => {
                 let sender = SmtpSender::new(smtp).context("invalid SMTP settings")?;
                 let queue = Arc::new(
                     QueuedMailer::new(stores.db.clone(), &settings.mail.from, clock.clone())
-                        .context("invalid mail.from")?,
+                        .context("invalid mail.from")?
+                        .with_dkim(dkim),
                 );
                 let poll = Duration::from_secs(settings.mail.retry_poll_seconds.max(1));
                 tokio::spawn(queue.clone().run_worker(sender, poll));
                 queue
             }
-            None => {
-                Arc::new(OutboxMailer::new(settings.outbox_dir(), &settings.mail.from).context("invalid mail.from")?)
-            }
+            None => Arc::new(
+                OutboxMailer::new(settings.outbox_dir(), &settings.mail.from)
+                    .context("invalid mail.from")?
+                    .with_dkim(dkim),
+            ),
         };
         let lifecycle = Lifecycle {
             accounts: stores.accounts.clone(),

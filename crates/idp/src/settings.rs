@@ -10,7 +10,7 @@ use idp_core::password::Argon2Params;
 use idp_core::password_policy::PasswordPolicy;
 use idp_core::session::SessionPolicy;
 use idp_core::throttle::ThrottlePolicy;
-use idp_store::mail::SmtpSettings;
+use idp_store::mail::{DkimSettings, SmtpSettings};
 use idp_web::config::{LoginProfile, default_profiles};
 
 /// Every setting, with its default. Unknown keys are refused, so that a
@@ -68,6 +68,8 @@ pub struct MailSettings {
     pub smtp: Option<SmtpSettings>,
     /// Seconds between two looks at the queue of unsent e-mails.
     pub retry_poll_seconds: u64,
+    /// DKIM signing of every e-mail, when set.
+    pub dkim: Option<DkimSettings>,
 }
 
 impl Default for MailSettings {
@@ -76,6 +78,7 @@ impl Default for MailSettings {
             from: "ENT Touraine-eschool <confirmation-ent@touraine-eschool.fr>".into(),
             smtp: None,
             retry_poll_seconds: 5,
+            dkim: None,
         }
     }
 }
