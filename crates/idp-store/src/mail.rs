@@ -346,7 +346,8 @@ mod tests {
         };
         let (_, bytes) = build_message(&from, &mail, None).unwrap();
         let text = String::from_utf8(bytes).unwrap();
-        assert!(text.contains("From: ENT Touraine-eschool <confirmation-ent@touraine-eschool.fr>"), "{text}");
+        assert!(text.contains("From: \"ENT Touraine-eschool\" <confirmation-ent@touraine-eschool.fr>"), "{text}");
+        assert!(text.contains("Message-ID: <"), "{text}");
         assert!(text.contains("multipart/alternative"));
         assert!(text.contains("Content-Transfer-Encoding: quoted-printable"));
         assert!(text.contains("=C3=A9l=C3=A8ve"));

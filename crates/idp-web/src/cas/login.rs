@@ -190,7 +190,11 @@ pub async fn submit(
         LoginOutcome::MustActivate { reset } => {
             let html = state.views.render(
                 "must_activate.html",
-                context! { activation_url => activation_url(reset), reset => reset, login_url => "/cas/login" },
+                context! {
+                    activation_url => activation_link(activation_url(reset), target.service.as_ref().map(|(u, _)| u.as_str())),
+                    reset => reset,
+                    login_url => "/cas/login",
+                },
             )?;
             Ok((jar, Html(html)).into_response())
         }
