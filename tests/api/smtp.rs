@@ -206,3 +206,34 @@ async fn messages_are_dkim_signed_when_a_key_is_configured() {
         assert!(line.contains(part), "{part} missing in {line}");
     }
 }
+
+#[tokio::test]
+async fn queued_mail_survives_a_restart() {
+    let port = free_port();
+    let first = app_with_smtp(port).await;
+    forgot(&first).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(queued(&first).await, 1);
+    // The SMTP server comes back and a new process starts on the same
+    // database (the old one's worker is still retrying: only one sends).
+    let dir = tempfile::tempdir().unwrap();
+    let sink = start_sink(port, dir.path());
+    let sqlite = format!("sqlite://{}?mode=rwc", first.data_dir.path().join("idp.db").display());
+    let second = spawn_app_with(move |s| {
+        s.database_url = Some(sqlite);
+        s.mail.smtp = Some(SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            security: "none".into(),
+            username: None,
+            password: None,
+        });
+        s.mail.retry_poll_seconds = 1;
+    })
+    .await;
+    second.clock.advance(TimeDelta::minutes(6));
+    let mails = wait_for_mail(&sink.dir, 15).await;
+    assert_eq!(mails.len(), 1, "the queued message was delivered after the restart");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(received(&sink.dir).len(), 1, "and only once");
+}
