@@ -40,3 +40,6 @@ pub mod questions;
 pub mod recovery;
 
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod lifecycle_tests;
