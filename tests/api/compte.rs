@@ -320,3 +320,29 @@ async fn mon_compte_changes_email_password_questions_and_gives_the_data() {
     assert!(!json.to_string().contains("argon2"));
     assert!(json["recent_logins"].is_array());
 }
+
+#[tokio::test]
+async fn a_charter_published_during_a_session_is_accepted_before_the_next_ticket() {
+    let app = spawn_app().await;
+    app.active_account("c.martin", "Bonjour-2026!", Profile::Eleve).await;
+    app.service("cdt", PATTERN, &["uid"], None).await;
+    assert_eq!(app.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await.status, 303);
+    // The operator published version 1 after this person accepted version 0.
+    let mut a = account(&app, "c.martin").await;
+    a.cgu_version = Some("0".into());
+    app.stores.accounts.update(&a).await.unwrap();
+    let r = app.get_login(&[("service", SERVICE)]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.location.is_none(), "no ticket from the SSO session");
+    assert!(text(&r).contains("Les Conditions Générales d'Utilisation de l'ENT ont changé"));
+    // gateway: back to the service without a ticket, no page.
+    let r = app.get_login(&[("service", SERVICE), ("gateway", "true")]).await;
+    assert_eq!(r.location.as_deref(), Some(SERVICE));
+    let page = app.get_login(&[("service", SERVICE)]).await;
+    let mut form = hidden_inputs(&page.body);
+    form.push(("accepte".into(), "oui".into()));
+    let r = result(app.client.post(app.url("/cas/login/cgu")).form(&form).send().await.unwrap()).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.location.unwrap().contains("ticket=ST-"));
+    assert_eq!(account(&app, "c.martin").await.cgu_version.as_deref(), Some("1"));
+}

@@ -107,6 +107,16 @@ pub async fn show(
     if !renew {
         let tgc = jar.get(TGC).map(|c| c.value().to_owned());
         if let Some((session, account)) = state.cas.current_session(tgc.as_deref()).await? {
+            // A charter published since the login: no ticket before it is
+            // accepted (gateway shows no page: back to the service).
+            if state.lifecycle.must_accept_cgu(&account) {
+                if flag(&q.gateway)
+                    && let Some((url, _)) = &target.service
+                {
+                    return Ok(redirect(StatusCode::FOUND, url.as_str()));
+                }
+                return crate::cas::cgu::ask(&state, jar, &account, &target).await;
+            }
             return to_service_or_welcome(&state, jar, &session, &account, &target, false).await;
         }
         if flag(&q.gateway)
