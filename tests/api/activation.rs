@@ -226,6 +226,7 @@ async fn activation_by_secret_questions() {
     .await;
     assert_eq!(r.status, 400);
     assert!(text(&r).contains("deux questions secrètes différentes"));
+    assert!(text(&r).contains(&format!(r#"<option value="{}" selected>"#, q[0])), "the choice is kept");
     let r = post(
         &app,
         "/compte/activation/questions",

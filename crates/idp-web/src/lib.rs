@@ -7,7 +7,8 @@
 //! idp-core, render or redirect. No SQL, no Redis here: storage comes in
 //! through the ports held by [`state::AppState`].
 //!
-//! Start with [`router`], then [`cas::login`].
+//! Start with [`router`], then [`cas::login`]; the account pages
+//! (activation, forgotten password, "Mon compte") are in [`compte`].
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 

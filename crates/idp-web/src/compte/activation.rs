@@ -252,7 +252,7 @@ pub async fn questions_page(State(state): State<AppState>, jar: CookieJar) -> Re
     let Some(id) = cookie_of(&jar) else { return Ok(see_other(jar)) };
     match state.lifecycle.attempt(&id).await {
         Ok(a) if matches!(a.step, Step::Email | Step::AwaitingEmail) => {
-            questions_form(&state, jar, None, StatusCode::OK)
+            questions_form(&state, jar, ("", ""), None, StatusCode::OK)
         }
         Ok(_) | Err(FlowError::Expired) => Ok(see_other(jar)),
         Err(e) => Err(core(e)),
@@ -262,16 +262,13 @@ pub async fn questions_page(State(state): State<AppState>, jar: CookieJar) -> Re
 fn questions_form(
     state: &AppState,
     jar: CookieJar,
+    chosen: (&str, &str),
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    page(
-        state,
-        jar,
-        "activation_questions.html",
-        status,
-        context! { questions => &state.lifecycle.policy.questions, error },
-    )
+    let ctx =
+        context! { questions => &state.lifecycle.policy.questions, chosen1 => chosen.0, chosen2 => chosen.1, error };
+    page(state, jar, "activation_questions.html", status, ctx)
 }
 
 /// `POST /compte/activation/questions`: two questions instead of an address.
@@ -288,7 +285,10 @@ pub async fn questions(
     match state.lifecycle.choose_activation_questions(&id, answers).await {
         Ok(_) | Err(FlowError::WrongStep) => Ok(see_other(jar)),
         Err(FlowError::Expired) => expired(&state, jar),
-        Err(e) => questions_form(&state, jar, Some(user_error(e)?), StatusCode::BAD_REQUEST),
+        Err(e) => {
+            let chosen = (form.question1.as_str(), form.question2.as_str());
+            questions_form(&state, jar, chosen, Some(user_error(e)?), StatusCode::BAD_REQUEST)
+        }
     }
 }
 
