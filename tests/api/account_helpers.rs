@@ -52,6 +52,18 @@ pub fn outbox(app: &TestApp) -> Vec<String> {
     files.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect()
 }
 
+/// Waits (up to 5 s) until the outbox holds `n` messages, and returns them.
+pub async fn wait_for_outbox(app: &TestApp, n: usize) -> Vec<String> {
+    for _ in 0..50 {
+        let mails = outbox(app);
+        if mails.len() >= n {
+            return mails;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    outbox(app)
+}
+
 /// Decodes quoted-printable text (soft line breaks and `=XX`).
 pub fn decode_qp(raw: &str) -> String {
     let joined = raw.replace("=\r\n", "").replace("=\n", "");

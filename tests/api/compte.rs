@@ -9,7 +9,9 @@ use idp_core::account::{Login, Profile};
 use idp_core::clock::Clock;
 use idp_core::lifecycle::AccountExtras;
 
-use crate::account_helpers::{activate_with_questions, get, get_with, last_link, outbox, post, post_with, text};
+use crate::account_helpers::{
+    activate_with_questions, get, get_with, last_link, outbox, post, post_with, text, wait_for_outbox,
+};
 use crate::helpers::{TestApp, browser, hidden_inputs, result, spawn_app, spawn_app_with};
 
 const SERVICE: &str = "https://cahier-de-textes.example.test/";
@@ -117,6 +119,8 @@ async fn forgotten_password_by_email_answers_the_same_and_ends_every_session() {
         assert_eq!(r.body, real.body, "the page does not tell whether the login or the address exists");
     }
     assert!(text(&real).contains("Si cet identifiant et cette adresse électronique validée correspondent"));
+    assert_eq!(wait_for_outbox(&app, 1).await.len(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(outbox(&app).len(), 1, "one e-mail, for the real one only");
 
     let link = last_link(&app, "/compte/mot-de-passe-oublie/nouveau");
@@ -167,6 +171,7 @@ async fn forgotten_password_links_expire() {
         &[("identifiant", "C.Martin"), ("courriel", "C.MARTIN@example.fr")],
     )
     .await;
+    wait_for_outbox(&app, 1).await;
     let link = last_link(&app, "/compte/mot-de-passe-oublie/nouveau");
     app.clock.advance(TimeDelta::minutes(61));
     let r = get(&app, &link).await;

@@ -198,7 +198,7 @@ async fn messages_are_dkim_signed_when_a_key_is_configured() {
         AccountExtras { email_verified: a.email.clone(), email_verified_at: Some(app.clock.now()), questions: None };
     app.stores.security.save(a.id, &extras).await.unwrap();
     forgot(&app).await;
-    let mails = crate::account_helpers::outbox(&app);
+    let mails = crate::account_helpers::wait_for_outbox(&app, 1).await;
     assert_eq!(mails.len(), 1);
     let signature = mails[0].split("\r\n\r\n").next().unwrap().replace("\r\n ", " ");
     let line = signature.lines().find(|l| l.starts_with("DKIM-Signature:")).unwrap_or_else(|| panic!("{signature}"));

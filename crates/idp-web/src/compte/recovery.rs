@@ -53,7 +53,15 @@ pub async fn by_email(
         return csrf_failed(&state, jar, HOME);
     }
     let source = client_ip(&parts, &state.config.trusted_proxies);
-    state.lifecycle.forgot_by_email(&form.identifiant, &form.courriel, &source).await.map_err(fail)?;
+    // In the background: the time of the answer must not tell whether an
+    // e-mail was written, hence whether the login and address exist.
+    let lifecycle = state.lifecycle.clone();
+    let (login, email) = (form.identifiant.clone(), form.courriel.clone());
+    tokio::spawn(async move {
+        if let Err(e) = lifecycle.forgot_by_email(&login, &email, &source).await {
+            tracing::error!(error = %e, "forgotten password by e-mail failed");
+        }
+    });
     page(
         &state,
         jar,
