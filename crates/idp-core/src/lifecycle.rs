@@ -41,6 +41,10 @@ pub struct LifecyclePolicy {
     pub mails_per_address_per_hour: u64,
     /// The secret questions offered.
     pub questions: Vec<String>,
+    /// A secret of the deployment (same on every node) that makes the decoy
+    /// questions shown for unknown logins impossible to predict; without
+    /// it, they are derived from the login alone.
+    pub decoy_key: Option<String>,
 }
 
 impl Default for LifecyclePolicy {
@@ -51,6 +55,7 @@ impl Default for LifecyclePolicy {
             reset_link_minutes: 60,
             mails_per_address_per_hour: 5,
             questions: crate::questions::default_questions(),
+            decoy_key: None,
         }
     }
 }

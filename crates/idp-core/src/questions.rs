@@ -63,7 +63,8 @@ impl Lifecycle {
     /// the same for one login, so that the page does not tell whether the
     /// account exists.
     pub(crate) fn decoy_questions(&self, login: &str) -> (String, String) {
-        let digest = Sha256::digest(format!("idp-decoy:{}", login.trim().to_lowercase()).as_bytes());
+        let key = self.policy.decoy_key.as_deref().unwrap_or("idp-decoy");
+        let digest = Sha256::digest(format!("{key}:{}", login.trim().to_lowercase()).as_bytes());
         let n = self.policy.questions.len().max(2);
         let first = digest.first().map(|b| usize::from(*b)).unwrap_or(0) % n;
         let mut second = digest.get(1).map(|b| usize::from(*b)).unwrap_or(1) % n;
