@@ -19,6 +19,12 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone_null(AccountSecurity::EmailVerifiedAt))
                     // JSON: the two questions and the argon2id hashes of the answers.
                     .col(text_null(AccountSecurity::Questions))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(AccountSecurity::Table, AccountSecurity::AccountId)
+                            .to(Accounts::Table, Accounts::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -31,6 +37,12 @@ impl MigrationTrait for Migration {
                     .col(big_integer(LoginHistory::AccountId))
                     .col(timestamp_with_time_zone(LoginHistory::At))
                     .col(string_len(LoginHistory::Source, 64))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(LoginHistory::Table, LoginHistory::AccountId)
+                            .to(Accounts::Table, Accounts::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -67,6 +79,12 @@ impl MigrationTrait for Migration {
         manager.drop_table(Table::drop().table(LoginHistory::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(AccountSecurity::Table).to_owned()).await
     }
+}
+
+#[derive(DeriveIden)]
+enum Accounts {
+    Table,
+    Id,
 }
 
 #[derive(DeriveIden)]

@@ -60,3 +60,67 @@ async fn an_activation_started_on_one_node_ends_on_the_other() {
     // The code was spent on B: A knows it too.
     assert_eq!(get_with(&browser(), &a, &link).await.status, 410);
 }
+
+/// The account tables on PostgreSQL (`IDP_TEST_DATABASE_URL`): activation
+/// with secret questions, recovery by them, "Mon compte" and the login
+/// history, on a fresh database.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_account_flows_work_on_postgresql() {
+    use sea_orm::ConnectionTrait;
+    let Some(admin_url) = std::env::var("IDP_TEST_DATABASE_URL").ok().filter(|v| !v.trim().is_empty()) else {
+        assert_ne!(std::env::var("IDP_TEST_REQUIRE_SERVICES").as_deref(), Ok("1"), "IDP_TEST_DATABASE_URL not set");
+        eprintln!("skipped: IDP_TEST_DATABASE_URL not set (PostgreSQL tests need it)");
+        return;
+    };
+    let name = format!("idp_t_{}", idp_core::secret::random_token(12).unwrap().to_lowercase());
+    let admin = sea_orm::Database::connect(&admin_url).await.unwrap();
+    admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let mut url = url::Url::parse(&admin_url).unwrap();
+    url.set_path(&format!("/{name}"));
+    let db_url = url.to_string();
+    let app = spawn_app_with(move |s| s.database_url = Some(db_url)).await;
+
+    app.provisioned_account("l.petit", "Prov1soire").await;
+    crate::account_helpers::activate_with_questions(&app, "l.petit", "Prov1soire", "Vélo-Rouge-27").await;
+    let other = browser();
+    let r = post_with(
+        &other,
+        &app,
+        "/compte/mot-de-passe-oublie",
+        "/compte/mot-de-passe-oublie/reponses",
+        &[("identifiant", "l.petit"), ("reponse1", "medor"), ("reponse2", "saint etienne")],
+    )
+    .await;
+    assert_eq!(r.status, 401, "hyphens count: {}", r.body);
+    let r = post_with(
+        &other,
+        &app,
+        "/compte/mot-de-passe-oublie",
+        "/compte/mot-de-passe-oublie/reponses",
+        &[("identifiant", "l.petit"), ("reponse1", "MEDOR"), ("reponse2", "saint-étienne")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A login recorded in the history, shown in "Mon compte".
+    let laptop = browser();
+    let login = post_with(
+        &laptop,
+        &app,
+        "/cas/login?profile=eleve-parent",
+        "/cas/login",
+        &[("username", "l.petit"), ("password", "Vélo-Rouge-27")],
+    )
+    .await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let page = text(&get_with(&laptop, &app, "/compte/").await);
+    assert!(page.contains("depuis l'adresse 127.0.0.1"), "{page}");
+    // Deleting the account deletes its rows (foreign keys).
+    let login = idp_core::account::Login::parse("l.petit").unwrap();
+    let id = app.stores.accounts.find_by_login(&login).await.unwrap().unwrap().id;
+    assert!(app.stores.security.get(id).await.unwrap().questions.is_some());
+    assert!(app.stores.accounts.delete(&login).await.unwrap());
+    assert_eq!(app.stores.security.get(id).await.unwrap(), idp_core::lifecycle::AccountExtras::default());
+    assert!(app.stores.security.recent_logins(id, 10).await.unwrap().is_empty());
+    drop(app);
+    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+}
