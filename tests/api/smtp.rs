@@ -45,15 +45,18 @@ fn ensure_aiosmtpd(python: &Path) {
 }
 
 fn start_sink(port: u16, dir: &Path) -> SmtpSink {
+    start_sink_with(port, dir, None)
+}
+
+fn start_sink_with(port: u16, dir: &Path, auth: Option<&str>) -> SmtpSink {
     let python = python();
     ensure_aiosmtpd(&python);
-    let mut child = Command::new(&python)
-        .arg(repo_root().join("tests/interop/smtp_sink.py"))
-        .arg(port.to_string())
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut command = Command::new(&python);
+    command.arg(repo_root().join("tests/interop/smtp_sink.py")).arg(port.to_string()).arg(dir);
+    if let Some(auth) = auth {
+        command.arg(auth);
+    }
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "ready");
@@ -236,4 +239,31 @@ async fn queued_mail_survives_a_restart() {
     assert_eq!(mails.len(), 1, "the queued message was delivered after the restart");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(received(&sink.dir).len(), 1, "and only once");
+}
+
+#[tokio::test]
+async fn smtp_authentication_is_used_when_configured() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = start_sink_with(port, dir.path(), Some("ent-relay:s3cret"));
+    let app = spawn_app_with(|s| {
+        s.mail.smtp = Some(SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            security: "none".into(),
+            username: Some("ent-relay".into()),
+            password: Some("s3cret".into()),
+        });
+        s.mail.retry_poll_seconds = 1;
+    })
+    .await;
+    app.active_account("c.martin", "Bonjour-2026!", Profile::Parent).await;
+    let a = app.stores.accounts.find_by_login(&Login::parse("c.martin").unwrap()).await.unwrap().unwrap();
+    let extras =
+        AccountExtras { email_verified: a.email.clone(), email_verified_at: Some(app.clock.now()), questions: None };
+    app.stores.security.save(a.id, &extras).await.unwrap();
+    forgot(&app).await;
+    let mails = wait_for_mail(&sink.dir, 15).await;
+    assert_eq!(mails.len(), 1, "accepted after authentication");
+    assert!(mails[0].contains("X-Auth-User: ent-relay"), "{}", mails[0]);
 }

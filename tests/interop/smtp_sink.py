@@ -1,13 +1,17 @@
 """A real SMTP server (aiosmtpd) for the black-box tests: every message it
 receives is written, as received, to OUT_DIR/<n>.eml.
 
-Usage: smtp_sink.py PORT OUT_DIR   (prints "ready" once listening)
+Usage: smtp_sink.py PORT OUT_DIR [USER:PASSWORD]   (prints "ready" once
+listening). With USER:PASSWORD, authentication (PLAIN or LOGIN, without
+TLS: a test only) is required and checked.
 """
 import os
 import sys
 import time
+import warnings
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 
 class Sink:
@@ -19,6 +23,9 @@ class Sink:
         with open(name + ".tmp", "wb") as f:
             f.write(b"X-Envelope-From: " + envelope.mail_from.encode() + b"\r\n")
             f.write(b"X-Envelope-To: " + ",".join(envelope.rcpt_tos).encode() + b"\r\n")
+            login = getattr(session.auth_data, "login", None)
+            if login:
+                f.write(b"X-Auth-User: " + login + b"\r\n")
             f.write(envelope.original_content or envelope.content)
         os.rename(name + ".tmp", name)
         return "250 Message accepted for delivery"
@@ -27,7 +34,18 @@ class Sink:
 def main():
     port, out = int(sys.argv[1]), sys.argv[2]
     os.makedirs(out, exist_ok=True)
-    controller = Controller(Sink(out), hostname="127.0.0.1", port=port)
+    options = {}
+    if len(sys.argv) > 3:
+        user, password = sys.argv[3].encode().split(b":", 1)
+
+        def check(server, session, envelope, mechanism, auth_data):
+            ok = getattr(auth_data, "login", None) == user and getattr(auth_data, "password", None) == password
+            return AuthResult(success=ok, auth_data=auth_data)
+
+        # Plain-text AUTH is what this test server is for.
+        warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+        options = {"authenticator": check, "auth_required": True, "auth_require_tls": False}
+    controller = Controller(Sink(out), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print("ready", flush=True)
     try:
