@@ -45,16 +45,20 @@ fn ensure_aiosmtpd(python: &Path) {
 }
 
 fn start_sink(port: u16, dir: &Path) -> SmtpSink {
-    start_sink_with(port, dir, None)
+    start_sink_with(port, dir, None, None)
 }
 
-fn start_sink_with(port: u16, dir: &Path, auth: Option<&str>) -> SmtpSink {
+/// `tls`: the certificate and key PEM files for STARTTLS.
+fn start_sink_with(port: u16, dir: &Path, auth: Option<&str>, tls: Option<(&Path, &Path)>) -> SmtpSink {
     let python = python();
     ensure_aiosmtpd(&python);
     let mut command = Command::new(&python);
     command.arg(repo_root().join("tests/interop/smtp_sink.py")).arg(port.to_string()).arg(dir);
     if let Some(auth) = auth {
         command.arg(auth);
+    }
+    if let Some((cert, key)) = tls {
+        command.env("SINK_TLS_CERT", cert).env("SINK_TLS_KEY", key);
     }
     let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
@@ -97,6 +101,7 @@ async fn app_with_smtp(port: u16) -> TestApp {
             security: "none".into(),
             username: None,
             password: None,
+            ca_file: None,
         });
         s.mail.retry_poll_seconds = 1;
     })
@@ -230,6 +235,7 @@ async fn queued_mail_survives_a_restart() {
             security: "none".into(),
             username: None,
             password: None,
+            ca_file: None,
         });
         s.mail.retry_poll_seconds = 1;
     })
@@ -245,7 +251,7 @@ async fn queued_mail_survives_a_restart() {
 async fn smtp_authentication_is_used_when_configured() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let sink = start_sink_with(port, dir.path(), Some("ent-relay:s3cret"));
+    let sink = start_sink_with(port, dir.path(), Some("ent-relay:s3cret"), None);
     let app = spawn_app_with(|s| {
         s.mail.smtp = Some(SmtpSettings {
             host: "127.0.0.1".into(),
@@ -253,6 +259,7 @@ async fn smtp_authentication_is_used_when_configured() {
             security: "none".into(),
             username: Some("ent-relay".into()),
             password: Some("s3cret".into()),
+            ca_file: None,
         });
         s.mail.retry_poll_seconds = 1;
     })
@@ -266,4 +273,88 @@ async fn smtp_authentication_is_used_when_configured() {
     let mails = wait_for_mail(&sink.dir, 15).await;
     assert_eq!(mails.len(), 1, "accepted after authentication");
     assert!(mails[0].contains("X-Auth-User: ent-relay"), "{}", mails[0]);
+}
+
+/// A private certificate authority and a server certificate for 127.0.0.1.
+fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n").unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
+}
+
+#[tokio::test]
+async fn starttls_with_a_private_certificate_authority() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = private_ca(certs.path());
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = start_sink_with(port, dir.path(), Some("ent-relay:s3cret"), Some((&cert, &key)));
+    let app = spawn_app_with(move |s| {
+        s.mail.smtp = Some(SmtpSettings {
+            host: "127.0.0.1".into(),
+            port,
+            security: "starttls".into(),
+            username: Some("ent-relay".into()),
+            password: Some("s3cret".into()),
+            ca_file: Some(ca),
+        });
+        s.mail.retry_poll_seconds = 1;
+    })
+    .await;
+    app.active_account("c.martin", "Bonjour-2026!", Profile::Parent).await;
+    let a = app.stores.accounts.find_by_login(&Login::parse("c.martin").unwrap()).await.unwrap().unwrap();
+    let extras =
+        AccountExtras { email_verified: a.email.clone(), email_verified_at: Some(app.clock.now()), questions: None };
+    app.stores.security.save(a.id, &extras).await.unwrap();
+    forgot(&app).await;
+    let mails = wait_for_mail(&sink.dir, 15).await;
+    assert_eq!(mails.len(), 1, "sent over STARTTLS");
+    assert!(mails[0].contains("X-Auth-User: ent-relay"));
 }

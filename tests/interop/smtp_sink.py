@@ -3,9 +3,11 @@ receives is written, as received, to OUT_DIR/<n>.eml.
 
 Usage: smtp_sink.py PORT OUT_DIR [USER:PASSWORD]   (prints "ready" once
 listening). With USER:PASSWORD, authentication (PLAIN or LOGIN, without
-TLS: a test only) is required and checked.
+TLS: a test only) is required and checked. With the environment variables
+SINK_TLS_CERT and SINK_TLS_KEY (PEM files), STARTTLS is offered and required.
 """
 import os
+import ssl
 import sys
 import time
 import warnings
@@ -45,6 +47,10 @@ def main():
         # Plain-text AUTH is what this test server is for.
         warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
         options = {"authenticator": check, "auth_required": True, "auth_require_tls": False}
+    if os.environ.get("SINK_TLS_CERT"):
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(os.environ["SINK_TLS_CERT"], os.environ["SINK_TLS_KEY"])
+        options.update({"tls_context": context, "require_starttls": True})
     controller = Controller(Sink(out), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print("ready", flush=True)

@@ -19,6 +19,7 @@ use lettre::message::dkim::{DkimConfig, DkimSigningAlgorithm, DkimSigningKey};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
@@ -156,6 +157,10 @@ pub struct SmtpSettings {
     pub security: String,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// A PEM file of the certificate authority of a private relay, trusted
+    /// beside the public ones.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn starttls() -> String {
@@ -178,6 +183,19 @@ impl SmtpSender {
         }
         .port(s.port)
         .timeout(Some(std::time::Duration::from_secs(20)));
+        if let Some(ca) = &s.ca_file {
+            let pem =
+                std::fs::read(ca).map_err(|e| Error::invalid("mail.smtp.ca_file", format!("{}: {e}", ca.display())))?;
+            let params = TlsParameters::builder(s.host.clone())
+                .add_root_certificate(Certificate::from_pem(&pem).map_err(bad)?)
+                .build_rustls()
+                .map_err(bad)?;
+            builder = match s.security.as_str() {
+                "tls" => builder.tls(Tls::Wrapper(params)),
+                "starttls" => builder.tls(Tls::Required(params)),
+                _ => builder,
+            };
+        }
         if let (Some(u), Some(p)) = (&s.username, &s.password) {
             builder = builder.credentials(Credentials::new(u.clone(), p.clone()));
         }
