@@ -7,7 +7,14 @@
 //! reached: [`ports::AccountRepository`], [`ports::ServiceRegistry`],
 //! [`ports::TicketRegistry`], [`ports::SessionStore`], [`ports::RateLimiter`],
 //! [`ports::Outbound`], [`ports::Mailer`], [`ports::AuditLog`],
-//! [`ports::PasswordHashing`] and [`clock::Clock`].
+//! [`ports::PasswordHashing`] and [`clock::Clock`]; for the account life
+//! cycle also [`ports::EphemeralStore`], [`ports::AccountSecurityRepository`]
+//! and [`ports::MailComposer`].
+//!
+//! The account life cycle (activation wizard, forgotten password, terms of
+//! use at login, "Mon compte") is one service, [`lifecycle::Lifecycle`],
+//! whose flows are state machines in [`activation`], [`recovery`], [`cgu`]
+//! and [`my_account`], with [`password_policy`] and [`questions`].
 //!
 //! It must not depend on any web, database, cache, mail or template crate
 //! (no axum, sea-orm, redis, lettre, minijinja) nor on an async runtime:
