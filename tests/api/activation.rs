@@ -373,3 +373,14 @@ async fn reactivation_after_a_reset_and_expired_provisional_passwords() {
     assert_eq!(r.status, 401);
     assert!(text(&r).contains("Votre mot de passe provisoire a expiré"), "{}", r.body);
 }
+
+#[tokio::test]
+async fn the_default_theme_has_the_same_wizard() {
+    let app = crate::helpers::spawn_app_with(|s| s.theme = "default".into()).await;
+    app.provisioned_account("l.petit", "Prov1soire").await;
+    let r = activate_with_questions(&app, "l.petit", "Prov1soire", "Vélo-Rouge-27").await;
+    assert!(text(&r).contains("/static/default/"), "rendered with the default theme");
+    for path in ["/compte/", "/compte/mot-de-passe-oublie"] {
+        assert_eq!(get(&app, path).await.status, 200, "{path}");
+    }
+}
