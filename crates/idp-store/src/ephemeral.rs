@@ -19,11 +19,14 @@ use crate::storage;
 /// writes.
 #[derive(Default)]
 pub struct MemoryEphemeral {
-    map: Mutex<HashMap<String, (String, Instant)>>,
+    map: Mutex<Map>,
 }
 
+/// The records, and the number of writes (every 256th sweeps the map).
+type Map = (HashMap<String, (String, Instant)>, u64);
+
 impl MemoryEphemeral {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Instant)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Map> {
         // No lock is held across an await; a poisoned map is still usable.
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -32,9 +35,11 @@ impl MemoryEphemeral {
 #[async_trait]
 impl EphemeralStore for MemoryEphemeral {
     async fn put(&self, key: &str, value: String, ttl: Duration) -> Result<()> {
-        let mut map = self.lock();
+        let mut guard = self.lock();
+        let (map, writes) = &mut *guard;
         let now = Instant::now();
-        if map.len() % 256 == 255 {
+        *writes += 1;
+        if writes.is_multiple_of(256) {
             map.retain(|_, (_, until)| *until > now);
         }
         map.insert(key.to_owned(), (value, now + ttl));
@@ -42,16 +47,16 @@ impl EphemeralStore for MemoryEphemeral {
     }
 
     async fn get(&self, key: &str) -> Result<Option<String>> {
-        let map = self.lock();
-        Ok(map.get(key).filter(|(_, until)| *until > Instant::now()).map(|(v, _)| v.clone()))
+        let guard = self.lock();
+        Ok(guard.0.get(key).filter(|(_, until)| *until > Instant::now()).map(|(v, _)| v.clone()))
     }
 
     async fn take(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.lock().remove(key).filter(|(_, until)| *until > Instant::now()).map(|(v, _)| v))
+        Ok(self.lock().0.remove(key).filter(|(_, until)| *until > Instant::now()).map(|(v, _)| v))
     }
 
     async fn remove(&self, key: &str) -> Result<()> {
-        self.lock().remove(key);
+        self.lock().0.remove(key);
         Ok(())
     }
 }
