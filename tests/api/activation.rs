@@ -362,7 +362,14 @@ async fn reactivation_after_a_reset_and_expired_provisional_passwords() {
     assert!(page.contains("Votre compte a été réinitialisé"), "{page}");
     let r = app.login(Some(SERVICE), "l.petit", "N0uveau-P").await;
     assert!(r.location.is_none() && text(&r).contains("réinitialisé"));
+    // What an intruder may have set before the reset.
+    let mut extras = app.stores.security.get(account.id).await.unwrap();
+    extras.email_verified = Some("intrus@example.fr".into());
+    app.stores.security.save(account.id, &extras).await.unwrap();
     activate_with_questions(&app, "l.petit", "N0uveau-P", "Autre-Velo-31").await;
+    let extras = app.stores.security.get(account.id).await.unwrap();
+    assert!(extras.email_verified.is_none(), "only what the new wizard chose remains");
+    assert!(extras.questions.is_some());
     let r = browser_login(&app, "l.petit", "Autre-Velo-31").await;
     assert_eq!(r.status, 303);
 

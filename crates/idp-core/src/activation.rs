@@ -298,6 +298,11 @@ impl Lifecycle {
         let hash = self.hashing.hash(Secret::new(password)).await?;
         let now = self.now();
         let mut extras = self.security.get(account.id).await?;
+        if attempt.reset {
+            // A reset may follow a takeover: only the means of recovery
+            // chosen in this wizard remain.
+            extras = crate::lifecycle::AccountExtras::default();
+        }
         if attempt.email_verified
             && let Some(email) = &attempt.email
         {
