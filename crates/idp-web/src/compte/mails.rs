@@ -20,8 +20,10 @@ pub struct MailTemplates {
 
 impl MailTemplates {
     fn link(&self, path: &str, code: &str) -> String {
+        // The public URL may carry a path prefix (behind a proxy): keep it.
         let mut url = self.public_url.clone();
-        url.set_path(path);
+        let prefixed = format!("{}{path}", self.public_url.path().trim_end_matches('/'));
+        url.set_path(&prefixed);
         url.query_pairs_mut().clear().append_pair("code", code);
         url.to_string()
     }
