@@ -48,8 +48,20 @@ fn start_sink(port: u16, dir: &Path) -> SmtpSink {
     start_sink_with(port, dir, None, None)
 }
 
+/// Asks the sink for implicit TLS (`SINK_TLS_MODE=wrapper`).
+fn tls_wrapper(command: &mut Command, wrapper: bool) {
+    if wrapper {
+        command.env("SINK_TLS_MODE", "wrapper");
+    }
+}
+
 /// `tls`: the certificate and key PEM files for STARTTLS.
 fn start_sink_with(port: u16, dir: &Path, auth: Option<&str>, tls: Option<(&Path, &Path)>) -> SmtpSink {
+    start_sink_full(port, dir, auth, tls, false)
+}
+
+/// `wrapper`: implicit TLS instead of STARTTLS.
+fn start_sink_full(port: u16, dir: &Path, auth: Option<&str>, tls: Option<(&Path, &Path)>, wrapper: bool) -> SmtpSink {
     let python = python();
     ensure_aiosmtpd(&python);
     let mut command = Command::new(&python);
@@ -60,6 +72,7 @@ fn start_sink_with(port: u16, dir: &Path, auth: Option<&str>, tls: Option<(&Path
     if let Some((cert, key)) = tls {
         command.env("SINK_TLS_CERT", cert).env("SINK_TLS_KEY", key);
     }
+    tls_wrapper(&mut command, wrapper);
     let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
@@ -331,16 +344,26 @@ fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
 
 #[tokio::test]
 async fn starttls_with_a_private_certificate_authority() {
+    tls_delivery(false).await;
+}
+
+#[tokio::test]
+async fn implicit_tls_with_a_private_certificate_authority() {
+    tls_delivery(true).await;
+}
+
+async fn tls_delivery(wrapper: bool) {
     let certs = tempfile::tempdir().unwrap();
     let (ca, cert, key) = private_ca(certs.path());
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let sink = start_sink_with(port, dir.path(), Some("ent-relay:s3cret"), Some((&cert, &key)));
+    let sink = start_sink_full(port, dir.path(), Some("ent-relay:s3cret"), Some((&cert, &key)), wrapper);
+    let security = if wrapper { "tls" } else { "starttls" };
     let app = spawn_app_with(move |s| {
         s.mail.smtp = Some(SmtpSettings {
             host: "127.0.0.1".into(),
             port,
-            security: "starttls".into(),
+            security: security.into(),
             username: Some("ent-relay".into()),
             password: Some("s3cret".into()),
             ca_file: Some(ca),
@@ -355,6 +378,6 @@ async fn starttls_with_a_private_certificate_authority() {
     app.stores.security.save(a.id, &extras).await.unwrap();
     forgot(&app).await;
     let mails = wait_for_mail(&sink.dir, 15).await;
-    assert_eq!(mails.len(), 1, "sent over STARTTLS");
+    assert_eq!(mails.len(), 1, "sent over {security}");
     assert!(mails[0].contains("X-Auth-User: ent-relay"));
 }

@@ -4,7 +4,8 @@ receives is written, as received, to OUT_DIR/<n>.eml.
 Usage: smtp_sink.py PORT OUT_DIR [USER:PASSWORD]   (prints "ready" once
 listening). With USER:PASSWORD, authentication (PLAIN or LOGIN, without
 TLS: a test only) is required and checked. With the environment variables
-SINK_TLS_CERT and SINK_TLS_KEY (PEM files), STARTTLS is offered and required.
+SINK_TLS_CERT and SINK_TLS_KEY (PEM files), STARTTLS is offered and required,
+or, with SINK_TLS_MODE=wrapper, the whole connection is TLS.
 """
 import os
 import ssl
@@ -50,7 +51,11 @@ def main():
     if os.environ.get("SINK_TLS_CERT"):
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(os.environ["SINK_TLS_CERT"], os.environ["SINK_TLS_KEY"])
-        options.update({"tls_context": context, "require_starttls": True})
+        if os.environ.get("SINK_TLS_MODE") == "wrapper":
+            # Implicit TLS (port 465 style).
+            options.update({"ssl_context": context})
+        else:
+            options.update({"tls_context": context, "require_starttls": True})
     controller = Controller(Sink(out), hostname="127.0.0.1", port=port, **options)
     controller.start()
     print("ready", flush=True)
