@@ -202,11 +202,14 @@ impl SmtpSender {
         Ok(Self { transport: builder.build() })
     }
 
-    async fn send_raw(&self, from: &Mailbox, to: &str, bytes: &[u8]) -> std::result::Result<(), String> {
-        let to: Mailbox = to.parse().map_err(|e| format!("{e}"))?;
-        let envelope =
-            lettre::address::Envelope::new(Some(from.email.clone()), vec![to.email]).map_err(|e| e.to_string())?;
-        self.transport.send_raw(&envelope, bytes).await.map(|_| ()).map_err(|e| e.to_string())
+    /// Sends one message; `Err((permanent, reason))` on failure, where
+    /// `permanent` means that retrying cannot help (a 5xx answer, a bad
+    /// address).
+    async fn send_raw(&self, from: &Mailbox, to: &str, bytes: &[u8]) -> std::result::Result<(), (bool, String)> {
+        let to: Mailbox = to.parse().map_err(|e| (true, format!("{e}")))?;
+        let envelope = lettre::address::Envelope::new(Some(from.email.clone()), vec![to.email])
+            .map_err(|e| (true, e.to_string()))?;
+        self.transport.send_raw(&envelope, bytes).await.map(|_| ()).map_err(|e| (e.is_permanent(), e.to_string()))
     }
 }
 
@@ -231,6 +234,9 @@ mod queue_row {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Tries before a message is given up (≈ 2 days with [`backoff`]).
+pub const MAX_ATTEMPTS: i32 = 60;
 
 /// The delay before the next try after `attempts` failures: 5 s doubling,
 /// at most one hour.
@@ -281,7 +287,12 @@ impl QueuedMailer {
                     queue_row::Entity::delete_by_id(row.id).exec(&self.db).await.map_err(storage)?;
                     sent += 1;
                 }
-                Err(e) => {
+                Err((permanent, e)) if permanent || row.attempts + 1 >= MAX_ATTEMPTS => {
+                    // Kept no longer: the log tells the operator what was lost.
+                    tracing::error!(id = row.id, to = %row.recipient, attempts = row.attempts + 1, error = %e, "mail dropped");
+                    queue_row::Entity::delete_by_id(row.id).exec(&self.db).await.map_err(storage)?;
+                }
+                Err((_, e)) => {
                     tracing::warn!(id = row.id, attempts = row.attempts + 1, error = %e, "mail not sent, will retry");
                     let next = now + backoff(row.attempts);
                     queue_row::Entity::update_many()
