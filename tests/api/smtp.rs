@@ -381,3 +381,36 @@ async fn tls_delivery(wrapper: bool) {
     assert_eq!(mails.len(), 1, "sent over {security}");
     assert!(mails[0].contains("X-Auth-User: ent-relay"));
 }
+
+#[tokio::test]
+async fn a_message_refused_for_good_is_not_retried() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = start_sink(port, dir.path());
+    let app = app_with_smtp(port).await;
+    app.active_account("inconnu", "Bonjour-2026!", Profile::Parent).await;
+    let a = app.stores.accounts.find_by_login(&Login::parse("inconnu").unwrap()).await.unwrap().unwrap();
+    let extras =
+        AccountExtras { email_verified: a.email.clone(), email_verified_at: Some(app.clock.now()), questions: None };
+    app.stores.security.save(a.id, &extras).await.unwrap();
+    let r = post(
+        &app,
+        "/compte/mot-de-passe-oublie",
+        "/compte/mot-de-passe-oublie/courriel",
+        &[("identifiant", "inconnu"), ("courriel", "inconnu@example.fr")],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    // Then a good one, which arrives: the refused one is no longer queued.
+    forgot(&app).await;
+    let mails = wait_for_mail(&sink.dir, 15).await;
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains("X-Envelope-To: c.martin@example.fr"));
+    for _ in 0..30 {
+        if queued(&app).await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(queued(&app).await, 0, "the refused message was dropped, not kept for retries");
+}

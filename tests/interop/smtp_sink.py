@@ -21,6 +21,13 @@ class Sink:
     def __init__(self, out):
         self.out = out
 
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        # A recipient that does not exist, for the permanent-failure test.
+        if address.startswith("inconnu"):
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         name = os.path.join(self.out, "%d.eml" % time.time_ns())
         with open(name + ".tmp", "wb") as f:
