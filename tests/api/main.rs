@@ -4,6 +4,9 @@
 //!
 //! All tests build into this one binary; `helpers` has `spawn_app`.
 
+mod account_helpers;
+mod accounts_cluster;
+mod activation;
 mod cas_login;
 mod cas_proxy;
 mod cas_release;
@@ -11,7 +14,9 @@ mod cas_saml;
 mod cas_validate;
 mod cli;
 mod cluster;
+mod compte;
 mod helpers;
 mod interop;
 mod oidc;
 mod slo;
+mod smtp;
