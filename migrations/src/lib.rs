@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_accounts;
 mod m20261128_000002_services;
+mod m20261128_100001_account_lifecycle;
 mod m20261128_200001_oidc;
 mod m20261128_300001_service_policy;
 mod m20261128_300002_pseudonyms;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_accounts::Migration),
             Box::new(m20261128_000002_services::Migration),
+            Box::new(m20261128_100001_account_lifecycle::Migration),
             Box::new(m20261128_200001_oidc::Migration),
             Box::new(m20261128_300001_service_policy::Migration),
             Box::new(m20261128_300002_pseudonyms::Migration),

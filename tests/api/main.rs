@@ -1,10 +1,14 @@
 //! Black-box tests of idp: the real router over HTTP on 127.0.0.1:0, the
 //! real `idp` binary for the CLI, real SQLite (and PostgreSQL / Redis when
-//! their URLs are set), a real third-party CAS client (python-cas).
+//! their URLs are set), real third-party clients (python-cas, Authlib,
+//! the openidconnect crate, aiosmtpd) and headless Chromium with axe-core.
 //!
 //! All tests build into this one binary; `helpers` has `spawn_app`.
 
 mod a11y;
+mod account_helpers;
+mod accounts_cluster;
+mod activation;
 mod cas_login;
 mod cas_proxy;
 mod cas_release;
@@ -12,7 +16,9 @@ mod cas_saml;
 mod cas_validate;
 mod cli;
 mod cluster;
+mod compte;
 mod helpers;
 mod interop;
 mod oidc;
 mod slo;
+mod smtp;

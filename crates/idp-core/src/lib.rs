@@ -14,6 +14,14 @@
 //! rules (renaming, shapes). The OpenID Connect clients, keys, codes and
 //! grants with their ports are in [`oidc`].
 //!
+//! For the account life cycle, also [`ports::EphemeralStore`], [`ports::AccountSecurityRepository`]
+//! and [`ports::MailComposer`].
+//!
+//! The account life cycle (activation wizard, forgotten password, terms of
+//! use at login, "Mon compte") is one service, [`lifecycle::Lifecycle`],
+//! whose flows are state machines in [`activation`], [`recovery`], [`cgu`]
+//! and [`my_account`], with [`password_policy`] and [`questions`].
+//!
 //! It must not depend on any web, database, cache, mail or template crate
 //! (no axum, sea-orm, redis, lettre, minijinja) nor on an async runtime:
 //! adapters live in `idp-store`, the HTTP layer in `idp-web`.
@@ -41,4 +49,16 @@ pub mod service;
 pub mod session;
 pub mod throttle;
 
+// The account life cycle (issue #4).
+pub mod activation;
+pub mod cgu;
+pub mod lifecycle;
+pub mod my_account;
+pub mod password_policy;
+pub mod questions;
+pub mod recovery;
+
 pub use error::{Error, Result};
+
+#[cfg(test)]
+mod lifecycle_tests;

@@ -137,9 +137,47 @@ pub enum AuditEvent {
     ServiceTicketValidated { login: String, service: String },
     ValidationFailed { code: &'static str, service: String },
     Logout { login: String, services: usize },
+    AccountActivated { login: String },
+    PasswordChanged { login: String, how: &'static str },
+    CguAccepted { login: String, version: String },
+    EmailValidated { login: String },
 }
 
 /// Where audit events go.
 pub trait AuditLog: Send + Sync {
     fn record(&self, event: AuditEvent);
+}
+
+/// Short-lived records of the account flows (activation attempts, e-mail
+/// codes, password reset codes, pending CGU acceptances), as strings under
+/// keys. Every record has a TTL; `take` is atomic so that a single-use code
+/// is spent once even with several nodes.
+#[async_trait]
+pub trait EphemeralStore: Send + Sync {
+    /// Stores `value` under `key`, replacing any older value; forgotten
+    /// after `ttl` at the latest.
+    async fn put(&self, key: &str, value: String, ttl: Duration) -> Result<()>;
+    async fn get(&self, key: &str) -> Result<Option<String>>;
+    /// Removes and returns the value: of two callers, only one gets it.
+    async fn take(&self, key: &str) -> Result<Option<String>>;
+    async fn remove(&self, key: &str) -> Result<()>;
+}
+
+/// The account data of the account life cycle that is not in [`Account`]:
+/// secret questions, e-mail validation, login history.
+#[async_trait]
+pub trait AccountSecurityRepository: Send + Sync {
+    /// The extras of an account (empty when none were saved).
+    async fn get(&self, account_id: i64) -> Result<crate::lifecycle::AccountExtras>;
+    async fn save(&self, account_id: i64, extras: &crate::lifecycle::AccountExtras) -> Result<()>;
+    /// Remembers a successful login (kept: the last 20).
+    async fn record_login(&self, account_id: i64, at: DateTime<Utc>, source: &str) -> Result<()>;
+    /// The most recent logins, newest first.
+    async fn recent_logins(&self, account_id: i64, limit: u64) -> Result<Vec<crate::lifecycle::LoginRecord>>;
+}
+
+/// Writes the e-mails of the account flows (the words and layout belong to
+/// the theme); implemented by the web layer with its templates.
+pub trait MailComposer: Send + Sync {
+    fn compose(&self, mail: &crate::lifecycle::MailKind, to: &str, display_name: &str) -> Result<OutgoingMail>;
 }

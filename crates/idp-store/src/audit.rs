@@ -30,6 +30,14 @@ impl AuditLog for TracingAudit {
                 tracing::info!(target: "idp::audit", code, %service, "validation failed")
             }
             AuditEvent::Logout { login, services } => tracing::info!(target: "idp::audit", %login, services, "logout"),
+            AuditEvent::AccountActivated { login } => tracing::info!(target: "idp::audit", %login, "account activated"),
+            AuditEvent::PasswordChanged { login, how } => {
+                tracing::info!(target: "idp::audit", %login, how, "password changed")
+            }
+            AuditEvent::CguAccepted { login, version } => {
+                tracing::info!(target: "idp::audit", %login, %version, "terms of use accepted")
+            }
+            AuditEvent::EmailValidated { login } => tracing::info!(target: "idp::audit", %login, "e-mail validated"),
         }
     }
 }

@@ -15,6 +15,9 @@
 //! - [`outbound`]: HTTP to services (single logout, proxy callbacks), with
 //!   timeouts and certificate verification.
 //! - [`audit`]: the audit trail, as structured log events.
+//! - [`ephemeral`]: short-lived records of the account flows (memory, Redis).
+//! - [`security`]: secret questions, e-mail validation, login history.
+//! - [`mail`]: the outbox (files) and the SMTP queue with retries.
 //!
 //! This crate knows nothing of HTTP routes, cookies, templates or protocol
 //! rules. Start with [`db::connect`].
@@ -35,6 +38,11 @@ pub mod pseudonyms;
 pub mod redis_store;
 mod service_policy;
 pub mod services;
+
+// The account life cycle (issue #4).
+pub mod ephemeral;
+pub mod mail;
+pub mod security;
 
 /// Turns an adapter error into the core's storage error; the detail goes to
 /// the logs, never to a client.

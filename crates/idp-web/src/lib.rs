@@ -10,10 +10,13 @@
 //! Start with [`router`], then [`cas::login`]. The OpenID Connect endpoints
 //! are in [`oidc`]; their OAuth error bodies and challenges are made in
 //! [`oidc::error`].
+//! The account pages
+//! (activation, forgotten password, "Mon compte") are in [`compte`].
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod cas;
+pub mod compte;
 pub mod config;
 pub mod csrf;
 pub mod error;
@@ -38,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(|| async { axum::response::Redirect::to("/cas/login") }))
         .merge(cas::routes())
         .merge(oidc::routes())
+        .merge(compte::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

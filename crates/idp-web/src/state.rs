@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use std::sync::Arc;
 
 use idp_core::auth::Authenticator;
+use idp_core::lifecycle::Lifecycle;
 use idp_protocol::cas::Cas;
 use idp_protocol::oidc::Oidc;
 
@@ -29,4 +30,6 @@ pub struct AppState {
     pub readiness: Arc<dyn Readiness>,
     /// Renders the Prometheus text exposition of the process's metrics.
     pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// The account flows: activation, forgotten password, CGU, Mon compte.
+    pub lifecycle: Arc<Lifecycle>,
 }

@@ -75,7 +75,10 @@ impl Views {
             "post_redirect.html",
             "service_denied.html",
             "consent.html",
-        ] {
+        ]
+        .into_iter()
+        .chain(crate::compte::TEMPLATES.iter().copied())
+        {
             env.get_template(name).map_err(|e| format!("template {name}: {e}"))?;
         }
         Ok(Views {

@@ -10,6 +10,8 @@ use tokio::net::TcpListener;
 
 use idp_core::auth::Authenticator;
 use idp_core::clock::Clock;
+use idp_core::lifecycle::Lifecycle;
+use idp_core::ports::Mailer;
 use idp_core::throttle::Throttle;
 use idp_protocol::cas::Cas;
 use idp_protocol::oidc::Oidc;
@@ -17,8 +19,10 @@ use idp_protocol::oidc::internal::{WithInternalServices, internal_service};
 use idp_protocol::oidc::keys::Keys;
 use idp_protocol::oidc::logout::BackChannelLogout;
 use idp_store::audit::TracingAudit;
+use idp_store::mail::{OutboxMailer, QueuedMailer, SmtpSender, dkim_config};
 use idp_store::outbound::HttpOutbound;
 use idp_web::AppState;
+use idp_web::compte::mails::MailTemplates;
 use idp_web::config::WebConfig;
 use idp_web::views::Views;
 
@@ -98,11 +102,46 @@ impl Application {
             accounts: stores.accounts.clone(),
             hashing: stores.hashing.clone(),
             throttle: Throttle::new(stores.limiter.clone(), settings.throttle),
-            audit,
-            clock,
+            audit: audit.clone(),
+            clock: clock.clone(),
         };
         let views =
             Views::new(&settings.theme, settings.theme_dir.clone(), &settings.site_name).map_err(anyhow::Error::msg)?;
+        let views = Arc::new(views);
+        let dkim = settings.mail.dkim.as_ref().map(dkim_config).transpose().context("invalid DKIM settings")?;
+        let mailer: Arc<dyn Mailer> = match &settings.mail.smtp {
+            Some(smtp) => {
+                let sender = SmtpSender::new(smtp).context("invalid SMTP settings")?;
+                let queue = Arc::new(
+                    QueuedMailer::new(stores.db.clone(), &settings.mail.from, clock.clone())
+                        .context("invalid mail.from")?
+                        .with_dkim(dkim),
+                );
+                let poll = Duration::from_secs(settings.mail.retry_poll_seconds.max(1));
+                tokio::spawn(queue.clone().run_worker(sender, poll));
+                queue
+            }
+            None => Arc::new(
+                OutboxMailer::new(settings.outbox_dir(), &settings.mail.from)
+                    .context("invalid mail.from")?
+                    .with_dkim(dkim),
+            ),
+        };
+        let lifecycle = Lifecycle {
+            accounts: stores.accounts.clone(),
+            security: stores.security.clone(),
+            ephemeral: stores.ephemeral.clone(),
+            hashing: stores.hashing.clone(),
+            limiter: stores.limiter.clone(),
+            throttle: Throttle::new(stores.limiter.clone(), settings.throttle),
+            mailer,
+            composer: Arc::new(MailTemplates { views: views.clone(), public_url: public_url.clone() }),
+            audit,
+            clock,
+            policy: settings.accounts.clone(),
+            passwords: settings.password_policy,
+            cgu_version: settings.cgu_version.clone(),
+        };
         let config = WebConfig {
             public_url: public_url.clone(),
             theme: settings.theme.clone(),
@@ -116,10 +155,11 @@ impl Application {
             cas,
             oidc: Arc::new(oidc),
             auth: Arc::new(auth),
-            views: Arc::new(views),
+            views,
             config: Arc::new(config),
             readiness: Arc::new(StoresReadiness(stores.clone())),
             metrics: Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default()),
+            lifecycle: Arc::new(lifecycle),
         };
         let listener =
             TcpListener::bind(&settings.bind).await.with_context(|| format!("cannot listen on {}", settings.bind))?;

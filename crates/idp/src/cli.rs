@@ -301,6 +301,9 @@ async fn account(
             println!("email: {}", opt(a.email.clone()));
             println!("schools: {}", a.schools.join(" "));
             println!("cgu_version: {}", opt(a.cgu_version.clone()));
+            let extras = stores.security.get(a.id).await?;
+            println!("email_validated: {}", if extras.email_is_verified(&a) { "yes" } else { "no" });
+            println!("secret_questions: {}", if extras.questions.is_some() { "yes" } else { "no" });
             for (name, values) in &a.attributes {
                 println!("{name}: {}", values.join(" | "));
             }

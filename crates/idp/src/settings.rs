@@ -5,10 +5,13 @@ use serde::Deserialize;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use idp_core::lifecycle::LifecyclePolicy;
 use idp_core::password::Argon2Params;
+use idp_core::password_policy::PasswordPolicy;
 use idp_core::session::SessionPolicy;
 use idp_core::throttle::ThrottlePolicy;
 use idp_protocol::oidc::OidcLifetimes;
+use idp_store::mail::{DkimSettings, SmtpSettings};
 use idp_web::config::{LoginProfile, default_profiles};
 
 /// Every setting, with its default. Unknown keys are refused, so that a
@@ -53,6 +56,37 @@ pub struct Settings {
     pub log_format: String,
     /// Lifetimes of OIDC codes and tokens (`[oidc]`).
     pub oidc: OidcLifetimes,
+    /// The account flows: link lifetimes, secret questions (docs/accounts.md).
+    pub accounts: LifecyclePolicy,
+    /// What a chosen password must be.
+    pub password_policy: PasswordPolicy,
+    /// How e-mails leave: the outbox folder, or SMTP.
+    pub mail: MailSettings,
+}
+
+/// E-mail settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSettings {
+    /// The sender of every e-mail (an address that receives nothing).
+    pub from: String,
+    /// SMTP server; without it, e-mails are written to `<data_dir>/outbox/`.
+    pub smtp: Option<SmtpSettings>,
+    /// Seconds between two looks at the queue of unsent e-mails.
+    pub retry_poll_seconds: u64,
+    /// DKIM signing of every e-mail, when set.
+    pub dkim: Option<DkimSettings>,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            from: "ENT Touraine-eschool <confirmation-ent@touraine-eschool.fr>".into(),
+            smtp: None,
+            retry_poll_seconds: 5,
+            dkim: None,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -78,6 +112,9 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             log_format: "text".into(),
             oidc: OidcLifetimes::default(),
+            accounts: LifecyclePolicy::default(),
+            password_policy: PasswordPolicy::default(),
+            mail: MailSettings::default(),
         }
     }
 }
@@ -162,6 +199,15 @@ impl Settings {
             return Err("tickets: lifetimes must be positive".into());
         }
         self.oidc.check()?;
+        if self.accounts.questions.len() < 2 {
+            return Err("accounts.questions: at least two secret questions are needed".into());
+        }
+        if self.accounts.email_link_hours <= 0 || self.accounts.reset_link_minutes <= 0 {
+            return Err("accounts: link lifetimes must be positive".into());
+        }
+        if self.password_policy.min_length < 8 {
+            return Err("password_policy.min_length: at least 8".into());
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err("log_format: 'text' or 'json'".into());
         }

@@ -8,23 +8,29 @@ use std::sync::Arc;
 
 use idp_core::clock::Clock;
 use idp_core::oidc::{ClientRegistry, KeyStore, OidcStore};
-use idp_core::ports::{AccountRepository, PasswordHashing, RateLimiter, ServiceRegistry, SessionStore, TicketRegistry};
+use idp_core::ports::{
+    AccountRepository, AccountSecurityRepository, EphemeralStore, PasswordHashing, RateLimiter, ServiceRegistry,
+    SessionStore, TicketRegistry,
+};
 use idp_core::proxy::ProxyTicketStore;
 use idp_core::pseudonym::PseudonymStore;
 use idp_store::accounts::SqlAccounts;
 use idp_store::clients::{SqlClients, SqlKeys};
+use idp_store::ephemeral::{MemoryEphemeral, RedisEphemeral};
 use idp_store::hashing::BlockingHasher;
 use idp_store::memory::{MemoryRateLimiter, MemorySessions, MemoryTickets};
 use idp_store::oidc_store::{MemoryOidcStore, RedisOidcStore};
 use idp_store::proxy::{MemoryProxyTickets, RedisProxyTickets};
 use idp_store::pseudonyms::SqlPseudonyms;
 use idp_store::redis_store::{Redis, RedisRateLimiter, RedisSessions, RedisTickets};
+use idp_store::security::SqlAccountSecurity;
 use idp_store::services::SqlServices;
 
 use crate::settings::Settings;
 
 /// The stores of things with a lifetime, and the name of their kind.
-type Ephemeral = (Arc<dyn TicketRegistry>, Arc<dyn SessionStore>, Arc<dyn RateLimiter>, &'static str);
+type Ephemeral =
+    (Arc<dyn TicketRegistry>, Arc<dyn SessionStore>, Arc<dyn RateLimiter>, Arc<dyn EphemeralStore>, &'static str);
 
 /// The stores of one process.
 #[derive(Clone)]
@@ -45,6 +51,10 @@ pub struct Stores {
     pub keys: Arc<dyn KeyStore>,
     /// OIDC codes, grants and consents (memory or Redis, as tickets).
     pub oidc: Arc<dyn OidcStore>,
+    /// Records of the account flows (activation attempts, codes).
+    pub ephemeral: Arc<dyn EphemeralStore>,
+    /// Secret questions, validated e-mail, login history.
+    pub security: Arc<dyn AccountSecurityRepository>,
     /// "in-memory" or "redis", for the start-up report.
     pub ticket_store: &'static str,
 }
@@ -59,7 +69,7 @@ impl Stores {
         idp_store::db::migrate(&db).await.context("cannot apply the database migrations")?;
         let mut proxies: Arc<dyn ProxyTicketStore> = Arc::new(MemoryProxyTickets::default());
         let mut oidc: Arc<dyn OidcStore> = Arc::new(MemoryOidcStore::default());
-        let (tickets, sessions, limiter, ticket_store): Ephemeral = match &settings.redis_url {
+        let (tickets, sessions, limiter, ephemeral, ticket_store): Ephemeral = match &settings.redis_url {
             Some(url) => {
                 let redis = Redis::connect(url, &settings.redis_prefix)
                     .await
@@ -69,7 +79,8 @@ impl Stores {
                 (
                     Arc::new(RedisTickets(redis.clone())),
                     Arc::new(RedisSessions(redis.clone())),
-                    Arc::new(RedisRateLimiter(redis)),
+                    Arc::new(RedisRateLimiter(redis.clone())),
+                    Arc::new(RedisEphemeral(redis)),
                     "redis",
                 )
             }
@@ -77,6 +88,7 @@ impl Stores {
                 Arc::new(MemoryTickets::default()),
                 Arc::new(MemorySessions::default()),
                 Arc::new(MemoryRateLimiter::default()),
+                Arc::new(MemoryEphemeral::default()),
                 "in-memory",
             ),
         };
@@ -92,6 +104,8 @@ impl Stores {
             clients: Arc::new(SqlClients::new(db.clone())),
             keys: Arc::new(SqlKeys::new(db.clone())),
             oidc,
+            security: Arc::new(SqlAccountSecurity::new(db.clone())),
+            ephemeral,
             db,
             tickets,
             sessions,

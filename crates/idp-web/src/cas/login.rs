@@ -52,7 +52,7 @@ pub struct LoginForm {
 
 /// How the ticket travels back to the service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ResponseMethod {
+pub(crate) enum ResponseMethod {
     Get,
     Post,
 }
@@ -66,7 +66,7 @@ impl ResponseMethod {
         }
     }
 
-    fn param(self) -> Option<&'static str> {
+    pub(crate) fn param(self) -> Option<&'static str> {
         match self {
             ResponseMethod::Get => None,
             ResponseMethod::Post => Some("POST"),
@@ -76,21 +76,21 @@ impl ResponseMethod {
 
 /// What a login request is for: the service (checked against the registry)
 /// and the CAS options.
-struct Target {
-    service: Option<(ServiceUrl, Service)>,
-    renew: bool,
-    method: ResponseMethod,
+pub(crate) struct Target {
+    pub(crate) service: Option<(ServiceUrl, Service)>,
+    pub(crate) renew: bool,
+    pub(crate) method: ResponseMethod,
 }
 
 impl Target {
     /// Whether an SSO session may be reused: not when the service turned
     /// single sign-on off (`ssoEnabled=false`).
-    fn sso(&self) -> bool {
+    pub(crate) fn sso(&self) -> bool {
         self.service.as_ref().is_none_or(|(_, s)| s.policy.sso_enabled)
     }
 }
 
-async fn target(
+pub(crate) async fn target(
     state: &AppState,
     service: Option<&str>,
     renew: bool,
@@ -117,6 +117,16 @@ pub async fn show(
         if target.sso()
             && let Some((session, account)) = state.cas.current_session(tgc.as_deref()).await?
         {
+            // A charter published since the login: no ticket before it is
+            // accepted (gateway shows no page: back to the service).
+            if state.lifecycle.must_accept_cgu(&account) {
+                if flag(&q.gateway)
+                    && let Some((url, _)) = &target.service
+                {
+                    return Ok(redirect(StatusCode::FOUND, url.as_str()));
+                }
+                return crate::cas::cgu::ask(&state, jar, &account, &target).await;
+            }
             return to_service_or_welcome(&state, jar, &session, &account, &target, false).await;
         }
         if flag(&q.gateway)
@@ -166,6 +176,15 @@ pub async fn submit(
     metrics::counter!("idp_logins_total", "outcome" => outcome_label(&outcome)).increment(1);
     match outcome {
         LoginOutcome::Success(account) => {
+            // The login history is a convenience: its failure never blocks a login.
+            if let Err(e) = state.lifecycle.security.record_login(account.id, state.cas.clock.now(), &source).await {
+                tracing::warn!(error = %e, "cannot record the login in the history");
+            }
+            // A new version of the terms of use: no session, no ticket
+            // before it is accepted.
+            if state.lifecycle.must_accept_cgu(&account) {
+                return crate::cas::cgu::ask(&state, jar, &account, &target).await;
+            }
             let previous = jar.get(TGC).map(|c| c.value().to_owned());
             let session = state.cas.open_session(&account, previous.as_deref()).await?;
             let jar = jar.add(tgc_cookie(&session.id, state.config.https()));
@@ -192,7 +211,11 @@ pub async fn submit(
         LoginOutcome::MustActivate { reset } => {
             let html = state.views.render(
                 "must_activate.html",
-                context! { activation_url => activation_url(reset), reset => reset, login_url => "/cas/login" },
+                context! {
+                    activation_url => activation_link(activation_url(reset), target.service.as_ref().map(|(u, _)| u.as_str())),
+                    reset => reset,
+                    login_url => "/cas/login",
+                },
             )?;
             Ok((jar, Html(html)).into_response())
         }
@@ -210,13 +233,25 @@ fn outcome_label(outcome: &LoginOutcome) -> &'static str {
     }
 }
 
+/// The activation link, keeping the service for "Accès ENT".
+fn activation_link(base: &str, service: Option<&str>) -> String {
+    match service {
+        Some(s) => {
+            let sep = if base.contains('?') { '&' } else { '?' };
+            let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("service", s).finish();
+            format!("{base}{sep}{q}")
+        }
+        None => base.to_owned(),
+    }
+}
+
 fn activation_url(reset: bool) -> &'static str {
     if reset { "/compte/activation?reinitialise=1" } else { "/compte/activation" }
 }
 
 /// After a login or with a live session: a ticket for the service, or the
 /// "logged in" page when there is no service.
-async fn to_service_or_welcome(
+pub(crate) async fn to_service_or_welcome(
     state: &AppState,
     jar: CookieJar,
     session: &SsoSession,
@@ -293,14 +328,14 @@ fn login_page(
             csrf_token, service, renew => target.renew, method => target.method.param(),
             username, error,
             forgot_url => "/compte/mot-de-passe-oublie",
-            activate_url => "/compte/activation",
-            reset_url => "/compte/activation?reinitialise=1",
+            activate_url => activation_link("/compte/activation", service),
+            reset_url => activation_link("/compte/activation?reinitialise=1", service),
         },
     )?;
     Ok((status, jar, Html(html)).into_response())
 }
 
-fn tgc_cookie(id: &str, secure: bool) -> Cookie<'static> {
+pub(crate) fn tgc_cookie(id: &str, secure: bool) -> Cookie<'static> {
     Cookie::build((TGC, id.to_owned())).path("/").http_only(true).secure(secure).same_site(SameSite::Lax).build()
 }
 

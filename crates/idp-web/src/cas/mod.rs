@@ -1,5 +1,6 @@
 //! CAS endpoints under `/cas`.
 
+pub mod cgu;
 pub mod denied;
 pub mod login;
 pub mod logout;
@@ -19,6 +20,7 @@ pub const TGC: &str = "TGC";
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/cas/login", get(login::show).post(login::submit))
+        .route("/cas/login/cgu", axum::routing::post(cgu::accept))
         .route("/cas/logout", get(logout::logout))
         .route("/cas/validate", get(validate::cas1))
         .route("/cas/serviceValidate", get(validate::cas2))

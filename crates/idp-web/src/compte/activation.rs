@@ -1,0 +1,392 @@
+//! `/compte/activation`: the activation wizard ("Activer mon compte." and
+//! "Mon compte a été réinitialisé."), page by page as in the seed. The
+//! attempt lives server-side; the browser only keeps its id in a cookie.
+
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use minijinja::context;
+use serde::Deserialize;
+
+use idp_core::activation::{Attempt, Step};
+use idp_core::lifecycle::FlowError;
+use idp_core::secret::Secret;
+
+use crate::cas::login::{redirect, tgc_cookie};
+use crate::cas::{TGC, flag};
+use crate::compte::{csrf_failed, expired, page, strength_label, user_error};
+use crate::csrf;
+use crate::error::WebError;
+use crate::net::client_ip;
+use crate::state::AppState;
+
+/// The cookie holding the id of this browser's attempt.
+const COOKIE: &str = "idp_activation";
+const HOME: &str = "/compte/activation";
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ShowQuery {
+    reinitialise: Option<String>,
+    service: Option<String>,
+    /// Abandons the attempt of this browser and starts again.
+    recommencer: Option<String>,
+}
+
+/// Every field of every step's form; each step reads its own.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct StepForm {
+    csrf_token: Option<String>,
+    identifiant: String,
+    mot_de_passe_provisoire: String,
+    reinitialise: Option<String>,
+    service: Option<String>,
+    accepte: Option<String>,
+    courriel: String,
+    courriel_confirmation: String,
+    question1: String,
+    reponse1: String,
+    question2: String,
+    reponse2: String,
+    mot_de_passe: String,
+    confirmation: String,
+    code: String,
+}
+
+fn attempt_cookie(id: &str, secure: bool) -> Cookie<'static> {
+    Cookie::build((COOKIE, id.to_owned()))
+        .path("/compte")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .build()
+}
+
+fn cookie_of(jar: &CookieJar) -> Option<String> {
+    jar.get(COOKIE).map(|c| c.value().to_owned())
+}
+
+fn see_other(jar: CookieJar) -> Response {
+    (jar, redirect(StatusCode::SEE_OTHER, HOME)).into_response()
+}
+
+/// `GET /compte/activation`: the current step of this browser's attempt,
+/// or the first step.
+pub async fn show(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<ShowQuery>,
+) -> Result<Response, WebError> {
+    let mut jar = jar;
+    if flag(&q.recommencer)
+        && let Some(id) = cookie_of(&jar)
+    {
+        state.lifecycle.abandon_activation(&id).await.map_err(core)?;
+        jar = jar.remove(Cookie::build(COOKIE).path("/compte"));
+    }
+    if let Some(id) = cookie_of(&jar) {
+        match state.lifecycle.attempt(&id).await {
+            Ok(attempt) => return step_page(&state, jar, &attempt, None, StatusCode::OK),
+            Err(FlowError::Core(e)) => return Err(e.into()),
+            Err(_) => jar = jar.remove(Cookie::build(COOKIE).path("/compte")),
+        }
+    }
+    start_page(&state, jar, flag(&q.reinitialise), q.service.as_deref(), "", None, StatusCode::OK)
+}
+
+fn core(e: FlowError) -> WebError {
+    match e {
+        FlowError::Core(e) => e.into(),
+        other => WebError::internal("WEB0002", other),
+    }
+}
+
+fn start_page(
+    state: &AppState,
+    jar: CookieJar,
+    reset: bool,
+    service: Option<&str>,
+    login: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    page(state, jar, "activation_start.html", status, context! { reset, service, login, error })
+}
+
+/// Renders the page of the step `attempt` is at.
+fn step_page(
+    state: &AppState,
+    jar: CookieJar,
+    attempt: &Attempt,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let (template, extra) = match attempt.step {
+        Step::Cgu => ("activation_cgu.html", context! {}),
+        Step::Email => ("activation_email.html", context! {}),
+        Step::AwaitingEmail => ("activation_email_sent.html", context! { email => &attempt.email }),
+        Step::Password => ("activation_password.html", context! { email_verified => attempt.email_verified }),
+    };
+    let ctx = context! {
+        reset => attempt.reset,
+        display_name => &attempt.display_name,
+        hours => state.lifecycle.policy.email_link_hours,
+        cgu_version => &state.lifecycle.cgu_version,
+        error,
+        ..extra
+    };
+    page(state, jar, template, status, ctx)
+}
+
+/// The outcome of a step: on success, 303 to the wizard; on a refusal, the
+/// step page again with the reason; on an expired attempt, the page saying
+/// so.
+async fn after_step(
+    state: &AppState,
+    jar: CookieJar,
+    id: &str,
+    outcome: Result<Attempt, FlowError>,
+) -> Result<Response, WebError> {
+    match outcome {
+        Ok(_) | Err(FlowError::WrongStep) => Ok(see_other(jar)),
+        Err(FlowError::Expired) => expired(state, jar.remove(Cookie::build(COOKIE).path("/compte"))),
+        Err(e) => {
+            let message = user_error(e)?;
+            let attempt = match state.lifecycle.attempt(id).await {
+                Ok(a) => a,
+                Err(FlowError::Core(e)) => return Err(e.into()),
+                Err(_) => return expired(state, jar),
+            };
+            step_page(state, jar, &attempt, Some(message), StatusCode::BAD_REQUEST)
+        }
+    }
+}
+
+/// Checks the CSRF token and reads the attempt id; `Err` is the page to
+/// show instead.
+fn guard(state: &AppState, jar: &CookieJar, form: &StepForm) -> Result<String, Box<Response>> {
+    let page = |r: Result<Response, WebError>| Box::new(r.unwrap_or_else(IntoResponse::into_response));
+    if !csrf::verify(jar, form.csrf_token.as_deref()) {
+        return Err(page(csrf_failed(state, jar.clone(), HOME)));
+    }
+    cookie_of(jar).ok_or_else(|| page(expired(state, jar.clone())))
+}
+
+/// `POST /compte/activation`: identifiant and provisional password.
+pub async fn start(
+    State(state): State<AppState>,
+    parts: Parts,
+    jar: CookieJar,
+    Form(form): Form<StepForm>,
+) -> Result<Response, WebError> {
+    let reset = flag(&form.reinitialise);
+    let service = form.service.clone().filter(|s| !s.is_empty());
+    let again = |jar, message: String, status| {
+        start_page(&state, jar, reset, service.as_deref(), &form.identifiant, Some(message), status)
+    };
+    if !csrf::verify(&jar, form.csrf_token.as_deref()) {
+        return again(
+            jar,
+            "Cette page a expiré. Veuillez saisir à nouveau vos informations.".into(),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    if form.identifiant.trim().is_empty() || form.mot_de_passe_provisoire.is_empty() {
+        return again(
+            jar,
+            "Veuillez saisir votre identifiant et votre mot de passe provisoire.".into(),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    // Only a registered service is kept for "Accès ENT" (no open redirect).
+    let service = match service.as_deref() {
+        Some(s) => state.cas.registered_service(s).await.ok().map(|(url, _)| url.as_str().to_owned()),
+        None => None,
+    };
+    let source = client_ip(&parts, &state.config.trusted_proxies);
+    let secret = Secret::new(form.mot_de_passe_provisoire.clone());
+    match state.lifecycle.start_activation(&form.identifiant, secret, &source, service).await {
+        Ok(attempt) => Ok(see_other(jar.add(attempt_cookie(&attempt.id, state.config.https())))),
+        Err(e) => {
+            let status = match e {
+                FlowError::Throttled => StatusCode::TOO_MANY_REQUESTS,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            again(jar, user_error(e)?, status)
+        }
+    }
+}
+
+/// `POST /compte/activation/cgu`.
+pub async fn cgu(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<StepForm>,
+) -> Result<Response, WebError> {
+    let id = match guard(&state, &jar, &form) {
+        Ok(id) => id,
+        Err(page) => return Ok(*page),
+    };
+    let outcome = state.lifecycle.accept_cgu(&id, form.accepte.is_some()).await;
+    after_step(&state, jar, &id, outcome).await
+}
+
+/// `POST /compte/activation/courriel`: the address twice; sends the link.
+pub async fn email(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<StepForm>,
+) -> Result<Response, WebError> {
+    let id = match guard(&state, &jar, &form) {
+        Ok(id) => id,
+        Err(page) => return Ok(*page),
+    };
+    let outcome = state.lifecycle.set_activation_email(&id, &form.courriel, &form.courriel_confirmation).await;
+    after_step(&state, jar, &id, outcome).await
+}
+
+/// `GET /compte/activation/questions`: the secret questions form.
+pub async fn questions_page(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
+    let Some(id) = cookie_of(&jar) else { return Ok(see_other(jar)) };
+    match state.lifecycle.attempt(&id).await {
+        Ok(a) if matches!(a.step, Step::Email | Step::AwaitingEmail) => {
+            questions_form(&state, jar, ("", ""), None, StatusCode::OK)
+        }
+        Ok(_) | Err(FlowError::Expired) => Ok(see_other(jar)),
+        Err(e) => Err(core(e)),
+    }
+}
+
+fn questions_form(
+    state: &AppState,
+    jar: CookieJar,
+    chosen: (&str, &str),
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
+    let ctx =
+        context! { questions => &state.lifecycle.policy.questions, chosen1 => chosen.0, chosen2 => chosen.1, error };
+    page(state, jar, "activation_questions.html", status, ctx)
+}
+
+/// `POST /compte/activation/questions`: two questions instead of an address.
+pub async fn questions(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<StepForm>,
+) -> Result<Response, WebError> {
+    let id = match guard(&state, &jar, &form) {
+        Ok(id) => id,
+        Err(page) => return Ok(*page),
+    };
+    let answers = (form.question1.as_str(), form.reponse1.as_str(), form.question2.as_str(), form.reponse2.as_str());
+    match state.lifecycle.choose_activation_questions(&id, answers).await {
+        Ok(_) | Err(FlowError::WrongStep) => Ok(see_other(jar)),
+        Err(FlowError::Expired) => expired(&state, jar),
+        Err(e) => {
+            let chosen = (form.question1.as_str(), form.question2.as_str());
+            questions_form(&state, jar, chosen, Some(user_error(e)?), StatusCode::BAD_REQUEST)
+        }
+    }
+}
+
+/// `POST /compte/activation/retour`: one step back.
+pub async fn back(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<StepForm>,
+) -> Result<Response, WebError> {
+    let id = match guard(&state, &jar, &form) {
+        Ok(id) => id,
+        Err(page) => return Ok(*page),
+    };
+    let outcome = state.lifecycle.activation_back(&id).await;
+    after_step(&state, jar, &id, outcome).await
+}
+
+/// `GET /compte/activation/courriel?code=…`: the link of the e-mail. Shows
+/// "Adresse personnelle confirmée !" without spending the code (mail
+/// scanners follow links); "Continuer" spends it.
+pub async fn link(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<StepForm>,
+) -> Result<Response, WebError> {
+    match state.lifecycle.peek_email_code(&q.code).await {
+        Ok(_) => page(
+            &state,
+            jar,
+            "email_confirm.html",
+            StatusCode::OK,
+            context! { action => "/compte/activation/courriel/confirmer", code => &q.code, activation => true },
+        ),
+        Err(FlowError::Core(e)) => Err(e.into()),
+        Err(_) => expired(&state, jar),
+    }
+}
+
+/// `POST /compte/activation/courriel/confirmer`: spends the code; this
+/// browser continues the attempt (even if it started in another one).
+pub async fn confirm_link(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<StepForm>,
+) -> Result<Response, WebError> {
+    if !csrf::verify(&jar, form.csrf_token.as_deref()) {
+        return csrf_failed(&state, jar, HOME);
+    }
+    match state.lifecycle.confirm_email_code(&form.code).await {
+        Ok(attempt) => Ok(see_other(jar.add(attempt_cookie(&attempt.id, state.config.https())))),
+        Err(FlowError::Core(e)) => Err(e.into()),
+        Err(_) => expired(&state, jar),
+    }
+}
+
+/// `POST /compte/activation/mot-de-passe`: the last step. The account is
+/// active, and this browser is logged in.
+pub async fn password(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Form(form): Form<StepForm>,
+) -> Result<Response, WebError> {
+    let id = match guard(&state, &jar, &form) {
+        Ok(id) => id,
+        Err(page) => return Ok(*page),
+    };
+    let (account, attempt, strength) =
+        match state.lifecycle.finish_activation(&id, &form.mot_de_passe, &form.confirmation).await {
+            Ok(done) => done,
+            Err(e) => {
+                let strength = strength_label(state.lifecycle.passwords.strength(&form.mot_de_passe, &[]));
+                if matches!(e, FlowError::Password(_)) {
+                    let attempt = state.lifecycle.attempt(&id).await.map_err(core)?;
+                    let message = user_error(e)?;
+                    let ctx = context! {
+                        reset => attempt.reset, error => message, strength,
+                        email_verified => attempt.email_verified,
+                    };
+                    return page(&state, jar, "activation_password.html", StatusCode::BAD_REQUEST, ctx);
+                }
+                return after_step(&state, jar, &id, Err(e)).await;
+            }
+        };
+    let previous = jar.get(TGC).map(|c| c.value().to_owned());
+    let session = state.cas.open_session(&account, previous.as_deref()).await?;
+    let jar = jar.remove(Cookie::build(COOKIE).path("/compte")).add(tgc_cookie(&session.id, state.config.https()));
+    let access_url = match &attempt.service {
+        Some(s) => format!(
+            "/cas/login?{}",
+            url::form_urlencoded::Serializer::new(String::new()).append_pair("service", s).finish()
+        ),
+        None => "/cas/login".to_owned(),
+    };
+    page(
+        &state,
+        jar,
+        "activation_done.html",
+        StatusCode::OK,
+        context! { access_url, strength => strength_label(strength), login => account.login.as_str(), display_name => account.display_name() },
+    )
+}
