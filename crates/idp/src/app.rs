@@ -97,6 +97,7 @@ impl Application {
             keys,
             issuer,
             lifetimes: settings.oidc,
+            cgu_version: settings.cgu_version.clone(),
         };
         let auth = Authenticator {
             accounts: stores.accounts.clone(),

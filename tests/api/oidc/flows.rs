@@ -278,3 +278,34 @@ async fn the_authorization_request_may_be_sent_by_post() {
     let location = r.location.unwrap();
     assert!(location.starts_with(REDIRECT) && param(&location, "code").is_some(), "{location}");
 }
+
+#[tokio::test]
+async fn a_new_charter_is_accepted_before_any_code_is_issued() {
+    let app = oidc_app().await;
+    let done = app.authorize_with_login(&auth_params("first"), "c.martin").await;
+    assert!(param(&done, "code").is_some(), "{done}");
+    // The operator publishes a new charter version the person has not accepted.
+    let login = idp_core::account::Login::parse("c.martin").unwrap();
+    let mut account = app.stores.accounts.find_by_login(&login).await.unwrap().unwrap();
+    account.cgu_version = Some("0".into());
+    app.stores.accounts.update(&account).await.unwrap();
+    // Without interaction: an error for the client, no code.
+    let mut silent = auth_params("silent");
+    silent.push(("prompt", "none".into()));
+    let r = app.authorize(&silent).await;
+    let location = r.location.unwrap();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    assert_eq!(param(&location, "error").as_deref(), Some("interaction_required"));
+    assert!(param(&location, "code").is_none());
+    // With interaction: the CAS login page asks for the charter on the same session.
+    let r = app.authorize(&auth_params("again")).await;
+    let to_login = r.location.unwrap();
+    assert!(to_login.starts_with("/cas/login?"), "{to_login}");
+    let page = app.follow(&format!("{}{to_login}", app.address)).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Conditions Générales d'Utilisation") || page.body.contains("Conditions G"),
+        "{}",
+        page.body
+    );
+}

@@ -151,6 +151,14 @@ impl Oidc {
             }
             return Ok(self.login_redirect(p, false));
         };
+        // A charter published since the login: the CAS login page asks for
+        // it on the same session, then comes back here.
+        if idp_core::cgu::must_accept(&account, &self.cgu_version) {
+            if prompt_none {
+                return fail(ErrorCode::InteractionRequired, "the terms of use must be accepted");
+            }
+            return Ok(self.login_redirect(p, false));
+        }
         let fresh = self.fresh_login(p.ticket.as_deref(), &session).await?;
         let now = self.cas.clock.now();
         let too_old = checked.max_age.is_some_and(|m| (now - session.authenticated_at).num_seconds() > m);

@@ -90,6 +90,9 @@ pub struct Oidc {
     /// The public URL without a trailing slash (`https://ent.example.fr`).
     pub issuer: String,
     pub lifetimes: OidcLifetimes,
+    /// The current version of the terms of use: no code is issued to a
+    /// person who has not accepted it (the CAS login asks first).
+    pub cgu_version: String,
 }
 
 /// The error codes of RFC 6749, RFC 7009, RFC 7662, RFC 6750 and OIDC Core.
@@ -105,6 +108,7 @@ pub enum ErrorCode {
     AccessDenied,
     LoginRequired,
     ConsentRequired,
+    InteractionRequired,
     InvalidToken,
     ServerError,
 }
@@ -122,6 +126,7 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::LoginRequired => "login_required",
             ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::InteractionRequired => "interaction_required",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::ServerError => "server_error",
         }
