@@ -61,4 +61,5 @@ pub mod recovery;
 pub use error::{Error, Result};
 
 #[cfg(test)]
+#[path = "tests/lifecycle.rs"]
 mod lifecycle_tests;

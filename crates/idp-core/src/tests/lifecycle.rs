@@ -34,7 +34,7 @@ impl AccountRepository for Fakes {
         Ok(self.accounts.lock().unwrap().iter().find(|a| a.id == id).cloned())
     }
     async fn create(&self, _: NewAccount) -> Result<Account> {
-        unimplemented!()
+        Err(crate::Error::Storage("not used by these tests".into()))
     }
     async fn update(&self, account: &Account) -> Result<()> {
         for a in self.accounts.lock().unwrap().iter_mut().filter(|a| a.id == account.id) {
@@ -43,10 +43,10 @@ impl AccountRepository for Fakes {
         Ok(())
     }
     async fn delete(&self, _: &Login) -> Result<bool> {
-        unimplemented!()
+        Err(crate::Error::Storage("not used by these tests".into()))
     }
     async fn apply_batch(&self, _: Vec<NewAccount>, _: Vec<Account>) -> Result<()> {
-        unimplemented!()
+        Err(crate::Error::Storage("not used by these tests".into()))
     }
     async fn record_failed_login(&self, _: i64) -> Result<i32> {
         Ok(1)
