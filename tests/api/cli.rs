@@ -1169,3 +1169,53 @@ async fn account_enable_gives_back_the_state_the_account_had_before_disable() {
     let r = app.login(Some(SERVICE), "l.petit", &p).await;
     assert!(must_activate(&r.body), "{}", r.body);
 }
+
+#[tokio::test]
+async fn account_create_takes_ent_attributes_and_refuses_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Idp::new(dir.path());
+    idp.run(&[
+        "account",
+        "create",
+        "l.petit",
+        "--profile",
+        "eleve",
+        "--given-name",
+        "Léa",
+        "--family-name",
+        "Petit",
+        "--ent",
+        "ENTEleveClasses=0370001A$3A|0370001A$3B",
+        "--ent",
+        "ENTPersonDateNaissance=2012-05-04",
+        "--ent",
+        "ENTPersonProfils=National_ELV",
+    ])
+    .await
+    .secret_line();
+    let out = idp.run(&["account", "show", "l.petit"]).await;
+    out.ok();
+    assert!(out.stdout.contains("ENTEleveClasses: 0370001A$3A | 0370001A$3B"), "{}", out.stdout);
+    assert!(out.stdout.contains("ENTPersonDateNaissance: 04/05/2012"), "{}", out.stdout);
+    for bad in ["ENTNimporteQuoi=x", "ENTPersonDateNaissance=32/13/2012", "sans-egal", "ENTPersonProfils=National_XYZ"]
+    {
+        let out = idp
+            .run(&[
+                "account",
+                "create",
+                "x.bad",
+                "--profile",
+                "eleve",
+                "--given-name",
+                "X",
+                "--family-name",
+                "Y",
+                "--ent",
+                bad,
+            ])
+            .await;
+        out.fails_with("");
+        assert!(out.stdout.is_empty(), "{bad}: {}", out.stdout);
+    }
+    idp.run(&["account", "show", "x.bad"]).await.fails_with("no account");
+}

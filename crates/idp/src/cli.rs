@@ -88,6 +88,11 @@ pub struct CreateAccount {
     /// UAI of a school (repeat for several).
     #[arg(long = "school", value_name = "UAI")]
     pub schools: Vec<String>,
+    /// An ENT directory attribute, `NAME=VALUE` (repeat; several values of
+    /// one attribute separated by `|`), e.g. `--ent ENTEleveClasses='0370001A$3A'`.
+    /// The names and formats are those of `account import` (docs/services.md).
+    #[arg(long = "ent", value_name = "NAME=VALUE")]
+    pub ent: Vec<String>,
     /// The provisional password (generated when not given).
     #[arg(long, conflicts_with = "active")]
     pub provisional_password: Option<String>,
@@ -326,7 +331,7 @@ async fn create_account(args: CreateAccount, stores: &Stores, settings: &Setting
         password_hash: None,
         provisional_hash: None,
         cgu_version: None,
-        attributes: Default::default(),
+        attributes: parse_ent(&args.ent)?,
     };
     if args.active {
         let mut password = String::new();
@@ -353,6 +358,21 @@ async fn create_account(args: CreateAccount, stores: &Stores, settings: &Setting
         eprintln!("account '{}' created, to be activated", a.login);
     }
     Ok(())
+}
+
+/// `--ent NAME=VALUE` options as directory attributes, checked as the
+/// import checks its SDET columns.
+fn parse_ent(options: &[String]) -> anyhow::Result<std::collections::BTreeMap<String, Vec<String>>> {
+    let mut out = std::collections::BTreeMap::new();
+    for option in options {
+        let Some((name, value)) = option.split_once('=') else { bail!("--ent '{option}': NAME=VALUE expected") };
+        let Some(name) = idp_core::ent::canonical_name(name.trim()) else {
+            bail!("--ent: unknown attribute '{name}' (known: {})", idp_core::ent::KNOWN.join(", "))
+        };
+        let values = idp_core::ent::parse_values(name, value)?;
+        out.entry(name.to_owned()).or_insert_with(Vec::new).extend(values);
+    }
+    Ok(out)
 }
 
 fn parse_logout_url(raw: &str) -> anyhow::Result<url::Url> {
