@@ -402,3 +402,31 @@ async fn redis_tickets_are_taken_by_exactly_one_of_two_concurrent_takers() {
     }
     assert!(two.take("ST-never-put").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn redis_sessions_are_indexed_by_account_for_ending_them_all() {
+    use idp_core::ports::SessionStore;
+    use idp_core::session::SsoSession;
+    use idp_store::redis_store::RedisSessions;
+    let Some(url) = redis_url() else { return };
+    let prefix = format!("idp-test-{}:", random_suffix());
+    let sessions = RedisSessions(Redis::connect(&url, &prefix).await.expect("Redis answers"));
+    let now = Utc::now();
+    let session = |id: &str, account_id| SsoSession {
+        id: id.into(),
+        account_id,
+        login: "c.martin".into(),
+        authenticated_at: now,
+        last_used_at: now,
+    };
+    for (id, account) in [("TGT-a", 7), ("TGT-b", 7), ("TGT-c", 8)] {
+        sessions.create(&session(id, account), Duration::from_secs(60)).await.unwrap();
+    }
+    let mut of_7 = sessions.sessions_of(7).await.unwrap();
+    of_7.sort();
+    assert_eq!(of_7, vec!["TGT-a".to_owned(), "TGT-b".to_owned()]);
+    sessions.remove("TGT-a").await.unwrap().unwrap();
+    assert_eq!(sessions.sessions_of(7).await.unwrap(), vec!["TGT-b".to_owned()]);
+    assert_eq!(sessions.sessions_of(8).await.unwrap(), vec!["TGT-c".to_owned()]);
+    assert!(sessions.sessions_of(9).await.unwrap().is_empty());
+}

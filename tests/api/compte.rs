@@ -351,3 +351,51 @@ async fn a_charter_published_during_a_session_is_accepted_before_the_next_ticket
     assert!(r.location.unwrap().contains("ticket=ST-"));
     assert_eq!(account(&app, "c.martin").await.cgu_version.as_deref(), Some("1"));
 }
+
+#[tokio::test]
+async fn a_password_reset_sends_single_logout_for_every_session_of_the_account() {
+    let app = spawn_app().await;
+    let (logout_url, mut received) = crate::slo::logout_listener().await;
+    app.service("cdt", PATTERN, &["uid"], Some(&logout_url)).await;
+    with_validated_email(&app, "c.martin", "Bonjour-2026!").await;
+    // Two browsers, each with a session and a ticket for the service.
+    let laptop = TestApp { client: browser(), data_dir: tempfile::tempdir().unwrap(), ..clone_app(&app) };
+    let on_laptop = laptop.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await.ticket();
+    let tablet = TestApp { client: browser(), data_dir: tempfile::tempdir().unwrap(), ..clone_app(&app) };
+    let on_tablet = tablet.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await.ticket();
+    app.clock.advance(TimeDelta::seconds(5));
+
+    post(
+        &app,
+        "/compte/mot-de-passe-oublie",
+        "/compte/mot-de-passe-oublie/courriel",
+        &[("identifiant", "c.martin"), ("courriel", "c.martin@example.fr")],
+    )
+    .await;
+    wait_for_outbox(&app, 1).await;
+    let link = last_link(&app, "/compte/mot-de-passe-oublie/nouveau");
+    let phone = browser();
+    get_with(&phone, &app, &link).await;
+    let done = post_with(
+        &phone,
+        &app,
+        &link,
+        "/compte/mot-de-passe-oublie/nouveau",
+        &[("mot_de_passe", "Nouveau-Velo-42"), ("confirmation", "Nouveau-Velo-42")],
+    )
+    .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+
+    let mut indexes = Vec::new();
+    for _ in 0..2 {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), received.recv())
+            .await
+            .expect("a logout request for each session")
+            .unwrap();
+        indexes.push(message.split("<samlp:SessionIndex>").nth(1).unwrap().split('<').next().unwrap().to_owned());
+    }
+    indexes.sort();
+    let mut expected = vec![on_laptop, on_tablet];
+    expected.sort();
+    assert_eq!(indexes, expected);
+}

@@ -13,7 +13,7 @@ use idp_core::account::Profile;
 use crate::helpers::{result, spawn_app};
 
 /// A service's logout endpoint on 127.0.0.1:0 that reports what it gets.
-async fn logout_listener() -> (String, mpsc::UnboundedReceiver<String>) {
+pub(crate) async fn logout_listener() -> (String, mpsc::UnboundedReceiver<String>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let app = Router::new()
         .route(

@@ -77,6 +77,9 @@ pub trait SessionStore: Send + Sync {
     /// Ends the session; returns it with the services that got tickets, for
     /// single logout. None when it did not exist (any more).
     async fn remove(&self, id: &str) -> Result<Option<(SsoSession, Vec<SessionService>)>>;
+    /// The ids of the live sessions of an account (to end them all when its
+    /// password is reset or changed, with single logout).
+    async fn sessions_of(&self, account_id: i64) -> Result<Vec<String>>;
 }
 
 /// Counters with a time window, for throttling.

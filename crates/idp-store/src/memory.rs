@@ -85,11 +85,14 @@ impl TicketRegistry for MemoryTickets {
 /// SSO sessions in memory.
 pub struct MemorySessions {
     map: Mutex<Expiring<(SsoSession, Vec<SessionService>)>>,
+    /// Session ids per account; ids of expired sessions are dropped when
+    /// the account's list is read.
+    by_account: Mutex<HashMap<i64, Vec<String>>>,
 }
 
 impl Default for MemorySessions {
     fn default() -> Self {
-        Self { map: Mutex::new(Expiring::new()) }
+        Self { map: Mutex::new(Expiring::new()), by_account: Mutex::new(HashMap::new()) }
     }
 }
 
@@ -97,6 +100,7 @@ impl Default for MemorySessions {
 impl SessionStore for MemorySessions {
     async fn create(&self, session: &SsoSession, ttl: Duration) -> Result<()> {
         lock(&self.map).insert(session.id.clone(), (session.clone(), Vec::new()), ttl);
+        lock(&self.by_account).entry(session.account_id).or_default().push(session.id.clone());
         Ok(())
     }
 
@@ -119,7 +123,25 @@ impl SessionStore for MemorySessions {
     }
 
     async fn remove(&self, id: &str) -> Result<Option<(SsoSession, Vec<SessionService>)>> {
-        Ok(lock(&self.map).remove(id))
+        let removed = lock(&self.map).remove(id);
+        if let Some((session, _)) = &removed
+            && let Some(ids) = lock(&self.by_account).get_mut(&session.account_id)
+        {
+            ids.retain(|i| i != id);
+        }
+        Ok(removed)
+    }
+
+    async fn sessions_of(&self, account_id: i64) -> Result<Vec<String>> {
+        let mut by_account = lock(&self.by_account);
+        let Some(ids) = by_account.get_mut(&account_id) else { return Ok(Vec::new()) };
+        let mut map = lock(&self.map);
+        ids.retain(|id| map.get_mut(id).is_some());
+        let live = ids.clone();
+        if live.is_empty() {
+            by_account.remove(&account_id);
+        }
+        Ok(live)
     }
 }
 

@@ -83,8 +83,20 @@ pub struct RedisSessions(pub Redis);
 impl SessionStore for RedisSessions {
     async fn create(&self, session: &SsoSession, ttl: Duration) -> Result<()> {
         let json = serde_json::to_string(session).map_err(storage)?;
+        let index = self.0.key("acct-tgt", &session.account_id.to_string());
         let mut c = self.0.conn.clone();
-        let _: () = c.set_ex(self.0.key("tgt", &session.id), json, secs(ttl)).await.map_err(storage)?;
+        // The account's index lives as long as its newest session.
+        let _: () = redis::pipe()
+            .atomic()
+            .set_ex(self.0.key("tgt", &session.id), json, secs(ttl))
+            .ignore()
+            .sadd(&index, &session.id)
+            .ignore()
+            .expire(&index, secs(ttl) as i64)
+            .ignore()
+            .query_async(&mut c)
+            .await
+            .map_err(storage)?;
         Ok(())
     }
 
@@ -150,7 +162,14 @@ impl SessionStore for RedisSessions {
         let Some(json) = json else { return Ok(None) };
         let session: SsoSession = serde_json::from_str(&json).map_err(storage)?;
         let services = services.iter().filter_map(|s| serde_json::from_str(s).ok()).collect();
+        let _: () = c.srem(self.0.key("acct-tgt", &session.account_id.to_string()), id).await.map_err(storage)?;
         Ok(Some((session, services)))
+    }
+
+    async fn sessions_of(&self, account_id: i64) -> Result<Vec<String>> {
+        let mut c = self.0.conn.clone();
+        let ids: Vec<String> = c.smembers(self.0.key("acct-tgt", &account_id.to_string())).await.map_err(storage)?;
+        Ok(ids)
     }
 }
 

@@ -47,6 +47,22 @@ impl Cas {
     }
 }
 
+impl Cas {
+    /// Ends every live session of an account but `keep` (the one the person
+    /// is using, if any), each with its single logout: after a password
+    /// reset or change, the services learn at once that those sessions are
+    /// over. Returns how many were ended.
+    pub async fn end_sessions_of(&self, account_id: i64, keep: Option<&str>) -> Result<usize> {
+        let mut ended = 0;
+        for id in self.sessions.sessions_of(account_id).await? {
+            if Some(id.as_str()) != keep && self.end_session(&id).await?.is_some() {
+                ended += 1;
+            }
+        }
+        Ok(ended)
+    }
+}
+
 /// The SAML 2 `LogoutRequest` that CAS clients expect, with the service
 /// ticket as `SessionIndex`.
 pub fn logout_request(ticket: &str, now: DateTime<Utc>) -> Result<String> {

@@ -138,6 +138,8 @@ pub async fn password(
         .await;
     match outcome {
         Ok(account) => {
+            // The other browsers' sessions end now, with single logout.
+            state.cas.end_sessions_of(account.id, Some(&session.id)).await?;
             let fresh = state.cas.open_session(&account, Some(&session.id)).await?;
             Ok((jar.add(tgc_cookie(&fresh.id, state.config.https())), done("mot-de-passe")).into_response())
         }

@@ -175,7 +175,11 @@ pub async fn new_password(
         return csrf_failed(&state, jar, HOME);
     }
     match state.lifecycle.reset_password(&form.code, &form.mot_de_passe, &form.confirmation).await {
-        Ok(_) => page(&state, jar, "password_changed.html", StatusCode::OK, context! { login_url => "/cas/login" }),
+        Ok(account) => {
+            // Every session of the account ends now, with single logout.
+            state.cas.end_sessions_of(account.id, None).await?;
+            page(&state, jar, "password_changed.html", StatusCode::OK, context! { login_url => "/cas/login" })
+        }
         Err(e @ FlowError::Password(_)) => {
             let strength = strength_label(state.lifecycle.passwords.strength(&form.mot_de_passe, &[]));
             password_form(&state, jar, &form.code, Some(user_error(e)?), Some(strength), StatusCode::BAD_REQUEST)
