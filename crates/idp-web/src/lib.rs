@@ -40,7 +40,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(|| async { axum::response::Redirect::to("/cas/login") }))
         .merge(cas::routes())
-        .merge(oidc::routes())
+        .merge(oidc::routes(&state))
         .merge(compte::routes())
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

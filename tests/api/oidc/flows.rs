@@ -309,3 +309,32 @@ async fn a_new_charter_is_accepted_before_any_code_is_issued() {
         page.body
     );
 }
+
+#[tokio::test]
+async fn browser_applications_may_call_the_token_endpoints_from_a_registered_origin_only() {
+    let app = oidc_app().await;
+    let c = reqwest::Client::new();
+    let preflight = |origin: &'static str, path: &'static str| {
+        c.request(reqwest::Method::OPTIONS, app.url(path))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    // The origin of a registered redirect URI (https://vie-scolaire.example.test/callback).
+    for path in ["/oidc/token", "/oidc/userinfo", "/oidc/revoke"] {
+        let r = preflight("https://vie-scolaire.example.test", path).await.unwrap();
+        assert_eq!(r.headers()["access-control-allow-origin"], "https://vie-scolaire.example.test", "{path}");
+        assert!(r.headers().get("access-control-allow-credentials").is_none(), "never with cookies");
+        let r = preflight("https://evil.example.test", path).await.unwrap();
+        assert!(r.headers().get("access-control-allow-origin").is_none(), "{path}: not for other origins");
+    }
+    // Public documents: any origin.
+    let r =
+        c.get(app.url("/.well-known/openid-configuration")).header("origin", "https://x.example").send().await.unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    // The pages a browser visits: no CORS at all.
+    let r =
+        c.get(app.url("/oidc/authorize")).header("origin", "https://vie-scolaire.example.test").send().await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+}
