@@ -340,3 +340,20 @@ async fn pseudonyms_and_policies_are_stored_in_postgresql() {
     let app = crate::helpers::spawn_app_with(|s| s.database_url = Some(url)).await;
     pseudonyms_and_policies_are_stored(&app).await;
 }
+
+#[tokio::test]
+async fn access_rules_tightened_after_a_ticket_was_issued_refuse_its_validation() {
+    let app = spawn_app().await;
+    ent_account(&app, "p.parent", Profile::Parent, &[]).await;
+    app.service("cdi", PRONOTE_PATTERN, &["uid"], None).await;
+    let ticket = app.login(Some(PRONOTE), "p.parent", PASSWORD).await.ticket();
+    // The operator makes the service staff-only before the service validates.
+    let id = idp_core::service::ServiceId::parse("cdi").unwrap();
+    let mut service = app.stores.services.get(&id).await.unwrap().unwrap();
+    service.policy.access = AccessRule::parse(&["personnel".into()], &[]).unwrap();
+    app.stores.services.update(service).await.unwrap();
+    let body = validate(&app, PRONOTE, &ticket, None).await;
+    assert_valid_cas_xml(&body);
+    assert!(body.contains(r#"code="INVALID_SERVICE""#), "{body}");
+    assert!(!body.contains("p.parent</cas:user>"), "{body}");
+}

@@ -204,6 +204,14 @@ impl Cas {
         else {
             return Err(not_recognized());
         };
+        // The service's access rules may have changed since the ticket was
+        // issued: they are checked again, and a user outside them gets nothing.
+        if self.access_denial(&registered, &account).is_some() {
+            return Err(Failure::new(
+                FailureCode::InvalidService,
+                format!("The user of ticket '{ticket_id}' may not use the service '{service}'"),
+            ));
+        }
         let released = self.released(&registered, &account).await.map_err(internal)?;
         // Only a service whose proxy policy allows it gets a PGT, after its
         // https callback answered 200.
