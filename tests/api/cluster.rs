@@ -430,3 +430,33 @@ async fn redis_sessions_are_indexed_by_account_for_ending_them_all() {
     assert_eq!(sessions.sessions_of(8).await.unwrap(), vec!["TGT-c".to_owned()]);
     assert!(sessions.sessions_of(9).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_reset_by_the_cli_sends_single_logout_for_the_sessions_in_redis() {
+    let Some(redis) = redis_url() else { return };
+    let prefix = format!("idp-test-{}:", random_suffix());
+    let (url, p) = (redis.clone(), prefix.clone());
+    let app = spawn_app_with(move |s| {
+        s.redis_url = Some(url);
+        s.redis_prefix = p;
+    })
+    .await;
+    let (logout_url, mut received) = crate::slo::logout_listener().await;
+    app.active_account("c.martin", PASSWORD, Profile::Eleve).await;
+    app.service("cdt", PATTERN, &["uid"], Some(&logout_url)).await;
+    let ticket = app.login(Some(SERVICE), "c.martin", PASSWORD).await.ticket();
+
+    let idp =
+        Idp::with_config(app.data_dir.path(), &format!("redis_prefix = \"{prefix}\"")).env("IDP_REDIS_URL", &redis);
+    let out = idp.run(&["account", "reset", "c.martin"]).await;
+    out.secret_line();
+    assert!(out.stderr.contains("1 session(s) ended"), "{}", out.stderr);
+    let message = tokio::time::timeout(Duration::from_secs(10), received.recv())
+        .await
+        .expect("the CLI sends the logout request before it exits")
+        .unwrap();
+    assert!(message.contains(&format!("<samlp:SessionIndex>{ticket}</samlp:SessionIndex>")), "{message}");
+    // The session is gone for the server too.
+    let again = app.get_login(&[("service", SERVICE)]).await;
+    assert!(again.location.is_none(), "no ticket from the ended session");
+}

@@ -4,7 +4,10 @@
 
 use async_trait::async_trait;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use tokio::sync::Notify;
 
 use idp_core::ports::Outbound;
 
@@ -13,6 +16,9 @@ use idp_core::ports::Outbound;
 #[derive(Clone)]
 pub struct HttpOutbound {
     client: reqwest::Client,
+    /// Background sends not finished yet, so that a short-lived process
+    /// (the CLI) can wait for them before it exits.
+    in_flight: Arc<(AtomicUsize, Notify)>,
 }
 
 impl HttpOutbound {
@@ -39,7 +45,22 @@ impl HttpOutbound {
             .user_agent(concat!("idp/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(crate::storage)?;
-        Ok(Self { client })
+        Ok(Self { client, in_flight: Arc::new((AtomicUsize::new(0), Notify::new())) })
+    }
+
+    /// Waits until every background send has ended, `limit` at most (each
+    /// send has its own timeout, so this ends).
+    pub async fn drain(&self, limit: Duration) {
+        let wait = async {
+            loop {
+                let notified = self.in_flight.1.notified();
+                if self.in_flight.0.load(Ordering::SeqCst) == 0 {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, wait).await;
     }
 }
 
@@ -47,6 +68,8 @@ impl HttpOutbound {
 impl Outbound for HttpOutbound {
     fn post_form_in_background(&self, url: String, form: Vec<(String, String)>) {
         let client = self.client.clone();
+        let in_flight = self.in_flight.clone();
+        in_flight.0.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
             match client.post(&url).form(&form).send().await {
                 Ok(r) if r.status().is_success() => {
@@ -54,10 +77,16 @@ impl Outbound for HttpOutbound {
                     tracing::info!(target: "idp::slo", %url, status = r.status().as_u16(), "single logout delivered");
                 }
                 Ok(r) => {
+                    metrics::counter!("idp_single_logout_total", "result" => "refused").increment(1);
                     tracing::warn!(target: "idp::slo", %url, status = r.status().as_u16(), "single logout refused")
                 }
-                Err(e) => tracing::warn!(target: "idp::slo", %url, error = %e, "single logout failed"),
+                Err(e) => {
+                    metrics::counter!("idp_single_logout_total", "result" => "failed").increment(1);
+                    tracing::warn!(target: "idp::slo", %url, error = %e, "single logout failed")
+                }
             }
+            in_flight.0.fetch_sub(1, Ordering::SeqCst);
+            in_flight.1.notify_waiters();
         });
     }
 

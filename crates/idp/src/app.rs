@@ -45,6 +45,57 @@ fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     HANDLE.get_or_init(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok()).clone()
 }
 
+/// The outbound HTTP client of the settings.
+pub fn outbound(settings: &Settings) -> anyhow::Result<HttpOutbound> {
+    HttpOutbound::with_extra_ca(
+        Duration::from_secs(settings.outbound_timeout_seconds),
+        settings.outbound_extra_ca_file.as_deref(),
+    )
+    .context("cannot build the HTTP client")
+}
+
+/// The CAS side with its session-end hooks (OIDC back-channel logout), the
+/// OIDC signing keys and the issuer: what the server serves with, and what
+/// the CLI needs to end sessions with single logout.
+pub async fn build_cas(
+    settings: &Settings,
+    stores: &Stores,
+    clock: Arc<dyn Clock>,
+    outbound: Arc<HttpOutbound>,
+) -> anyhow::Result<(Arc<Cas>, Arc<Keys>, String)> {
+    let public_url = settings.public_url().map_err(anyhow::Error::msg)?;
+    let issuer = public_url.as_str().trim_end_matches('/').to_owned();
+    let keys = Arc::new(Keys::new(stores.keys.clone(), clock.clone(), settings.oidc.longest_signed()));
+    keys.ensure().await.context("cannot create the OIDC signing keys")?;
+    let back_channel = BackChannelLogout {
+        clients: stores.clients.clone(),
+        store: stores.oidc.clone(),
+        keys: keys.clone(),
+        outbound: outbound.clone(),
+        clock: clock.clone(),
+        issuer: issuer.clone(),
+    };
+    let cas = Arc::new(Cas {
+        accounts: stores.accounts.clone(),
+        // The OIDC authorization endpoint is an internal service, so
+        // that CAS logs in for it (see idp_protocol::oidc::internal).
+        services: Arc::new(WithInternalServices {
+            inner: stores.services.clone(),
+            internal: internal_service(&issuer)?,
+        }),
+        tickets: stores.tickets.clone(),
+        sessions: stores.sessions.clone(),
+        outbound,
+        audit: Arc::new(TracingAudit),
+        clock,
+        policy: settings.session_policy(),
+        proxies: stores.proxies.clone(),
+        pseudonyms: stores.pseudonyms.clone(),
+        session_end_hooks: vec![Arc::new(back_channel)],
+    });
+    Ok((cas, keys, issuer))
+}
+
 impl Application {
     /// Opens the stores, builds the router and binds `settings.bind`
     /// (port 0 picks a free port: see [`Application::port`]).
@@ -54,42 +105,8 @@ impl Application {
         std::fs::create_dir_all(settings.outbox_dir())
             .with_context(|| format!("cannot create the outbox {}", settings.outbox_dir().display()))?;
         let audit = Arc::new(TracingAudit);
-        let outbound = Arc::new(
-            HttpOutbound::with_extra_ca(
-                Duration::from_secs(settings.outbound_timeout_seconds),
-                settings.outbound_extra_ca_file.as_deref(),
-            )
-            .context("cannot build the HTTP client")?,
-        );
-        let issuer = public_url.as_str().trim_end_matches('/').to_owned();
-        let keys = Arc::new(Keys::new(stores.keys.clone(), clock.clone(), settings.oidc.longest_signed()));
-        keys.ensure().await.context("cannot create the OIDC signing keys")?;
-        let back_channel = BackChannelLogout {
-            clients: stores.clients.clone(),
-            store: stores.oidc.clone(),
-            keys: keys.clone(),
-            outbound: outbound.clone(),
-            clock: clock.clone(),
-            issuer: issuer.clone(),
-        };
-        let cas = Arc::new(Cas {
-            accounts: stores.accounts.clone(),
-            // The OIDC authorization endpoint is an internal service, so
-            // that CAS logs in for it (see idp_protocol::oidc::internal).
-            services: Arc::new(WithInternalServices {
-                inner: stores.services.clone(),
-                internal: internal_service(&issuer)?,
-            }),
-            tickets: stores.tickets.clone(),
-            sessions: stores.sessions.clone(),
-            outbound,
-            audit: audit.clone(),
-            clock: clock.clone(),
-            policy: settings.session_policy(),
-            proxies: stores.proxies.clone(),
-            pseudonyms: stores.pseudonyms.clone(),
-            session_end_hooks: vec![Arc::new(back_channel)],
-        });
+        let outbound = Arc::new(outbound(settings)?);
+        let (cas, keys, issuer) = build_cas(settings, &stores, clock.clone(), outbound).await?;
         let oidc = Oidc {
             cas: cas.clone(),
             clients: stores.clients.clone(),

@@ -241,7 +241,7 @@ async fn account(
             a.updated_at = clock.now();
             stores.accounts.update(&a).await?;
             println!("{password}");
-            eprintln!("account '{}' reset; its sessions are ended", a.login);
+            eprintln!("account '{}' reset; {}", a.login, end_sessions(settings, stores, clock, a.id).await?);
             Ok(())
         }
         AccountCommand::Unlock { login } => {
@@ -264,7 +264,7 @@ async fn account(
             a.sessions_valid_after = clock.now();
             a.updated_at = clock.now();
             stores.accounts.update(&a).await?;
-            eprintln!("account '{}' disabled; its sessions are ended", a.login);
+            eprintln!("account '{}' disabled; {}", a.login, end_sessions(settings, stores, clock, a.id).await?);
             Ok(())
         }
         AccountCommand::Enable { login } => {
@@ -317,6 +317,26 @@ async fn account(
             Ok(())
         }
     }
+}
+
+/// Ends the sessions of an account after a reset or a disable. The account's
+/// `sessions_valid_after` already makes every node refuse them; with Redis,
+/// the CLI also reaches them and ends them now, with single logout to the
+/// services (CAS and OIDC back-channel), waiting for those messages to leave.
+async fn end_sessions(
+    settings: &Settings,
+    stores: &Stores,
+    clock: Arc<dyn Clock>,
+    account_id: i64,
+) -> anyhow::Result<String> {
+    if settings.redis_url.is_none() {
+        return Ok("its sessions are refused from now on (in-memory sessions get no single logout from the CLI)".into());
+    }
+    let outbound = Arc::new(crate::app::outbound(settings)?);
+    let (cas, _, _) = crate::app::build_cas(settings, stores, clock, outbound.clone()).await?;
+    let ended = cas.end_sessions_of(account_id, None).await?;
+    outbound.drain(std::time::Duration::from_secs(settings.outbound_timeout_seconds + 1)).await;
+    Ok(format!("{ended} session(s) ended, with single logout to their services"))
 }
 
 async fn create_account(args: CreateAccount, stores: &Stores, settings: &Settings) -> anyhow::Result<()> {
