@@ -132,18 +132,64 @@ pub trait Mailer: Send + Sync {
 /// Security events, for the operators' audit trail.
 #[derive(Clone, Debug)]
 pub enum AuditEvent {
-    LoginSucceeded { login: String, source: String },
-    LoginFailed { login: String, source: String, reason: &'static str },
-    LoginThrottled { login: String, source: String },
-    AccountLocked { login: String },
-    ServiceTicketIssued { login: String, service: String },
-    ServiceTicketValidated { login: String, service: String },
-    ValidationFailed { code: &'static str, service: String },
-    Logout { login: String, services: usize },
-    AccountActivated { login: String },
-    PasswordChanged { login: String, how: &'static str },
-    CguAccepted { login: String, version: String },
-    EmailValidated { login: String },
+    LoginSucceeded {
+        login: String,
+        source: String,
+    },
+    LoginFailed {
+        login: String,
+        source: String,
+        reason: &'static str,
+    },
+    LoginThrottled {
+        login: String,
+        source: String,
+    },
+    AccountLocked {
+        login: String,
+    },
+    ServiceTicketIssued {
+        login: String,
+        service: String,
+    },
+    ServiceTicketValidated {
+        login: String,
+        service: String,
+    },
+    ValidationFailed {
+        code: &'static str,
+        service: String,
+    },
+    Logout {
+        login: String,
+        services: usize,
+    },
+    AccountActivated {
+        login: String,
+    },
+    PasswordChanged {
+        login: String,
+        how: &'static str,
+    },
+    CguAccepted {
+        login: String,
+        version: String,
+    },
+    EmailValidated {
+        login: String,
+    },
+    /// OIDC tokens issued to a client (`grant` is the grant type).
+    TokensIssued {
+        login: String,
+        client: String,
+        grant: &'static str,
+    },
+    /// A token request refused with an OAuth error code.
+    TokenRefused {
+        client: String,
+        grant: String,
+        code: &'static str,
+    },
 }
 
 /// Where audit events go.

@@ -38,6 +38,12 @@ impl AuditLog for TracingAudit {
                 tracing::info!(target: "idp::audit", %login, %version, "terms of use accepted")
             }
             AuditEvent::EmailValidated { login } => tracing::info!(target: "idp::audit", %login, "e-mail validated"),
+            AuditEvent::TokensIssued { login, client, grant } => {
+                tracing::info!(target: "idp::audit", %login, %client, grant, "oidc tokens issued")
+            }
+            AuditEvent::TokenRefused { client, grant, code } => {
+                tracing::info!(target: "idp::audit", %client, %grant, code, "oidc token request refused")
+            }
         }
     }
 }

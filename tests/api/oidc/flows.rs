@@ -338,3 +338,16 @@ async fn browser_applications_may_call_the_token_endpoints_from_a_registered_ori
         c.get(app.url("/oidc/authorize")).header("origin", "https://vie-scolaire.example.test").send().await.unwrap();
     assert!(r.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn token_requests_are_counted_for_the_operators() {
+    let app = oidc_app().await;
+    let code = app.code("metrics").await;
+    let (status, _) = app.exchange(&code).await;
+    assert_eq!(status, 200);
+    let (status, _) = app.exchange(&code).await;
+    assert_eq!(status, 400, "a replayed code");
+    let text = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(text.contains(r#"idp_oidc_token_requests_total{grant="authorization_code",result="issued"}"#), "{text}");
+    assert!(text.contains(r#"idp_oidc_token_requests_total{grant="authorization_code",result="refused"}"#), "{text}");
+}

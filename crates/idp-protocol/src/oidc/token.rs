@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use idp_core::account::{Account, AccountState};
 use idp_core::oidc::{ClientId, Grant, OidcClient, Rotation, SESSION_CLIENT_PREFIX};
+use idp_core::ports::AuditEvent;
 use idp_core::secret::{constant_time_eq, random_token};
 use idp_core::session::SessionService;
 
@@ -90,6 +91,18 @@ impl Oidc {
 
     /// `POST /token`.
     pub async fn token(&self, client: &OidcClient, form: &TokenForm) -> Result<TokenResponse, Failure> {
+        let outcome = self.token_for_grant(client, form).await;
+        if let Err(Failure::Protocol(e)) = &outcome {
+            self.cas.audit.record(AuditEvent::TokenRefused {
+                client: client.id.as_str().to_owned(),
+                grant: form.grant_type.clone().unwrap_or_default(),
+                code: e.code.as_str(),
+            });
+        }
+        outcome
+    }
+
+    async fn token_for_grant(&self, client: &OidcClient, form: &TokenForm) -> Result<TokenResponse, Failure> {
         match form.grant_type.as_deref() {
             Some("authorization_code") => self.exchange_code(client, form).await,
             Some("refresh_token") => self.refresh(client, form).await,
@@ -161,7 +174,8 @@ impl Oidc {
         };
         self.cas.sessions.add_service(&stored.session_id, entry).await?;
         let refresh_token = refresh.then_some(refresh_token);
-        self.tokens(&grant, &account, &grant.scopes, &jti, refresh_token, stored.nonce.as_deref()).await
+        self.tokens("authorization_code", &grant, &account, &grant.scopes, &jti, refresh_token, stored.nonce.as_deref())
+            .await
     }
 
     async fn refresh(&self, client: &OidcClient, form: &TokenForm) -> Result<TokenResponse, Failure> {
@@ -217,7 +231,7 @@ impl Oidc {
             }
         };
         let refresh_token = Some(new_token);
-        self.tokens(&grant, &account, &scopes, &jti, refresh_token, None).await
+        self.tokens("refresh_token", &grant, &account, &scopes, &jti, refresh_token, None).await
     }
 
     /// Whether the SSO session of `grant` is still alive (without touching
@@ -236,8 +250,10 @@ impl Oidc {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn tokens(
         &self,
+        grant_type: &'static str,
         grant: &Grant,
         account: &Account,
         scopes: &[String],
@@ -246,6 +262,11 @@ impl Oidc {
         nonce: Option<&str>,
     ) -> Result<TokenResponse, Failure> {
         let now = self.cas.clock.now();
+        self.cas.audit.record(AuditEvent::TokensIssued {
+            login: account.login.as_str().to_owned(),
+            client: grant.client_id.clone(),
+            grant: grant_type,
+        });
         let access_exp = now + chrono::Duration::seconds(self.lifetimes.access_token_seconds);
         let sub = claims::subject(account);
         // RFC 9068: a JWT access token, typ at+jwt.

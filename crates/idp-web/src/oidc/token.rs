@@ -45,9 +45,18 @@ pub async fn token(
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Response, JsonError> {
     let form = form_of(form)?;
-    let client = state.oidc.authenticate_client(basic(&headers)?, &form, true).await?;
-    let body = state.oidc.token(&client, &form).await?;
-    Ok(Json(body).into_response())
+    let grant = match form.grant_type.as_deref() {
+        Some(g @ ("authorization_code" | "refresh_token")) => g.to_owned(),
+        _ => "other".to_owned(),
+    };
+    let outcome = async {
+        let client = state.oidc.authenticate_client(basic(&headers)?, &form, true).await?;
+        Ok::<_, JsonError>(state.oidc.token(&client, &form).await?)
+    }
+    .await;
+    let result = if outcome.is_ok() { "issued" } else { "refused" };
+    metrics::counter!("idp_oidc_token_requests_total", "grant" => grant, "result" => result).increment(1);
+    Ok(Json(outcome?).into_response())
 }
 
 /// `POST /oidc/introspect` (RFC 7662): confidential clients only.
