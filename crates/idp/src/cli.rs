@@ -197,9 +197,14 @@ fn init_logging(settings: &Settings, serving: bool) {
 
 async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
     let app = Application::build(settings, clock).await?;
+    // Plain lines for a person at a terminal; structured events for a log
+    // shipper (log_format = "json").
     for line in app.report() {
-        tracing::info!("{line}");
-        eprintln!("idp: {line}");
+        if settings.log_format == "json" {
+            tracing::info!("{line}");
+        } else {
+            eprintln!("idp: {line}");
+        }
     }
     app.run_until(async {
         let _ = tokio::signal::ctrl_c().await;
