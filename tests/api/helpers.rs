@@ -281,17 +281,25 @@ pub fn python() -> PathBuf {
     let root = repo_root();
     let venv = root.join(".venv-interop");
     let python = venv.join("bin/python");
+    // The marker holds the requirements it was built from: a changed
+    // requirements file installs again.
+    let requirements = std::fs::read_to_string(root.join("tests/interop/requirements.txt")).unwrap();
     let ready = venv.join(".idp-ready");
-    if ready.exists() {
+    let is_ready = || std::fs::read_to_string(&ready).is_ok_and(|r| r == requirements);
+    if is_ready() {
         return python;
     }
     let lock = root.join("target/.venv-interop.lock");
     std::fs::create_dir_all(root.join("target")).unwrap();
+    // A lock left by a killed test run is stale after 10 minutes.
+    if std::fs::metadata(&lock).and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|e| e.as_secs() > 600)) {
+        let _ = std::fs::remove_dir(&lock);
+    }
     let started = std::time::Instant::now();
     while std::fs::create_dir(&lock).is_err() {
         assert!(started.elapsed().as_secs() < 600, "waited too long for {}", lock.display());
         std::thread::sleep(std::time::Duration::from_millis(200));
-        if ready.exists() {
+        if is_ready() {
             return python;
         }
     }
@@ -305,7 +313,7 @@ pub fn python() -> PathBuf {
     run(std::process::Command::new(&python)
         .args(["-m", "pip", "install", "-q", "-r"])
         .arg(root.join("tests/interop/requirements.txt")));
-    std::fs::write(&ready, "").unwrap();
+    std::fs::write(&ready, &requirements).unwrap();
     let _ = std::fs::remove_dir(&lock);
     python
 }
