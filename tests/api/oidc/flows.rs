@@ -59,6 +59,7 @@ async fn code_flow_goes_through_the_cas_login_and_gives_signed_tokens_and_userin
     assert_eq!(info["family_name"], "Martin");
     assert_eq!(info["email"], "c.martin@example.fr");
     assert_eq!(info["ent_profile"], "eleve");
+    assert_eq!(info["profile"], "eleve");
     assert_eq!(info["ENTPersonProfils"], serde_json::json!(["National_ELV"]));
     assert_eq!(info["school"], serde_json::json!(["0370001A", "0370002B"]));
 }

@@ -2,11 +2,12 @@
 //! registered with, so claims are released per client as CAS attributes
 //! are per service.
 //!
-//! The ENT scope does not use the standard `profile` claim name (a URL in
-//! OIDC Core §5.1, which standard clients parse as such): the ENT profile
-//! travels as `ent_profile` (`eleve`, `parent`, `personnel`, `autre`), its
-//! national code as `ENTPersonProfils` (as in CAS), the schools as `school`
-//! (UAI codes).
+//! The ENT scope releases the ENT profile (`eleve`, `parent`, `personnel`,
+//! `autre`) as `profile`, as ENT services ask, and also as `ent_profile`:
+//! OIDC Core §5.1 defines a `profile` claim holding a profile page URL, which
+//! this provider never releases, so a client that wants an unambiguous name
+//! reads `ent_profile`. The national code travels as `ENTPersonProfils` (as
+//! in CAS), the schools as `school` (UAI codes).
 
 use serde_json::{Map, Value, json};
 
@@ -18,7 +19,7 @@ pub const SCOPE_CLAIMS: &[(&str, &[&str])] = &[
     ("openid", &["sub"]),
     ("profile", &["name", "given_name", "family_name", "preferred_username"]),
     ("email", &["email", "email_verified"]),
-    (ENT_SCOPE, &["ent_profile", "ENTPersonProfils", "school"]),
+    (ENT_SCOPE, &["profile", "ent_profile", "ENTPersonProfils", "school"]),
 ];
 
 /// The claims about `account` that `scopes` release (besides `sub`).
@@ -40,6 +41,7 @@ pub fn for_scopes(account: &Account, scopes: &[String]) -> Map<String, Value> {
         out.insert("email_verified".into(), json!(false));
     }
     if has(ENT_SCOPE) {
+        out.insert("profile".into(), json!(account.profile.as_str()));
         out.insert("ent_profile".into(), json!(account.profile.as_str()));
         let national = idp_core::attributes::values_of(account, "ENTPersonProfils");
         out.insert("ENTPersonProfils".into(), json!(national));
