@@ -62,6 +62,11 @@ impl UrlPattern {
         &self.source
     }
 
+    /// `text` as a pattern that matches it literally.
+    pub fn escape(text: &str) -> String {
+        regex::escape(text)
+    }
+
     pub fn matches(&self, url: &ServiceUrl) -> bool {
         self.regex.is_match(url.as_str())
     }

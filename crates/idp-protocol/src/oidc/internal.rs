@@ -24,7 +24,7 @@ pub const AUTHORIZE_PATH: &str = "/oidc/authorize";
 
 /// The internal service for the provider at `issuer` (no trailing slash).
 pub fn internal_service(issuer: &str) -> Result<Service> {
-    let escaped = regex_escape(&format!("{issuer}{AUTHORIZE_PATH}"));
+    let escaped = UrlPattern::escape(&format!("{issuer}{AUTHORIZE_PATH}"));
     Ok(Service {
         id: ServiceId::parse(INTERNAL_SERVICE_ID)?,
         name: "OpenID Connect".into(),
@@ -34,17 +34,6 @@ pub fn internal_service(issuer: &str) -> Result<Service> {
         evaluation_order: i32::MIN,
         policy: Default::default(),
     })
-}
-
-fn regex_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 2);
-    for c in s.chars() {
-        if "\\.+*?()|[]{}^$#&-~".contains(c) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The service registry plus the internal service. Listing, adding and
