@@ -123,6 +123,8 @@ pub trait ClientRegistry: Send + Sync {
     async fn list(&self) -> Result<Vec<OidcClient>>;
     /// Fails with [`Error::Conflict`] when the id is taken.
     async fn add(&self, client: OidcClient) -> Result<()>;
+    /// Replaces the client with the same id; [`Error::NotFound`] if none.
+    async fn update(&self, client: OidcClient) -> Result<()>;
     async fn remove(&self, id: &ClientId) -> Result<bool>;
 }
 

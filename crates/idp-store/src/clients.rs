@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
 
 use idp_core::oidc::{ClientId, ClientRegistry, KeyStore, OidcClient, StoredKey};
 use idp_core::secret::Secret;
@@ -44,6 +44,22 @@ fn to_domain(m: oidc_client::Model) -> Result<OidcClient> {
     })
 }
 
+/// The row of a client, every column set.
+fn to_row(c: &OidcClient) -> Result<oidc_client::ActiveModel> {
+    let json = |v: &Vec<String>| serde_json::to_string(v).map_err(storage);
+    Ok(oidc_client::ActiveModel {
+        id: Set(c.id.as_str().to_owned()),
+        name: Set(c.name.clone()),
+        secret_hash: Set(c.secret_hash.clone()),
+        redirect_uris: Set(json(&c.redirect_uris)?),
+        post_logout_redirect_uris: Set(json(&c.post_logout_redirect_uris)?),
+        scopes: Set(json(&c.scopes)?),
+        backchannel_logout_uri: Set(c.backchannel_logout_uri.clone()),
+        require_consent: Set(c.require_consent),
+        created_at: Set(c.created_at),
+    })
+}
+
 #[async_trait]
 impl ClientRegistry for SqlClients {
     async fn get(&self, id: &ClientId) -> Result<Option<OidcClient>> {
@@ -56,22 +72,19 @@ impl ClientRegistry for SqlClients {
     }
 
     async fn add(&self, c: OidcClient) -> Result<()> {
-        let json = |v: &Vec<String>| serde_json::to_string(v).map_err(storage);
-        let row = oidc_client::ActiveModel {
-            id: Set(c.id.as_str().to_owned()),
-            name: Set(c.name.clone()),
-            secret_hash: Set(c.secret_hash.clone()),
-            redirect_uris: Set(json(&c.redirect_uris)?),
-            post_logout_redirect_uris: Set(json(&c.post_logout_redirect_uris)?),
-            scopes: Set(json(&c.scopes)?),
-            backchannel_logout_uri: Set(c.backchannel_logout_uri.clone()),
-            require_consent: Set(c.require_consent),
-            created_at: Set(c.created_at),
-        };
+        let row = to_row(&c)?;
         Clients::insert(row).exec(&self.db).await.map_err(|e| match e.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!("client '{}'", c.id)),
             _ => storage(e),
         })?;
+        Ok(())
+    }
+
+    async fn update(&self, c: OidcClient) -> Result<()> {
+        if self.get(&c.id).await?.is_none() {
+            return Err(Error::NotFound(format!("client '{}'", c.id)));
+        }
+        to_row(&c)?.update(&self.db).await.map_err(storage)?;
         Ok(())
     }
 

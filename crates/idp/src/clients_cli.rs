@@ -18,6 +18,9 @@ use crate::stores::Stores;
 pub enum ClientCommand {
     /// Register a client; prints its secret (nothing for a public client).
     Add(ClientArgs),
+    /// Change a client: options given replace the old values; --new-secret
+    /// prints a new secret (the old one stops working at once).
+    Update(ClientUpdate),
     /// List the registered clients.
     List,
     /// Remove a client.
@@ -48,6 +51,33 @@ pub struct ClientArgs {
     /// Ask the person's consent (third-party applications).
     #[arg(long)]
     pub require_consent: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ClientUpdate {
+    pub id: String,
+    /// Replace the redirect URIs (repeat for several).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace the allowed scopes (repeat).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Replace the post-logout redirect URIs (repeat).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    #[arg(long, value_name = "URI", conflicts_with = "no_backchannel_logout_uri")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Stop sending back-channel logout tokens.
+    #[arg(long)]
+    pub no_backchannel_logout_uri: bool,
+    /// Ask (true) or stop asking (false) the person's consent.
+    #[arg(long, value_name = "BOOL")]
+    pub require_consent: Option<bool>,
+    /// Generate a new secret and print it (confidential clients).
+    #[arg(long)]
+    pub new_secret: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +128,53 @@ pub async fn client(cmd: ClientCommand, stores: &Stores, clock: Arc<dyn Clock>) 
                 }
                 None => eprintln!("client '{}' registered (public, PKCE required)", args.id),
             }
+        }
+        ClientCommand::Update(args) => {
+            let id = ClientId::parse(&args.id)?;
+            let Some(mut c) = stores.clients.get(&id).await? else { bail!("no client '{}'", args.id) };
+            let uris = |v: &[String]| v.iter().map(|u| parse_redirect_uri(u)).collect::<Result<Vec<_>, _>>();
+            if !args.redirect_uris.is_empty() {
+                c.redirect_uris = uris(&args.redirect_uris)?;
+            }
+            if !args.post_logout_redirect_uris.is_empty() {
+                c.post_logout_redirect_uris = uris(&args.post_logout_redirect_uris)?;
+            }
+            if let Some(name) = &args.name {
+                c.name = parse_name("name", name)?;
+            }
+            if !args.scopes.is_empty() {
+                c.scopes.clear();
+                for s in &args.scopes {
+                    let s = parse_scope(s)?;
+                    if !c.scopes.contains(&s) {
+                        c.scopes.push(s);
+                    }
+                }
+            }
+            if let Some(uri) = &args.backchannel_logout_uri {
+                c.backchannel_logout_uri = Some(parse_redirect_uri(uri)?);
+            }
+            if args.no_backchannel_logout_uri {
+                c.backchannel_logout_uri = None;
+            }
+            if let Some(consent) = args.require_consent {
+                c.require_consent = consent;
+            }
+            let secret = if args.new_secret {
+                if c.is_public() {
+                    bail!("client '{}' is public: it has no secret", args.id);
+                }
+                let (secret, hash) = new_client_secret()?;
+                c.secret_hash = Some(hash);
+                Some(secret)
+            } else {
+                None
+            };
+            stores.clients.update(c).await?;
+            if let Some(secret) = secret {
+                println!("{secret}");
+            }
+            eprintln!("client '{}' updated", args.id);
         }
         ClientCommand::List => {
             for c in stores.clients.list().await? {

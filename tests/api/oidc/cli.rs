@@ -82,3 +82,62 @@ async fn keys_rotate_publishes_new_keys_at_once_and_keeps_the_old_ones() {
     let list = idp.run(&["keys", "list"]).await;
     assert_eq!(list.ok().stdout.lines().count(), 4);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_update_replaces_redirect_uris_and_rotates_the_secret() {
+    let app = oidc_app().await;
+    let idp = Idp::new(app.data_dir.path());
+    let old =
+        idp.run(&["client", "add", "cantine", "--redirect-uri", "https://cantine.example.test/cb"]).await.secret_line();
+    let out = idp
+        .run(&["client", "update", "cantine", "--redirect-uri", "https://cantine.example.test/retour", "--new-secret"])
+        .await;
+    let new = out.secret_line();
+    assert_ne!(new, old);
+    assert!(out.stderr.contains("updated"), "{}", out.stderr);
+    // The old redirect URI is no longer registered: never redirected to.
+    let old_uri: Vec<(&str, String)> = vec![
+        ("response_type", "code".into()),
+        ("client_id", "cantine".into()),
+        ("redirect_uri", "https://cantine.example.test/cb".into()),
+        ("scope", "openid".into()),
+    ];
+    let r = app.authorize(&old_uri).await;
+    assert!(r.location.is_none_or(|l| !l.starts_with("https://cantine.example.test/cb")), "no redirect to the old URI");
+    // The new one works, with the new secret only.
+    let params: Vec<(&str, String)> = vec![
+        ("response_type", "code".into()),
+        ("client_id", "cantine".into()),
+        ("redirect_uri", "https://cantine.example.test/retour".into()),
+        ("scope", "openid".into()),
+    ];
+    let location = app.authorize_with_login(&params, "c.martin").await;
+    let code = param(&location, "code").unwrap_or_else(|| panic!("{location}"));
+    let exchange = |secret: String, code: String| {
+        let url = app.url("/oidc/token");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .basic_auth("cantine", Some(&secret))
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", code.as_str()),
+                    ("redirect_uri", "https://cantine.example.test/retour"),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(exchange(old, code.clone()).await, 401, "the old secret stopped working");
+    let location = app.authorize_with_login(&params, "c.martin").await;
+    let code = param(&location, "code").unwrap();
+    assert_eq!(exchange(new, code).await, 200);
+    // Errors: an unknown client, a secret for a public client.
+    idp.run(&["client", "update", "inconnu", "--name", "X"]).await.fails_with("no client");
+    idp.run(&["client", "add", "mobile", "--public", "--redirect-uri", "https://m.example.test/cb"]).await.ok();
+    let out = idp.run(&["client", "update", "mobile", "--new-secret"]).await;
+    out.fails_with("public");
+    assert!(out.stdout.is_empty());
+}
