@@ -352,3 +352,24 @@ async fn token_requests_are_counted_for_the_operators() {
     assert!(text.contains(r#"idp_oidc_token_requests_total{grant="authorization_code",result="issued"}"#), "{text}");
     assert!(text.contains(r#"idp_oidc_token_requests_total{grant="authorization_code",result="refused"}"#), "{text}");
 }
+
+#[tokio::test]
+async fn login_hint_pre_fills_the_identifiant_of_the_login_form() {
+    let app = oidc_app().await;
+    let mut params = auth_params("hint");
+    params.push(("login_hint", "c.martin".into()));
+    let to_login = app.authorize(&params).await.location.unwrap();
+    assert!(to_login.starts_with("/cas/login?"), "{to_login}");
+    assert_eq!(param(&to_login, "username").as_deref(), Some("c.martin"));
+    // The profile page keeps it in its links, and the form shows it.
+    let chooser = app.follow(&format!("{}{to_login}", app.address)).await;
+    let body = crate::helpers::unescape(&chooser.body);
+    let link = regex::Regex::new(r#"href="(/cas/login\?profile=eleve-parent[^"]*)""#).unwrap();
+    let href = link.captures(&body).unwrap_or_else(|| panic!("{body}"))[1].to_owned();
+    assert!(href.contains("username=c.martin"), "{href}");
+    let form = app.follow(&format!("{}{href}", app.address)).await;
+    assert!(form.body.contains(r#"name="username" value="c.martin""#), "{}", form.body);
+    // Anything that is not a login is ignored.
+    let r = app.get_login(&[("profile", "eleve-parent"), ("username", "<b>x</b>")]).await;
+    assert!(r.body.contains(r#"name="username" value="""#), "{}", r.body);
+}

@@ -266,6 +266,10 @@ impl Oidc {
         if renew {
             q.append_pair("renew", "true");
         }
+        // The login page pre-fills the identifiant with a valid login_hint.
+        if let Some(hint) = p.login_hint.as_deref().and_then(|h| idp_core::account::Login::parse(h).ok()) {
+            q.append_pair("username", hint.as_str());
+        }
         Next::Login { url: format!("/cas/login?{}", q.finish()) }
     }
 

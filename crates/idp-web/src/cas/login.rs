@@ -9,7 +9,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use minijinja::context;
 use serde::Deserialize;
 
-use idp_core::account::Account;
+use idp_core::account::{Account, Login};
 use idp_core::auth::LoginOutcome;
 use idp_core::secret::Secret;
 use idp_core::service::{Service, ServiceUrl};
@@ -35,6 +35,9 @@ pub struct LoginQuery {
     /// A profile chosen on the profile page (`eleve-parent`, ...); `choose`
     /// asks for the profile page again.
     profile: Option<String>,
+    /// An identifiant to pre-fill (the OIDC `login_hint`); ignored unless it
+    /// is a valid login.
+    username: Option<String>,
 }
 
 /// Fields of `POST /cas/login`.
@@ -145,7 +148,9 @@ pub async fn show(
         Some(id) if state.config.profile(id).is_some() => Some(id.to_owned()),
         _ => jar.get(PROFILE_COOKIE).map(|c| c.value().to_owned()),
     };
-    login_page(&state, jar, &target, chosen.as_deref(), "", None, StatusCode::OK)
+    let hint = q.username.as_deref().and_then(|u| Login::parse(u).ok());
+    let hint = hint.as_ref().map(Login::as_str).unwrap_or("");
+    login_page(&state, jar, &target, chosen.as_deref(), hint, None, StatusCode::OK)
 }
 
 /// `POST /cas/login`: checks the credentials.
@@ -313,6 +318,9 @@ fn login_page(
         }
         if let Some(m) = target.method.param() {
             q.append_pair("method", m);
+        }
+        if !username.is_empty() {
+            q.append_pair("username", username);
         }
         format!("/cas/login?{}", q.finish())
     };
