@@ -332,24 +332,81 @@ async fn logout_ends_the_session_and_follows_only_registered_services() {
 }
 
 #[tokio::test]
-async fn the_session_id_changes_at_each_login() {
+async fn the_session_id_changes_when_someone_else_logs_in_and_stays_for_the_same_person() {
     let app = app().await;
-    let login = |app: &TestApp| {
+    app.active_account("l.autre", "Bonjour-2026!", Profile::Parent).await;
+    let login = |app: &TestApp, who: &'static str| {
         let app_url = app.url("/cas/login");
         let client = app.client.clone();
         async move {
             let page =
                 client.get(&app_url).query(&[("profile", "eleve-parent"), ("renew", "true")]).send().await.unwrap();
             let mut form = hidden_inputs(&page.text().await.unwrap());
-            form.push(("username".into(), "c.martin".into()));
+            form.push(("username".into(), who.into()));
             form.push(("password".into(), "Bonjour-2026!".into()));
             let r = client.post(&app_url).form(&form).send().await.unwrap();
             tgc_of(&r).unwrap()
         }
     };
-    let first = login(&app).await;
-    let second = login(&app).await;
-    assert_ne!(first, second);
+    let first = login(&app, "c.martin").await;
+    app.clock.advance(chrono::Duration::seconds(30));
+    // The same person again (renew): the same session, a new login time.
+    assert_eq!(login(&app, "c.martin").await, first);
+    // Someone else on this browser: a new session id, the old session ends.
+    let other = login(&app, "l.autre").await;
+    assert_ne!(other, first);
+    let old = first.trim_start_matches("TGC=").split(';').next().unwrap().to_owned();
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/cas/login"))
+        .query(&[("service", SERVICE)])
+        .header("cookie", format!("TGC={old}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the first session is over");
+    // A cookie naming no session is never adopted.
+    let planted = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url("/cas/login"))
+        .query(&[("service", SERVICE)])
+        .header("cookie", "TGC=TGT-planted")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(planted.status(), 200);
+}
+
+#[tokio::test]
+async fn typing_the_password_again_keeps_the_other_services_logged_in() {
+    let app = spawn_app().await;
+    app.active_account("c.martin", "Bonjour-2026!", Profile::Eleve).await;
+    let (logout_url, mut received) = crate::slo::logout_listener().await;
+    app.service("cdt", PATTERN, &["uid"], Some(&logout_url)).await;
+    let first = app.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await.ticket();
+    // A service that asks for the password again (renew).
+    let again = app.login_with(Some(SERVICE), "c.martin", "Bonjour-2026!", &[("renew", "true")]).await;
+    let (_, _, body) = app
+        .validate("/cas/p3/serviceValidate", &[("service", SERVICE), ("ticket", &again.ticket()), ("renew", "true")])
+        .await;
+    assert!(body.contains("<cas:isFromNewLogin>true</cas:isFromNewLogin>"), "{body}");
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(500), received.recv()).await.is_err(),
+        "no single logout: the session goes on"
+    );
+    assert_eq!(app.get_login(&[("service", SERVICE)]).await.status, 302, "single sign-on goes on");
+    // One logout later, both tickets' services are told.
+    result(app.client.get(app.url("/cas/logout")).send().await.unwrap()).await;
+    let message = tokio::time::timeout(std::time::Duration::from_secs(10), received.recv()).await.unwrap().unwrap();
+    let mut indexes = vec![message];
+    while let Ok(Some(m)) = tokio::time::timeout(std::time::Duration::from_secs(2), received.recv()).await {
+        indexes.push(m);
+    }
+    assert!(indexes.iter().any(|m| m.contains(&first)), "the first ticket's session index is among them");
 }
 
 #[tokio::test]

@@ -460,3 +460,36 @@ async fn account_reset_by_the_cli_sends_single_logout_for_the_sessions_in_redis(
     let again = app.get_login(&[("service", SERVICE)]).await;
     assert!(again.location.is_none(), "no ticket from the ended session");
 }
+
+#[tokio::test]
+async fn redis_reauthentication_keeps_the_session_and_its_services_and_extends_them() {
+    use idp_core::ports::SessionStore;
+    use idp_core::session::{SessionService, SsoSession};
+    use idp_store::redis_store::RedisSessions;
+    let Some(url) = redis_url() else { return };
+    let prefix = format!("idp-test-{}:", random_suffix());
+    let sessions = RedisSessions(Redis::connect(&url, &prefix).await.expect("Redis answers"));
+    let start = Utc::now();
+    let session = SsoSession {
+        id: "TGT-r".into(),
+        account_id: 7,
+        login: "c.martin".into(),
+        authenticated_at: start,
+        last_used_at: start,
+    };
+    sessions.create(&session, Duration::from_secs(5)).await.unwrap();
+    let service = SessionService { ticket: "ST-1".into(), service_url: SERVICE.into(), service_id: "cdt".into() };
+    sessions.add_service("TGT-r", service.clone()).await.unwrap();
+    let later = start + chrono::Duration::seconds(30);
+    let again = sessions.reauthenticate("TGT-r", later, Duration::from_secs(600)).await.unwrap().unwrap();
+    assert_eq!((again.authenticated_at, again.last_used_at), (later, later));
+    let redis = redis::Client::open(url.as_str()).unwrap();
+    let mut c = redis.get_multiplexed_async_connection().await.unwrap();
+    for key in [format!("{prefix}tgt:TGT-r"), format!("{prefix}tgt:TGT-r:svc"), format!("{prefix}acct-tgt:7")] {
+        let ttl: i64 = redis::cmd("TTL").arg(&key).query_async(&mut c).await.unwrap();
+        assert!(ttl > 500, "{key} lives on: {ttl}");
+    }
+    let (_, services) = sessions.remove("TGT-r").await.unwrap().unwrap();
+    assert_eq!(services, vec![service]);
+    assert!(sessions.reauthenticate("TGT-r", later, Duration::from_secs(600)).await.unwrap().is_none());
+}

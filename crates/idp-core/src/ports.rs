@@ -77,6 +77,11 @@ pub trait SessionStore: Send + Sync {
     /// Ends the session; returns it with the services that got tickets, for
     /// single logout. None when it did not exist (any more).
     async fn remove(&self, id: &str) -> Result<Option<(SsoSession, Vec<SessionService>)>>;
+    /// Records a new interactive login in an existing session of the same
+    /// person (`renew`, a service without single sign-on): both instants
+    /// become `at` and the session lives `ttl` from now, keeping its
+    /// services. None when the session is gone.
+    async fn reauthenticate(&self, id: &str, at: DateTime<Utc>, ttl: Duration) -> Result<Option<SsoSession>>;
     /// The ids of the live sessions of an account (to end them all when its
     /// password is reset or changed, with single logout).
     async fn sessions_of(&self, account_id: i64) -> Result<Vec<String>>;

@@ -132,6 +132,15 @@ impl SessionStore for MemorySessions {
         Ok(removed)
     }
 
+    async fn reauthenticate(&self, id: &str, at: DateTime<Utc>, ttl: Duration) -> Result<Option<SsoSession>> {
+        let mut map = lock(&self.map);
+        let Some((mut session, services)) = map.remove(id) else { return Ok(None) };
+        session.authenticated_at = at;
+        session.last_used_at = at;
+        map.insert(id.to_owned(), (session.clone(), services), ttl);
+        Ok(Some(session))
+    }
+
     async fn sessions_of(&self, account_id: i64) -> Result<Vec<String>> {
         let mut by_account = lock(&self.by_account);
         let Some(ids) = by_account.get_mut(&account_id) else { return Ok(Vec::new()) };

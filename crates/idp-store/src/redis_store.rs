@@ -166,6 +166,32 @@ impl SessionStore for RedisSessions {
         Ok(Some((session, services)))
     }
 
+    async fn reauthenticate(&self, id: &str, at: DateTime<Utc>, ttl: Duration) -> Result<Option<SsoSession>> {
+        let Some(mut session) = self.get(id).await? else { return Ok(None) };
+        session.authenticated_at = at;
+        session.last_used_at = at;
+        let json = serde_json::to_string(&session).map_err(storage)?;
+        let key = self.0.key("tgt", id);
+        let list = format!("{key}:svc");
+        let index = self.0.key("acct-tgt", &session.account_id.to_string());
+        let mut c = self.0.conn.clone();
+        // The session, its services and the account's index live on together.
+        let (updated, _, _): (Option<String>, (), ()) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(&key)
+            .arg(json)
+            .arg("XX")
+            .arg("EX")
+            .arg(secs(ttl))
+            .expire(&list, secs(ttl) as i64)
+            .expire(&index, secs(ttl) as i64)
+            .query_async(&mut c)
+            .await
+            .map_err(storage)?;
+        Ok(updated.map(|_| session))
+    }
+
     async fn sessions_of(&self, account_id: i64) -> Result<Vec<String>> {
         let mut c = self.0.conn.clone();
         let ids: Vec<String> = c.smembers(self.0.key("acct-tgt", &account_id.to_string())).await.map_err(storage)?;

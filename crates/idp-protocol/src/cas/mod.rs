@@ -89,14 +89,30 @@ impl Cas {
         }
     }
 
-    /// Opens a new SSO session for `account` after an interactive login.
-    /// A previous session of this browser is ended first (its id is never
-    /// reused: the session id changes at login).
+    /// Opens an SSO session for `account` after an interactive login. A
+    /// previous session of this browser that belongs to someone else (or is
+    /// no longer alive) is ended first and the id changes; the same person's
+    /// live session is kept, with the new login time.
     pub async fn open_session(&self, account: &Account, previous: Option<&str>) -> Result<SsoSession> {
+        let now = self.clock.now();
         if let Some(old) = previous {
+            // The same person typing their credentials again (renew, a
+            // service without single sign-on) keeps their session and its
+            // services: no single logout for them. Keeping the id is safe:
+            // the session already belonged to this person, so nobody could
+            // have planted it. Anyone else's session ends first.
+            let same_person = match self.sessions.get(old).await? {
+                Some(s) => s.account_id == account.id && s.is_alive(now, &self.policy, account.sessions_valid_after),
+                None => false,
+            };
+            if same_person
+                && let Some(session) =
+                    self.sessions.reauthenticate(old, now, std_ttl(self.policy.sso_hard_timeout)).await?
+            {
+                return Ok(session);
+            }
             self.end_session(old).await?;
         }
-        let now = self.clock.now();
         let session = SsoSession {
             id: new_ticket_id("TGT")?,
             account_id: account.id,
