@@ -67,3 +67,39 @@ async fn logout_sends_a_logout_request_to_each_service_that_got_a_ticket() {
     result(app.client.get(app.url("/cas/logout")).send().await.unwrap()).await;
     assert!(tokio::time::timeout(Duration::from_millis(500), received.recv()).await.is_err());
 }
+
+#[tokio::test]
+async fn a_service_that_is_briefly_down_gets_the_logout_request_again() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let app = spawn_app().await;
+    app.active_account("c.martin", "Bonjour-2026!", Profile::Parent).await;
+    // The service answers 503 to the first attempt, 200 to the next.
+    let (tx, mut received) = mpsc::unbounded_channel::<(usize, String)>();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let listener_app = Router::new().route(
+        "/logout",
+        post(move |Form(form): Form<HashMap<String, String>>| {
+            let (tx, calls) = (tx.clone(), calls.clone());
+            async move {
+                let n = calls.fetch_add(1, Ordering::SeqCst);
+                let _ = tx.send((n, form.get("logoutRequest").cloned().unwrap_or_default()));
+                if n == 0 { axum::http::StatusCode::SERVICE_UNAVAILABLE } else { axum::http::StatusCode::OK }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let logout_url = format!("http://{}/logout", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, listener_app).await });
+    app.service("messagerie", r"https://messagerie\.example\.test/.*", &[], Some(&logout_url)).await;
+    let ticket = app.login(Some("https://messagerie.example.test/"), "c.martin", "Bonjour-2026!").await.ticket();
+    result(app.client.get(app.url("/cas/logout")).send().await.unwrap()).await;
+    for expected in 0..2 {
+        let (n, message) =
+            tokio::time::timeout(Duration::from_secs(10), received.recv()).await.expect("an attempt").unwrap();
+        assert_eq!(n, expected);
+        assert!(message.contains(&ticket), "{message}");
+    }
+    // Delivered on the second attempt: no third one.
+    assert!(tokio::time::timeout(Duration::from_secs(4), received.recv()).await.is_err());
+}

@@ -11,6 +11,15 @@ use tokio::sync::Notify;
 
 use idp_core::ports::Outbound;
 
+/// Pauses before each attempt of a background send: at once, then after
+/// 1 s and 3 s more.
+const RETRY_PAUSES: [Duration; 3] = [Duration::ZERO, Duration::from_secs(1), Duration::from_secs(3)];
+
+/// The longest a background send can take: its attempts and pauses.
+pub fn longest_send(timeout: Duration) -> Duration {
+    RETRY_PAUSES.iter().sum::<Duration>() + timeout * RETRY_PAUSES.len() as u32
+}
+
 /// The [`Outbound`] adapter: a shared client with connect and total
 /// timeouts; background sends are spawned on the runtime and only logged.
 #[derive(Clone)]
@@ -71,18 +80,30 @@ impl Outbound for HttpOutbound {
         let in_flight = self.in_flight.clone();
         in_flight.0.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
-            match client.post(&url).form(&form).send().await {
-                Ok(r) if r.status().is_success() => {
-                    metrics::counter!("idp_single_logout_total", "result" => "delivered").increment(1);
-                    tracing::info!(target: "idp::slo", %url, status = r.status().as_u16(), "single logout delivered");
-                }
-                Ok(r) => {
-                    metrics::counter!("idp_single_logout_total", "result" => "refused").increment(1);
-                    tracing::warn!(target: "idp::slo", %url, status = r.status().as_u16(), "single logout refused")
-                }
-                Err(e) => {
-                    metrics::counter!("idp_single_logout_total", "result" => "failed").increment(1);
-                    tracing::warn!(target: "idp::slo", %url, error = %e, "single logout failed")
+            // A service that is down or busy (connection error, 5xx) gets
+            // the message again after 1 s and 3 s; a 4xx is its answer.
+            for (attempt, pause) in RETRY_PAUSES.iter().enumerate() {
+                tokio::time::sleep(*pause).await;
+                let last = attempt + 1 == RETRY_PAUSES.len();
+                match client.post(&url).form(&form).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        metrics::counter!("idp_single_logout_total", "result" => "delivered").increment(1);
+                        tracing::info!(target: "idp::slo", %url, status = r.status().as_u16(), attempt, "single logout delivered");
+                        break;
+                    }
+                    Ok(r) if r.status().is_client_error() || (last && r.status().is_server_error()) => {
+                        metrics::counter!("idp_single_logout_total", "result" => "refused").increment(1);
+                        tracing::warn!(target: "idp::slo", %url, status = r.status().as_u16(), attempt, "single logout refused");
+                        break;
+                    }
+                    Ok(r) => {
+                        tracing::info!(target: "idp::slo", %url, status = r.status().as_u16(), attempt, "single logout to retry")
+                    }
+                    Err(e) if last => {
+                        metrics::counter!("idp_single_logout_total", "result" => "failed").increment(1);
+                        tracing::warn!(target: "idp::slo", %url, error = %e, attempt, "single logout failed");
+                    }
+                    Err(e) => tracing::info!(target: "idp::slo", %url, error = %e, attempt, "single logout to retry"),
                 }
             }
             in_flight.0.fetch_sub(1, Ordering::SeqCst);

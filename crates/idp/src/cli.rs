@@ -340,7 +340,8 @@ async fn end_sessions(
     let outbound = Arc::new(crate::app::outbound(settings)?);
     let (cas, _, _) = crate::app::build_cas(settings, stores, clock, outbound.clone()).await?;
     let ended = cas.end_sessions_of(account_id, None).await?;
-    outbound.drain(std::time::Duration::from_secs(settings.outbound_timeout_seconds + 1)).await;
+    let timeout = std::time::Duration::from_secs(settings.outbound_timeout_seconds);
+    outbound.drain(idp_store::outbound::longest_send(timeout) + std::time::Duration::from_secs(1)).await;
     Ok(format!("{ended} session(s) ended, with single logout to their services"))
 }
 
