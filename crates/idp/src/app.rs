@@ -115,6 +115,7 @@ impl Application {
             issuer,
             lifetimes: settings.oidc,
             cgu_version: settings.cgu_version.clone(),
+            security: stores.security.clone(),
         };
         let auth = Authenticator {
             accounts: stores.accounts.clone(),

@@ -373,3 +373,25 @@ async fn login_hint_pre_fills_the_identifiant_of_the_login_form() {
     let r = app.get_login(&[("profile", "eleve-parent"), ("username", "<b>x</b>")]).await;
     assert!(r.body.contains(r#"name="username" value="""#), "{}", r.body);
 }
+
+#[tokio::test]
+async fn email_verified_is_true_only_for_an_address_validated_by_link() {
+    let app = oidc_app().await;
+    let tokens = app.tokens().await;
+    let (_, info, _) = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(info["email"], "c.martin@example.fr");
+    assert_eq!(info["email_verified"], false, "a directory address is not a proof");
+    // The person validated this very address by link (activation or Mon compte).
+    let login = idp_core::account::Login::parse("c.martin").unwrap();
+    let account = app.stores.accounts.find_by_login(&login).await.unwrap().unwrap();
+    let extras = idp_core::lifecycle::AccountExtras {
+        email_verified: account.email.clone(),
+        email_verified_at: Some(chrono::Utc::now()),
+        questions: None,
+    };
+    app.stores.security.save(account.id, &extras).await.unwrap();
+    let tokens = app.tokens().await;
+    let (_, info, _) = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(info["email_verified"], true);
+    assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["email_verified"], true);
+}

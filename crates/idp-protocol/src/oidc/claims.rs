@@ -23,7 +23,9 @@ pub const SCOPE_CLAIMS: &[(&str, &[&str])] = &[
 ];
 
 /// The claims about `account` that `scopes` release (besides `sub`).
-pub fn for_scopes(account: &Account, scopes: &[String]) -> Map<String, Value> {
+/// `email_verified` tells whether the address was proven by a validation
+/// link (activation or Mon compte).
+pub fn for_scopes(account: &Account, scopes: &[String], email_verified: bool) -> Map<String, Value> {
     let mut out = Map::new();
     let has = |s: &str| scopes.iter().any(|x| x == s);
     if has("profile") {
@@ -36,9 +38,9 @@ pub fn for_scopes(account: &Account, scopes: &[String]) -> Map<String, Value> {
         && let Some(email) = &account.email
     {
         out.insert("email".into(), json!(email));
-        // The address comes from the school or the activation wizard, which
-        // validates it by a link; a directory import is not a proof.
-        out.insert("email_verified".into(), json!(false));
+        // Only a followed validation link proves the address; a directory
+        // import is not a proof.
+        out.insert("email_verified".into(), json!(email_verified));
     }
     if has(ENT_SCOPE) {
         out.insert("profile".into(), json!(account.profile.as_str()));

@@ -93,6 +93,8 @@ pub struct Oidc {
     /// The current version of the terms of use: no code is issued to a
     /// person who has not accepted it (the CAS login asks first).
     pub cgu_version: String,
+    /// Whether an address was validated by link (`email_verified`).
+    pub security: Arc<dyn idp_core::ports::AccountSecurityRepository>,
 }
 
 /// The error codes of RFC 6749, RFC 7009, RFC 7662, RFC 6750 and OIDC Core.

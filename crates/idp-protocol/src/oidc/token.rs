@@ -287,7 +287,7 @@ impl Oidc {
             if let Some(n) = nonce {
                 id.insert("nonce".into(), json!(n));
             }
-            id.extend(claims::for_scopes(account, scopes));
+            id.extend(claims::for_scopes(account, scopes, self.email_verified(account, scopes).await?));
             out.insert("id_token".into(), json!(self.keys.sign("RS256", "JWT", id).await?));
         }
         out.insert("access_token".into(), json!(access_token));
@@ -340,8 +340,17 @@ impl Oidc {
             return fail(ErrorCode::InvalidToken, "the account no longer exists");
         };
         let mut out = into_map(json!({ "sub": claims::subject(&account) }));
-        out.extend(claims::for_scopes(&account, &scopes));
+        out.extend(claims::for_scopes(&account, &scopes, self.email_verified(&account, &scopes).await?));
         Ok(out)
+    }
+
+    /// Whether the account's address was validated by link (read only when
+    /// the `email` scope releases it).
+    async fn email_verified(&self, account: &Account, scopes: &[String]) -> crate::Result<bool> {
+        if !scopes.iter().any(|s| s == "email") || account.email.is_none() {
+            return Ok(false);
+        }
+        Ok(self.security.get(account.id).await?.email_is_verified(account))
     }
 
     /// Introspection (RFC 7662) of an access or refresh token.
