@@ -185,15 +185,7 @@ async fn activation_by_email_from_start_to_a_service_ticket() {
 
 /// A fresh browser logging in to the service.
 async fn browser_login(app: &TestApp, login: &str, password: &str) -> crate::helpers::LoginResult {
-    let other = TestApp {
-        address: app.address.clone(),
-        port: app.port,
-        client: browser(),
-        clock: app.clock.clone(),
-        stores: app.stores.clone(),
-        settings: app.settings.clone(),
-        data_dir: tempfile::tempdir().unwrap(),
-    };
+    let other = app.another_browser();
     other.login(Some(SERVICE), login, password).await
 }
 
@@ -279,22 +271,10 @@ async fn reload_and_retour_keep_the_server_side_state() {
     let account = app.stores.accounts.find_by_login(&Login::parse("l.petit").unwrap()).await.unwrap().unwrap();
     assert_eq!(account.state, AccountState::Provisioned);
     // A new attempt (another browser) replaces the old one.
-    let other = TestApp { client: browser(), data_dir: tempfile::tempdir().unwrap(), ..clone_app(&app) };
+    let other = app.another_browser();
     start(&other, "l.petit", "Prov1soire", "").await;
     let r = get(&app, "/compte/activation").await;
     assert!(text(&r).contains("Identification"), "the old attempt is over");
-}
-
-fn clone_app(app: &TestApp) -> TestApp {
-    TestApp {
-        address: app.address.clone(),
-        port: app.port,
-        client: app.client.clone(),
-        clock: app.clock.clone(),
-        stores: app.stores.clone(),
-        settings: app.settings.clone(),
-        data_dir: tempfile::tempdir().unwrap(),
-    }
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use idp_core::access::{AccessRule, ServicePolicy, UserId};
 use idp_core::account::{Login, Profile};
 
 use crate::cli::Idp;
-use crate::helpers::{TestApp, assert_valid_cas_xml, browser, spawn_app};
+use crate::helpers::{TestApp, assert_valid_cas_xml, spawn_app};
 
 const PASSWORD: &str = "Bonjour-2026!";
 const PRONOTE: &str = "https://pronote.example.test/eleve.html";
@@ -169,7 +169,7 @@ async fn a_parent_is_refused_by_a_staff_only_service_with_a_french_page() {
     assert_eq!(again.status, 403, "{}", again.body);
 
     // A documentalist (a national code) is let in.
-    let doc = crate::helpers::TestApp { client: browser(), ..app };
+    let doc = app.another_browser();
     let ticket = doc.login(Some(PRONOTE), "d.doc", PASSWORD).await.ticket();
     assert!(validate(&doc, PRONOTE, &ticket, None).await.contains("<cas:user>d.doc</cas:user>"));
 }

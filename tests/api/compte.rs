@@ -69,20 +69,8 @@ async fn a_new_cgu_version_must_be_accepted_at_login_before_any_ticket() {
     // The token is spent.
     assert_eq!(send(Some(("accepte", "oui"))).await.status, 410);
     // Next login: straight to the service.
-    let other = TestApp { client: browser(), data_dir: tempfile::tempdir().unwrap(), ..clone_app(&app) };
+    let other = app.another_browser();
     assert_eq!(other.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await.status, 303);
-}
-
-fn clone_app(app: &TestApp) -> TestApp {
-    TestApp {
-        address: app.address.clone(),
-        port: app.port,
-        client: app.client.clone(),
-        clock: app.clock.clone(),
-        stores: app.stores.clone(),
-        settings: app.settings.clone(),
-        data_dir: tempfile::tempdir().unwrap(),
-    }
 }
 
 #[tokio::test]
@@ -92,7 +80,7 @@ async fn forgotten_password_by_email_answers_the_same_and_ends_every_session() {
     with_validated_email(&app, "c.martin", "Bonjour-2026!").await;
     app.active_account("sans.adresse", "Bonjour-2026!", Profile::Parent).await;
     // A session in another browser, which the reset must end.
-    let laptop = TestApp { client: browser(), data_dir: tempfile::tempdir().unwrap(), ..clone_app(&app) };
+    let laptop = app.another_browser();
     assert_eq!(laptop.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await.status, 303);
     app.clock.advance(TimeDelta::seconds(5));
 
@@ -154,9 +142,9 @@ async fn forgotten_password_by_email_answers_the_same_and_ends_every_session() {
     // The laptop's session is over; the old password too.
     let r = laptop.get_login(&[("service", SERVICE)]).await;
     assert!(r.location.is_none(), "no ticket from the old session");
-    let fresh = TestApp { client: browser(), data_dir: tempfile::tempdir().unwrap(), ..clone_app(&app) };
+    let fresh = app.another_browser();
     assert_eq!(fresh.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await.status, 401);
-    let fresh = TestApp { client: browser(), data_dir: tempfile::tempdir().unwrap(), ..clone_app(&app) };
+    let fresh = app.another_browser();
     assert_eq!(fresh.login(Some(SERVICE), "c.martin", "Nouveau-Velo-42").await.status, 303);
 }
 
@@ -185,7 +173,7 @@ async fn forgotten_password_by_secret_questions() {
     app.provisioned_account("l.petit", "Prov1soire").await;
     activate_with_questions(&app, "l.petit", "Prov1soire", "Vélo-Rouge-27").await;
     let q = idp_core::questions::default_questions();
-    let other = TestApp { client: browser(), data_dir: tempfile::tempdir().unwrap(), ..clone_app(&app) };
+    let other = app.another_browser();
     let questions = |login: &'static str| {
         let other = &other;
         async move {
@@ -359,9 +347,9 @@ async fn a_password_reset_sends_single_logout_for_every_session_of_the_account()
     app.service("cdt", PATTERN, &["uid"], Some(&logout_url)).await;
     with_validated_email(&app, "c.martin", "Bonjour-2026!").await;
     // Two browsers, each with a session and a ticket for the service.
-    let laptop = TestApp { client: browser(), data_dir: tempfile::tempdir().unwrap(), ..clone_app(&app) };
+    let laptop = app.another_browser();
     let on_laptop = laptop.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await.ticket();
-    let tablet = TestApp { client: browser(), data_dir: tempfile::tempdir().unwrap(), ..clone_app(&app) };
+    let tablet = app.another_browser();
     let on_tablet = tablet.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await.ticket();
     app.clock.advance(TimeDelta::seconds(5));
 

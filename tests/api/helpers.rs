@@ -89,6 +89,20 @@ impl LoginResult {
 }
 
 impl TestApp {
+    /// The same server seen from another browser (its own cookies). The
+    /// data folder stays with the original.
+    pub fn another_browser(&self) -> TestApp {
+        TestApp {
+            address: self.address.clone(),
+            port: self.port,
+            client: browser(),
+            clock: self.clock.clone(),
+            stores: self.stores.clone(),
+            settings: self.settings.clone(),
+            data_dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
