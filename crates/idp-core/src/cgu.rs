@@ -2,14 +2,15 @@
 //! every person must accept it at their next login before any ticket or
 //! token is issued, whatever the protocol.
 //!
-//! A protocol front end (CAS login, later OIDC authorize) asks
-//! [`must_accept`] after a successful credential check. When it must, it
-//! calls [`Lifecycle::begin_cgu`] with an opaque `resume` string (what it
-//! needs to finish its request: service URL, options) and shows the
+//! The login pipeline asks [`must_accept`] after a successful credential
+//! check (or on a live session). When it must, it calls
+//! [`Lifecycle::begin_cgu`] with the [`ResumeTarget`] of the login (what it
+//! needs to finish the request: service URL, options) and shows the
 //! charter; the person's answer goes to [`Lifecycle::accept_cgu_at_login`],
 //! which records the acceptance (version, time) and gives the account and
-//! `resume` back, so the front end opens its session and issues its
-//! ticket then, not before.
+//! the pending login back, so the pipeline opens its session and issues its
+//! ticket then, not before. Accepting the charter is not a login: the
+//! pending login keeps the instant the credentials were checked.
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -23,15 +24,30 @@ pub fn must_accept(account: &Account, current: &str) -> bool {
     account.cgu_version.as_deref() != Some(current)
 }
 
+/// What a login waiting for the charter was for: the service it goes on
+/// to and the options of its request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumeTarget {
+    /// The service URL as requested (checked again against the registry
+    /// when the login resumes).
+    pub service: Option<String>,
+    /// The request forced a credential check (`renew`).
+    pub renew: bool,
+    /// The ticket goes back by an auto-submitted POST form.
+    pub post: bool,
+    /// The credentials were typed for this login (not a live session).
+    pub fresh: bool,
+}
+
 /// A login waiting for the acceptance of the terms of use.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PendingCgu {
     pub account_id: i64,
-    /// When the credentials were checked.
+    /// When the credentials were checked: the session keeps this instant,
+    /// whatever time the person takes to read the charter.
     pub authenticated_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
-    /// Opaque data of the protocol front end.
-    pub resume: String,
+    pub target: ResumeTarget,
 }
 
 /// How long the person may take to read the charter.
@@ -47,16 +63,21 @@ impl Lifecycle {
         must_accept(account, &self.cgu_version)
     }
 
-    /// Remembers a login that waits for the acceptance; returns the token
-    /// the page sends back.
-    pub async fn begin_cgu(&self, account: &Account, resume: String) -> FlowResult<String> {
+    /// Remembers a login (credentials checked at `authenticated_at`) that
+    /// waits for the acceptance; returns the token the page sends back.
+    pub async fn begin_cgu(
+        &self,
+        account: &Account,
+        authenticated_at: DateTime<Utc>,
+        target: ResumeTarget,
+    ) -> FlowResult<String> {
         let token = new_code()?;
         let now = self.now();
         let pending = PendingCgu {
             account_id: account.id,
-            authenticated_at: now,
+            authenticated_at,
             expires_at: now + Duration::minutes(PENDING_MINUTES),
-            resume,
+            target,
         };
         self.put_json(&pending_key(&token), &pending, pending.expires_at).await?;
         Ok(token)

@@ -43,6 +43,7 @@ pub mod password;
 pub mod ports;
 pub mod proxy;
 pub mod pseudonym;
+pub mod query;
 pub mod release;
 pub mod secret;
 pub mod service;

@@ -17,9 +17,9 @@ use idp_core::ports::{AuditEvent, AuditLog, Outbound};
 use idp_core::secret::Secret;
 use idp_core::service::{Service, ServiceId, ServiceUrl, UrlPattern};
 use idp_core::session::SessionPolicy;
-use idp_protocol::cas::Cas;
 use idp_protocol::cas::response::{self, Attributes};
 use idp_protocol::cas::validate::ValidateParams;
+use idp_protocol::cas::{Cas, CasPorts};
 use idp_store::accounts::SqlAccounts;
 use idp_store::memory::{MemorySessions, MemoryTickets};
 use idp_store::proxy::MemoryProxyTickets;
@@ -76,9 +76,8 @@ async fn setup(services: usize) -> (Cas, idp_core::session::SsoSession, ServiceU
             .await
             .unwrap();
     }
-    let cas = Cas {
+    let ports = CasPorts {
         proxies: Arc::new(MemoryProxyTickets::default()),
-        session_end_hooks: Vec::new(),
         pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock.clone())),
         accounts,
         services: registry,
@@ -87,9 +86,9 @@ async fn setup(services: usize) -> (Cas, idp_core::session::SsoSession, ServiceU
         outbound: Arc::new(NoOutbound),
         audit: Arc::new(NoAudit),
         clock,
-        policy: SessionPolicy::default(),
     };
-    let session = cas.open_session(&account, None).await.unwrap();
+    let cas = Cas::new(ports, SessionPolicy::default(), Vec::new());
+    let session = cas.open_session(&account, None, cas.now()).await.unwrap();
     let url = ServiceUrl::parse(&format!("https://app{}.example.fr/", services / 2)).unwrap();
     let (_, service) = cas.registered_service(url.as_str()).await.unwrap();
     (cas, session, url, service)

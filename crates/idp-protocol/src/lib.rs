@@ -8,12 +8,14 @@
 //! idp-core ports and knows nothing of HTTP status codes, cookies or
 //! templates (that is idp-web), nor of SQL or Redis (idp-store).
 //!
-//! Start with [`cas::Cas`], then [`cas::validate`] and [`cas::response`];
+//! Start with [`login`] (the login pipeline every way into a session ends
+//! in), then [`cas::Cas`], [`cas::validate`] and [`cas::response`];
 //! for OIDC, [`oidc`] (JOSE with josekit), which shares the CAS SSO session.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod cas;
+pub mod login;
 pub mod oidc;
 
 /// Errors of the protocol layer.
@@ -25,6 +27,12 @@ pub enum Error {
     /// No registered service matches the URL.
     #[error("CAS0002 service not registered: {0}")]
     UnknownService(String),
+    /// The `method` parameter of a login is neither GET nor POST.
+    #[error("CAS0003 unsupported response method")]
+    UnsupportedMethod,
+    /// An account flow refused a step the pipeline depends on.
+    #[error("FLOW0001 account flow: {0}")]
+    Flow(#[source] idp_core::lifecycle::FlowError),
     /// A port failed.
     #[error(transparent)]
     Core(#[from] idp_core::Error),
@@ -36,6 +44,8 @@ impl Error {
         match self {
             Error::InvalidServiceUrl(_) => "CAS0001",
             Error::UnknownService(_) => "CAS0002",
+            Error::UnsupportedMethod => "CAS0003",
+            Error::Flow(_) => "FLOW0001",
             Error::Core(e) => e.code(),
         }
     }

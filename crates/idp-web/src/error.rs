@@ -9,6 +9,70 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use std::fmt::Display;
 
+use idp_core::lifecycle::FlowError;
+
+/// The stable codes shown on error pages (and in the logs), so that a
+/// help desk can tell one failure from another. `docs/operations.md` lists
+/// them with the codes of the lower layers (`CORE…`, `CAS0001`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// WEB0001: a template does not render.
+    Template,
+    /// WEB0002: an account flow failed in a way that is not the person's.
+    Flow,
+    /// WEB0003: a value could not be serialised (JSON export).
+    Serialize,
+    /// WEB0004: a form came back without its valid CSRF token.
+    FormExpired,
+    /// WEB0005: a form body that does not parse.
+    BadForm,
+    /// CAS0002: the `service` is not registered (or not a valid URL).
+    ServiceNotAllowed,
+    /// CAS0003: the login's `method` is neither GET nor POST.
+    UnsupportedMethod,
+    /// OIDC0001: unknown `client_id`.
+    UnknownClient,
+    /// OIDC0002: `redirect_uri` not registered for the client.
+    UnregisteredRedirectUri,
+    /// OIDC0003: the consent page expired.
+    ConsentExpired,
+    /// OIDC0004: an authorization request that does not parse.
+    BadAuthorizeRequest,
+    /// OIDC0005: a logout request that does not parse.
+    BadLogoutRequest,
+    /// OIDC0006: unknown client or unregistered `post_logout_redirect_uri`.
+    UnregisteredLogoutUri,
+    /// A code of a lower layer (`CORE0004`, `FLOW0001`, ...).
+    Lower(&'static str),
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Template => "WEB0001",
+            ErrorCode::Flow => "WEB0002",
+            ErrorCode::Serialize => "WEB0003",
+            ErrorCode::FormExpired => "WEB0004",
+            ErrorCode::BadForm => "WEB0005",
+            ErrorCode::ServiceNotAllowed => "CAS0002",
+            ErrorCode::UnsupportedMethod => "CAS0003",
+            ErrorCode::UnknownClient => "OIDC0001",
+            ErrorCode::UnregisteredRedirectUri => "OIDC0002",
+            ErrorCode::ConsentExpired => "OIDC0003",
+            ErrorCode::BadAuthorizeRequest => "OIDC0004",
+            ErrorCode::BadLogoutRequest => "OIDC0005",
+            ErrorCode::UnregisteredLogoutUri => "OIDC0006",
+            ErrorCode::Lower(code) => code,
+        }
+    }
+}
+
+impl Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the error page shows, attached to the response as an extension.
 #[derive(Clone, Debug)]
 pub struct ErrorPage {
@@ -26,69 +90,72 @@ pub enum WebError {
     NotFound,
     /// Bad input: a clear message, nothing lost.
     #[error("{code} bad request: {message}")]
-    BadRequest { code: &'static str, message: &'static str },
+    BadRequest { code: ErrorCode, message: &'static str },
+    /// A form posted without its valid CSRF token (an old page, or another
+    /// site): nothing is done, the person reloads the page.
+    #[error("WEB0004 form expired")]
+    FormExpired,
     /// The `service` of a CAS request is not registered: refused, and never
     /// redirected to.
     #[error("{code} service not allowed: {detail}")]
-    ServiceNotAllowed { code: &'static str, detail: String },
+    ServiceNotAllowed { code: ErrorCode, detail: String },
     /// A store does not answer: try again later.
     #[error("{code} unavailable: {detail}")]
-    Unavailable { code: &'static str, detail: String },
+    Unavailable { code: ErrorCode, detail: String },
     /// A bug of ours (a template that does not render).
     #[error("{code} internal error: {detail}")]
-    Internal { code: &'static str, detail: String },
+    Internal { code: ErrorCode, detail: String },
 }
 
 impl WebError {
-    pub fn internal(code: &'static str, e: impl Display) -> Self {
+    pub fn internal(code: ErrorCode, e: impl Display) -> Self {
         WebError::Internal { code, detail: e.to_string() }
     }
 
-    pub fn bad_request(code: &'static str, message: &'static str) -> Self {
+    pub fn bad_request(code: ErrorCode, message: &'static str) -> Self {
         WebError::BadRequest { code, message }
     }
 
     fn page(&self) -> (StatusCode, ErrorPage) {
+        let (status, title, message) = self.words();
+        let (code, detail) = match self {
+            WebError::NotFound => (None, None),
+            WebError::BadRequest { code, .. } => (Some(*code), None),
+            WebError::FormExpired => (Some(ErrorCode::FormExpired), None),
+            WebError::ServiceNotAllowed { code, detail }
+            | WebError::Unavailable { code, detail }
+            | WebError::Internal { code, detail } => (Some(*code), Some(detail.clone())),
+        };
+        (status, ErrorPage { title, message, code: code.map(ErrorCode::as_str), detail })
+    }
+
+    /// The status, title and French message of each kind of error.
+    fn words(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
-            WebError::NotFound => (
-                StatusCode::NOT_FOUND,
-                ErrorPage {
-                    title: "Page introuvable",
-                    message: "La page demandée n'existe pas ou n'existe plus.",
-                    code: None,
-                    detail: None,
-                },
-            ),
-            WebError::BadRequest { code, message } => (
-                StatusCode::BAD_REQUEST,
-                ErrorPage { title: "Requête incorrecte", message, code: Some(code), detail: None },
-            ),
-            WebError::ServiceNotAllowed { code, detail } => (
+            WebError::NotFound => {
+                (StatusCode::NOT_FOUND, "Page introuvable", "La page demandée n'existe pas ou n'existe plus.")
+            }
+            WebError::BadRequest { message, .. } => (StatusCode::BAD_REQUEST, "Requête incorrecte", message),
+            WebError::FormExpired => (
                 StatusCode::FORBIDDEN,
-                ErrorPage {
-                    title: "Application non autorisée",
-                    message: "L'application qui vous a envoyé ici n'est pas autorisée à utiliser la connexion de l'ENT. Vous n'avez pas été redirigé(e) vers elle.",
-                    code: Some(code),
-                    detail: Some(detail.clone()),
-                },
+                "Page expirée",
+                "Cette page a expiré. Veuillez revenir en arrière, recharger la page et recommencer.",
             ),
-            WebError::Unavailable { code, detail } => (
+            WebError::ServiceNotAllowed { .. } => (
+                StatusCode::FORBIDDEN,
+                "Application non autorisée",
+                "L'application qui vous a envoyé ici n'est pas autorisée à utiliser la connexion de l'ENT. Vous \
+                 n'avez pas été redirigé(e) vers elle.",
+            ),
+            WebError::Unavailable { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                ErrorPage {
-                    title: "Service momentanément indisponible",
-                    message: "La connexion à l'ENT est momentanément indisponible. Veuillez réessayer dans quelques minutes.",
-                    code: Some(code),
-                    detail: Some(detail.clone()),
-                },
+                "Service momentanément indisponible",
+                "La connexion à l'ENT est momentanément indisponible. Veuillez réessayer dans quelques minutes.",
             ),
-            WebError::Internal { code, detail } => (
+            WebError::Internal { .. } => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorPage {
-                    title: "Une erreur est survenue",
-                    message: "Une erreur inattendue est survenue. Veuillez réessayer dans quelques minutes.",
-                    code: Some(code),
-                    detail: Some(detail.clone()),
-                },
+                "Une erreur est survenue",
+                "Une erreur inattendue est survenue. Veuillez réessayer dans quelques minutes.",
             ),
         }
     }
@@ -107,10 +174,21 @@ impl From<idp_core::Error> for WebError {
     fn from(e: idp_core::Error) -> Self {
         match e {
             idp_core::Error::Invalid { .. } => {
-                WebError::bad_request("CORE0001", "Les informations envoyées sont incorrectes.")
+                WebError::bad_request(ErrorCode::Lower("CORE0001"), "Les informations envoyées sont incorrectes.")
             }
             idp_core::Error::NotFound(_) => WebError::NotFound,
-            other => WebError::Unavailable { code: other.code(), detail: other.to_string() },
+            other => WebError::Unavailable { code: ErrorCode::Lower(other.code()), detail: other.to_string() },
+        }
+    }
+}
+
+/// An account flow's refusal that reached here is not the person's (those
+/// are shown on the flow's page): a store failure, or a bug.
+impl From<FlowError> for WebError {
+    fn from(e: FlowError) -> Self {
+        match e {
+            FlowError::Core(e) => e.into(),
+            other => WebError::internal(ErrorCode::Flow, other),
         }
     }
 }
@@ -119,8 +197,13 @@ impl From<idp_protocol::Error> for WebError {
     fn from(e: idp_protocol::Error) -> Self {
         match e {
             idp_protocol::Error::InvalidServiceUrl(d) | idp_protocol::Error::UnknownService(d) => {
-                WebError::ServiceNotAllowed { code: "CAS0002", detail: d }
+                WebError::ServiceNotAllowed { code: ErrorCode::ServiceNotAllowed, detail: d }
             }
+            idp_protocol::Error::UnsupportedMethod => WebError::bad_request(
+                ErrorCode::UnsupportedMethod,
+                "La méthode de retour demandée n'est pas prise en charge.",
+            ),
+            idp_protocol::Error::Flow(e) => e.into(),
             idp_protocol::Error::Core(e) => e.into(),
         }
     }

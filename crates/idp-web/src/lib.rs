@@ -7,7 +7,8 @@
 //! idp-core, render or redirect. No SQL, no Redis here: storage comes in
 //! through the ports held by [`state::AppState`].
 //!
-//! Start with [`router`], then [`cas::login`]. The OpenID Connect endpoints
+//! Start with [`router`], then [`cas::login`], which renders the answers of
+//! the login pipeline ([`idp_protocol::login`]). The OpenID Connect endpoints
 //! are in [`oidc`]; their OAuth error bodies and challenges are made in
 //! [`oidc::error`].
 //! The account pages
@@ -18,6 +19,7 @@
 pub mod cas;
 pub mod compte;
 pub mod config;
+pub mod cookies;
 pub mod csrf;
 pub mod error;
 pub mod health;

@@ -22,3 +22,17 @@ pub fn client_ip(parts: &Parts, trusted: &[IpAddr]) -> String {
         .collect::<Vec<_>>();
     forwarded.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer).to_string()
 }
+
+pub use idp_core::query::with_query;
+
+/// The client's address ([`client_ip`] with the configured trusted
+/// proxies), as an extractor.
+pub struct ClientIp(pub String);
+
+impl axum::extract::FromRequestParts<crate::state::AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &crate::state::AppState) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts, &state.config.trusted_proxies)))
+    }
+}

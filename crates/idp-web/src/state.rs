@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use std::sync::Arc;
 
-use idp_core::auth::Authenticator;
 use idp_core::lifecycle::Lifecycle;
 use idp_protocol::cas::Cas;
+use idp_protocol::login::LoginPipeline;
 use idp_protocol::oidc::Oidc;
 
 use crate::config::WebConfig;
@@ -22,7 +22,8 @@ pub trait Readiness: Send + Sync {
 #[derive(Clone)]
 pub struct AppState {
     pub cas: Arc<Cas>,
-    pub auth: Arc<Authenticator>,
+    /// Every way into a session: the CAS login, the charter at login.
+    pub login: Arc<LoginPipeline>,
     /// The OpenID Connect provider, on the same SSO session as `cas`.
     pub oidc: Arc<Oidc>,
     pub views: Arc<Views>,

@@ -12,7 +12,7 @@ use minijinja::{Environment, Value, context};
 use std::borrow::Cow;
 use std::path::PathBuf;
 
-use crate::error::WebError;
+use crate::error::{ErrorCode, WebError};
 use crate::state::AppState;
 
 mod embedded {
@@ -92,10 +92,10 @@ impl Views {
 
     /// Renders `name` with `ctx` plus the variables every page has.
     pub fn render(&self, name: &str, ctx: Value) -> Result<String, WebError> {
-        let template = self.env.get_template(name).map_err(|e| WebError::internal("WEB0001", e))?;
+        let template = self.env.get_template(name).map_err(|e| WebError::internal(ErrorCode::Template, e))?;
         template
             .render(context! { static_url => &self.static_url, site_name => &self.site_name, ..ctx })
-            .map_err(|e| WebError::internal("WEB0001", e))
+            .map_err(|e| WebError::internal(ErrorCode::Template, e))
     }
 
     pub fn theme(&self) -> &str {

@@ -13,7 +13,8 @@ use idp_core::clock::Clock;
 use idp_core::lifecycle::Lifecycle;
 use idp_core::ports::Mailer;
 use idp_core::throttle::Throttle;
-use idp_protocol::cas::Cas;
+use idp_protocol::cas::{Cas, CasPorts};
+use idp_protocol::login::LoginPipeline;
 use idp_protocol::oidc::Oidc;
 use idp_protocol::oidc::internal::{WithInternalServices, internal_service};
 use idp_protocol::oidc::keys::Keys;
@@ -75,7 +76,7 @@ pub async fn build_cas(
         clock: clock.clone(),
         issuer: issuer.clone(),
     };
-    let cas = Arc::new(Cas {
+    let ports = CasPorts {
         accounts: stores.accounts.clone(),
         // The OIDC authorization endpoint is an internal service, so
         // that CAS logs in for it (see idp_protocol::oidc::internal).
@@ -88,11 +89,10 @@ pub async fn build_cas(
         outbound,
         audit: Arc::new(TracingAudit),
         clock,
-        policy: settings.session_policy(),
         proxies: stores.proxies.clone(),
         pseudonyms: stores.pseudonyms.clone(),
-        session_end_hooks: vec![Arc::new(back_channel)],
-    });
+    };
+    let cas = Arc::new(Cas::new(ports, settings.session_policy(), vec![Arc::new(back_channel)]));
     Ok((cas, keys, issuer))
 }
 
@@ -170,15 +170,17 @@ impl Application {
             trusted_proxies: settings.trusted_proxies.clone(),
         };
         let handle = metrics_handle();
+        let lifecycle = Arc::new(lifecycle);
+        let login = LoginPipeline::new(cas.clone(), Arc::new(auth), lifecycle.clone());
         let state = AppState {
             cas,
+            login: Arc::new(login),
             oidc: Arc::new(oidc),
-            auth: Arc::new(auth),
             views,
             config: Arc::new(config),
             readiness: Arc::new(StoresReadiness(stores.clone())),
             metrics: Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default()),
-            lifecycle: Arc::new(lifecycle),
+            lifecycle,
         };
         let listener =
             TcpListener::bind(&settings.bind).await.with_context(|| format!("cannot listen on {}", settings.bind))?;

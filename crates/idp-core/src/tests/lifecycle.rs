@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use crate::Result;
 use crate::account::{Account, AccountState, Login, NewAccount, Profile};
 use crate::activation::Step;
+use crate::cgu::ResumeTarget;
 use crate::clock::FixedClock;
 use crate::lifecycle::{AccountExtras, FlowError, Lifecycle, LifecyclePolicy, LoginRecord, MailKind};
 use crate::password_policy::PasswordPolicy;
@@ -266,10 +267,14 @@ async fn a_pending_cgu_acceptance_is_single_use() {
     account.cgu_version = Some("2".into());
     l.accounts.update(&account).await.unwrap();
     assert!(l.must_accept_cgu(&account));
-    let token = l.begin_cgu(&account, "resume".into()).await.unwrap();
+    let target = ResumeTarget { service: Some("https://s.example/".into()), renew: true, post: false, fresh: true };
+    let checked_at = l.now() - Duration::minutes(5);
+    let token = l.begin_cgu(&account, checked_at, target.clone()).await.unwrap();
     assert!(matches!(l.accept_cgu_at_login(&token, false).await, Err(FlowError::CguNotAccepted)));
     let (account, pending) = l.accept_cgu_at_login(&token, true).await.unwrap();
-    assert_eq!(pending.resume, "resume");
+    assert_eq!(pending.target, target);
+    // Reading the charter is not a login: the credential check keeps its time.
+    assert_eq!(pending.authenticated_at, checked_at);
     assert!(!l.must_accept_cgu(&account));
     assert!(matches!(l.accept_cgu_at_login(&token, true).await, Err(FlowError::Expired)));
 }

@@ -23,9 +23,8 @@ use idp_core::session::{ServiceTicket, SessionPolicy, SessionService, SsoSession
 
 use crate::{Error, Result};
 
-/// The CAS server logic, shared by every request.
-#[derive(Clone)]
-pub struct Cas {
+/// The ports the CAS server works with.
+pub struct CasPorts {
     pub accounts: Arc<dyn AccountRepository>,
     pub services: Arc<dyn ServiceRegistry>,
     pub tickets: Arc<dyn TicketRegistry>,
@@ -33,14 +32,31 @@ pub struct Cas {
     pub outbound: Arc<dyn Outbound>,
     pub audit: Arc<dyn AuditLog>,
     pub clock: Arc<dyn Clock>,
-    pub policy: SessionPolicy,
     /// Proxy-granting and proxy tickets.
     pub proxies: Arc<dyn ProxyTicketStore>,
     /// Per-service pseudonymous identifiers.
     pub pseudonyms: Arc<dyn PseudonymStore>,
+}
+
+/// The CAS server logic, shared by every request. Its ports are private:
+/// callers go through its methods, which keep the protocol's order of
+/// checks (a ticket is taken before it is checked, a session ends in one
+/// place).
+#[derive(Clone)]
+pub struct Cas {
+    pub(crate) accounts: Arc<dyn AccountRepository>,
+    pub(crate) services: Arc<dyn ServiceRegistry>,
+    pub(crate) tickets: Arc<dyn TicketRegistry>,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) outbound: Arc<dyn Outbound>,
+    pub(crate) audit: Arc<dyn AuditLog>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) policy: SessionPolicy,
+    pub(crate) proxies: Arc<dyn ProxyTicketStore>,
+    pub(crate) pseudonyms: Arc<dyn PseudonymStore>,
     /// Run whenever a session ends, after the CAS single logout (the OIDC
     /// back-channel logout): one session end, every protocol told.
-    pub session_end_hooks: Vec<Arc<dyn SessionEndHook>>,
+    pub(crate) session_end_hooks: Vec<Arc<dyn SessionEndHook>>,
 }
 
 /// Store TTLs are a backstop for memory: expiry is decided with the clock,
@@ -52,6 +68,30 @@ fn std_ttl(d: chrono::Duration) -> std::time::Duration {
 }
 
 impl Cas {
+    /// A CAS server over `ports`, with the session timeouts of `policy`;
+    /// `session_end_hooks` run after the CAS single logout of every session.
+    pub fn new(ports: CasPorts, policy: SessionPolicy, session_end_hooks: Vec<Arc<dyn SessionEndHook>>) -> Self {
+        let CasPorts { accounts, services, tickets, sessions, outbound, audit, clock, proxies, pseudonyms } = ports;
+        Cas {
+            accounts,
+            services,
+            tickets,
+            sessions,
+            outbound,
+            audit,
+            clock,
+            policy,
+            proxies,
+            pseudonyms,
+            session_end_hooks,
+        }
+    }
+
+    /// The current time of the server's clock.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// The registered service a `service=` parameter belongs to. An
     /// unregistered service is an error: CAS never redirects to it.
     pub async fn registered_service(&self, raw: &str) -> Result<(ServiceUrl, Service)> {
@@ -89,11 +129,17 @@ impl Cas {
         }
     }
 
-    /// Opens an SSO session for `account` after an interactive login. A
-    /// previous session of this browser that belongs to someone else (or is
-    /// no longer alive) is ended first and the id changes; the same person's
-    /// live session is kept, with the new login time.
-    pub async fn open_session(&self, account: &Account, previous: Option<&str>) -> Result<SsoSession> {
+    /// Opens an SSO session for `account` whose credentials were checked at
+    /// `authenticated_at`. A previous session of this browser that belongs
+    /// to someone else (or is no longer alive) is ended first and the id
+    /// changes; the same person's live session is kept, with the new login
+    /// time.
+    pub async fn open_session(
+        &self,
+        account: &Account,
+        previous: Option<&str>,
+        authenticated_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<SsoSession> {
         let now = self.clock.now();
         if let Some(old) = previous {
             // The same person typing their credentials again (renew, a
@@ -107,7 +153,7 @@ impl Cas {
             };
             if same_person
                 && let Some(session) =
-                    self.sessions.reauthenticate(old, now, std_ttl(self.policy.sso_hard_timeout)).await?
+                    self.sessions.reauthenticate(old, authenticated_at, std_ttl(self.policy.sso_hard_timeout)).await?
             {
                 return Ok(session);
             }
@@ -117,7 +163,7 @@ impl Cas {
             id: new_ticket_id("TGT")?,
             account_id: account.id,
             login: account.login.as_str().to_owned(),
-            authenticated_at: now,
+            authenticated_at,
             last_used_at: now,
         };
         self.sessions.create(&session, std_ttl(self.policy.sso_hard_timeout)).await?;

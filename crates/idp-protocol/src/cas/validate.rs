@@ -6,7 +6,8 @@
 //! INVALID_REQUEST; a ticket that is not a service ticket is
 //! INVALID_TICKET_SPEC; an unknown, spent or expired ticket is
 //! INVALID_TICKET; a ticket for another service is INVALID_SERVICE. Any
-//! attempt spends the ticket, whatever the outcome.
+//! attempt that names a ticket spends it, whatever the outcome (a missing
+//! `service`, an unknown `format` included).
 
 use chrono::{DateTime, Utc};
 
@@ -116,15 +117,38 @@ fn flag(value: &Option<String>) -> bool {
     value.as_deref().is_some_and(|v| !v.eq_ignore_ascii_case("false"))
 }
 
+/// The answer to a validation request: its format (XML when the asked
+/// one is unknown, since the failure must be told in some format) and its
+/// outcome.
+#[derive(Clone, Debug)]
+pub struct Validation {
+    pub format: Format,
+    pub outcome: Result<Success, Failure>,
+}
+
 impl Cas {
-    /// Validates a service ticket for the service in `params`.
+    /// Validates a service ticket for the service in `params` (the format
+    /// is not looked at: CAS 1 and SAML 1.1 have their own).
     pub async fn validate(&self, params: &ValidateParams) -> Result<Success, Failure> {
-        self.validate_as(params, Accept::ServiceTickets).await
+        self.validate_with(params, Accept::ServiceTickets).await
     }
 
-    /// Validates a ticket of the kinds `accept` allows.
-    pub async fn validate_as(&self, params: &ValidateParams, accept: Accept) -> Result<Success, Failure> {
-        let (Some(service), Some(ticket)) = (non_empty(&params.service), non_empty(&params.ticket)) else {
+    /// Validates a ticket of the kinds `accept` allows, in the format the
+    /// request asks for.
+    pub async fn validate_as(&self, params: &ValidateParams, accept: Accept) -> Validation {
+        match params.format() {
+            Ok(format) => Validation { format, outcome: self.validate_with(params, accept).await },
+            Err(failure) => {
+                self.spend(non_empty(&params.ticket)).await;
+                Validation { format: Format::Xml, outcome: Err(failure) }
+            }
+        }
+    }
+
+    async fn validate_with(&self, params: &ValidateParams, accept: Accept) -> Result<Success, Failure> {
+        let ticket = non_empty(&params.ticket);
+        let (Some(service), Some(ticket)) = (non_empty(&params.service), ticket) else {
+            self.spend(ticket).await;
             return Err(Failure::new(
                 FailureCode::InvalidRequest,
                 "'service' and 'ticket' parameters are both required",
@@ -227,6 +251,22 @@ impl Cas {
             proxy_granting_ticket,
             proxies,
         })
+    }
+}
+
+impl Cas {
+    /// Spends a ticket named by a request that is refused before its
+    /// checks: any attempt spends the ticket.
+    async fn spend(&self, ticket: Option<&str>) {
+        let Some(id) = ticket else { return };
+        let taken = if id.starts_with("PT-") {
+            self.proxies.take_pt(id).await.map(|_| ())
+        } else {
+            self.tickets.take(id).await.map(|_| ())
+        };
+        if let Err(e) = taken {
+            tracing::warn!(error = %e, "cannot spend a ticket of a refused validation");
+        }
     }
 }
 

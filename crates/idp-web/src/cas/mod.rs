@@ -1,7 +1,5 @@
 //! CAS endpoints under `/cas`.
 
-pub mod cgu;
-pub mod denied;
 pub mod login;
 pub mod logout;
 pub mod proxy;
@@ -13,14 +11,12 @@ use axum::routing::{get, post};
 
 use crate::state::AppState;
 
-/// Name of the SSO session cookie (Apereo's name). Path `/`, so that
-/// `/cas`, the OIDC endpoints and `/compte/` share one session.
-pub const TGC: &str = "TGC";
+pub use crate::cookies::TGC;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/cas/login", get(login::show).post(login::submit))
-        .route("/cas/login/cgu", axum::routing::post(cgu::accept))
+        .route("/cas/login/cgu", post(login::accept_cgu))
         .route("/cas/logout", get(logout::logout))
         .route("/cas/validate", get(validate::cas1))
         .route("/cas/serviceValidate", get(validate::cas2))

@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use idp_protocol::cas::response::{self, Attributes};
-use idp_protocol::cas::validate::{Accept, Failure, Format, Success, ValidateParams};
+use idp_protocol::cas::validate::{Accept, Failure, Format, Success, ValidateParams, Validation};
 
 use crate::state::AppState;
 
@@ -38,18 +38,7 @@ pub(crate) async fn xml_or_json(
     Query(params): Query<ValidateParams>,
     accept: Accept,
 ) -> Response {
-    let format = match params.format() {
-        Ok(f) => f,
-        Err(failure) => {
-            // The ticket is spent all the same: any attempt spends it.
-            if let Some(t) = params.ticket.as_deref() {
-                let _ = state.cas.tickets.take(t).await;
-                let _ = state.cas.proxies.take_pt(t).await;
-            }
-            return ([(header::CONTENT_TYPE, XML)], response::xml(&Err(failure), Attributes::Include)).into_response();
-        }
-    };
-    let outcome = state.cas.validate_as(&params, accept).await;
+    let Validation { format, outcome } = state.cas.validate_as(&params, accept).await;
     count(if accept == Accept::ServiceTickets { "serviceValidate" } else { "proxyValidate" }, &outcome);
     match format {
         Format::Xml => ([(header::CONTENT_TYPE, XML)], response::xml(&outcome, Attributes::Include)).into_response(),

@@ -2,7 +2,7 @@
 //! "Mon compte a été réinitialisé."), page by page as in the seed. The
 //! attempt lives server-side; the browser only keeps its id in a cookie.
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -14,12 +14,13 @@ use idp_core::activation::{Attempt, Step};
 use idp_core::lifecycle::FlowError;
 use idp_core::secret::Secret;
 
-use crate::cas::login::{redirect, tgc_cookie};
-use crate::cas::{TGC, flag};
-use crate::compte::{csrf_failed, expired, page, strength_label, user_error};
-use crate::csrf;
+use crate::cas::flag;
+use crate::cas::login::redirect;
+use crate::compte::{expired, page, strength_label, user_error};
+use crate::cookies;
+use crate::csrf::CsrfForm;
 use crate::error::WebError;
-use crate::net::client_ip;
+use crate::net::{ClientIp, with_query};
 use crate::state::AppState;
 
 /// The cookie holding the id of this browser's attempt.
@@ -38,7 +39,6 @@ pub struct ShowQuery {
 #[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct StepForm {
-    csrf_token: Option<String>,
     identifiant: String,
     mot_de_passe_provisoire: String,
     reinitialise: Option<String>,
@@ -83,7 +83,7 @@ pub async fn show(
     if flag(&q.recommencer)
         && let Some(id) = cookie_of(&jar)
     {
-        state.lifecycle.abandon_activation(&id).await.map_err(core)?;
+        state.lifecycle.abandon_activation(&id).await?;
         jar = jar.remove(Cookie::build(COOKIE).path("/compte"));
     }
     if let Some(id) = cookie_of(&jar) {
@@ -94,13 +94,6 @@ pub async fn show(
         }
     }
     start_page(&state, jar, flag(&q.reinitialise), q.service.as_deref(), "", None, StatusCode::OK)
-}
-
-fn core(e: FlowError) -> WebError {
-    match e {
-        FlowError::Core(e) => e.into(),
-        other => WebError::internal("WEB0002", other),
-    }
 }
 
 fn start_page(
@@ -164,35 +157,34 @@ async fn after_step(
     }
 }
 
-/// Checks the CSRF token and reads the attempt id; `Err` is the page to
-/// show instead.
-fn guard(state: &AppState, jar: &CookieJar, form: &StepForm) -> Result<String, Box<Response>> {
-    let page = |r: Result<Response, WebError>| Box::new(r.unwrap_or_else(IntoResponse::into_response));
-    if !csrf::verify(jar, form.csrf_token.as_deref()) {
-        return Err(page(csrf_failed(state, jar.clone(), HOME)));
+/// The id of this browser's attempt, from its cookie; without one, the
+/// request is answered with the expired page.
+pub struct AttemptId(String);
+
+impl FromRequestParts<AppState> for AttemptId {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        match cookie_of(&jar) {
+            Some(id) => Ok(AttemptId(id)),
+            None => Err(expired(state, jar).unwrap_or_else(IntoResponse::into_response)),
+        }
     }
-    cookie_of(jar).ok_or_else(|| page(expired(state, jar.clone())))
 }
 
 /// `POST /compte/activation`: identifiant and provisional password.
 pub async fn start(
     State(state): State<AppState>,
-    parts: Parts,
+    ClientIp(source): ClientIp,
     jar: CookieJar,
-    Form(form): Form<StepForm>,
+    CsrfForm(form): CsrfForm<StepForm>,
 ) -> Result<Response, WebError> {
     let reset = flag(&form.reinitialise);
     let service = form.service.clone().filter(|s| !s.is_empty());
     let again = |jar, message: String, status| {
         start_page(&state, jar, reset, service.as_deref(), &form.identifiant, Some(message), status)
     };
-    if !csrf::verify(&jar, form.csrf_token.as_deref()) {
-        return again(
-            jar,
-            "Cette page a expiré. Veuillez saisir à nouveau vos informations.".into(),
-            StatusCode::FORBIDDEN,
-        );
-    }
     if form.identifiant.trim().is_empty() || form.mot_de_passe_provisoire.is_empty() {
         return again(
             jar,
@@ -205,7 +197,6 @@ pub async fn start(
         Some(s) => state.cas.registered_service(s).await.ok().map(|(url, _)| url.as_str().to_owned()),
         None => None,
     };
-    let source = client_ip(&parts, &state.config.trusted_proxies);
     let secret = Secret::new(form.mot_de_passe_provisoire.clone());
     match state.lifecycle.start_activation(&form.identifiant, secret, &source, service).await {
         Ok(attempt) => Ok(see_other(jar.add(attempt_cookie(&attempt.id, state.config.https())))),
@@ -222,13 +213,10 @@ pub async fn start(
 /// `POST /compte/activation/cgu`.
 pub async fn cgu(
     State(state): State<AppState>,
+    AttemptId(id): AttemptId,
     jar: CookieJar,
-    Form(form): Form<StepForm>,
+    CsrfForm(form): CsrfForm<StepForm>,
 ) -> Result<Response, WebError> {
-    let id = match guard(&state, &jar, &form) {
-        Ok(id) => id,
-        Err(page) => return Ok(*page),
-    };
     let outcome = state.lifecycle.accept_cgu(&id, form.accepte.is_some()).await;
     after_step(&state, jar, &id, outcome).await
 }
@@ -236,13 +224,10 @@ pub async fn cgu(
 /// `POST /compte/activation/courriel`: the address twice; sends the link.
 pub async fn email(
     State(state): State<AppState>,
+    AttemptId(id): AttemptId,
     jar: CookieJar,
-    Form(form): Form<StepForm>,
+    CsrfForm(form): CsrfForm<StepForm>,
 ) -> Result<Response, WebError> {
-    let id = match guard(&state, &jar, &form) {
-        Ok(id) => id,
-        Err(page) => return Ok(*page),
-    };
     let outcome = state.lifecycle.set_activation_email(&id, &form.courriel, &form.courriel_confirmation).await;
     after_step(&state, jar, &id, outcome).await
 }
@@ -255,7 +240,7 @@ pub async fn questions_page(State(state): State<AppState>, jar: CookieJar) -> Re
             questions_form(&state, jar, ("", ""), None, StatusCode::OK)
         }
         Ok(_) | Err(FlowError::Expired) => Ok(see_other(jar)),
-        Err(e) => Err(core(e)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -274,13 +259,10 @@ fn questions_form(
 /// `POST /compte/activation/questions`: two questions instead of an address.
 pub async fn questions(
     State(state): State<AppState>,
+    AttemptId(id): AttemptId,
     jar: CookieJar,
-    Form(form): Form<StepForm>,
+    CsrfForm(form): CsrfForm<StepForm>,
 ) -> Result<Response, WebError> {
-    let id = match guard(&state, &jar, &form) {
-        Ok(id) => id,
-        Err(page) => return Ok(*page),
-    };
     let answers = (form.question1.as_str(), form.reponse1.as_str(), form.question2.as_str(), form.reponse2.as_str());
     match state.lifecycle.choose_activation_questions(&id, answers).await {
         Ok(_) | Err(FlowError::WrongStep) => Ok(see_other(jar)),
@@ -295,13 +277,10 @@ pub async fn questions(
 /// `POST /compte/activation/retour`: one step back.
 pub async fn back(
     State(state): State<AppState>,
+    AttemptId(id): AttemptId,
     jar: CookieJar,
-    Form(form): Form<StepForm>,
+    CsrfForm(_): CsrfForm<StepForm>,
 ) -> Result<Response, WebError> {
-    let id = match guard(&state, &jar, &form) {
-        Ok(id) => id,
-        Err(page) => return Ok(*page),
-    };
     let outcome = state.lifecycle.activation_back(&id).await;
     after_step(&state, jar, &id, outcome).await
 }
@@ -332,11 +311,8 @@ pub async fn link(
 pub async fn confirm_link(
     State(state): State<AppState>,
     jar: CookieJar,
-    Form(form): Form<StepForm>,
+    CsrfForm(form): CsrfForm<StepForm>,
 ) -> Result<Response, WebError> {
-    if !csrf::verify(&jar, form.csrf_token.as_deref()) {
-        return csrf_failed(&state, jar, HOME);
-    }
     match state.lifecycle.confirm_email_code(&form.code).await {
         Ok(attempt) => Ok(see_other(jar.add(attempt_cookie(&attempt.id, state.config.https())))),
         Err(FlowError::Core(e)) => Err(e.into()),
@@ -348,20 +324,17 @@ pub async fn confirm_link(
 /// active, and this browser is logged in.
 pub async fn password(
     State(state): State<AppState>,
+    AttemptId(id): AttemptId,
     jar: CookieJar,
-    Form(form): Form<StepForm>,
+    CsrfForm(form): CsrfForm<StepForm>,
 ) -> Result<Response, WebError> {
-    let id = match guard(&state, &jar, &form) {
-        Ok(id) => id,
-        Err(page) => return Ok(*page),
-    };
     let (account, attempt, strength) =
         match state.lifecycle.finish_activation(&id, &form.mot_de_passe, &form.confirmation).await {
             Ok(done) => done,
             Err(e) => {
                 let strength = strength_label(state.lifecycle.passwords.strength(&form.mot_de_passe, &[]));
                 if matches!(e, FlowError::Password(_)) {
-                    let attempt = state.lifecycle.attempt(&id).await.map_err(core)?;
+                    let attempt = state.lifecycle.attempt(&id).await?;
                     let message = user_error(e)?;
                     let ctx = context! {
                         reset => attempt.reset, error => message, strength,
@@ -372,14 +345,9 @@ pub async fn password(
                 return after_step(&state, jar, &id, Err(e)).await;
             }
         };
-    let previous = jar.get(TGC).map(|c| c.value().to_owned());
-    let session = state.cas.open_session(&account, previous.as_deref()).await?;
-    let jar = jar.remove(Cookie::build(COOKIE).path("/compte")).add(tgc_cookie(&session.id, state.config.https()));
+    let jar = cookies::open_session(&state, jar.remove(Cookie::build(COOKIE).path("/compte")), &account).await?;
     let access_url = match &attempt.service {
-        Some(s) => format!(
-            "/cas/login?{}",
-            url::form_urlencoded::Serializer::new(String::new()).append_pair("service", s).finish()
-        ),
+        Some(s) => with_query("/cas/login", &[("service", s)]),
         None => "/cas/login".to_owned(),
     };
     page(

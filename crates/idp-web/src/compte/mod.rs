@@ -147,13 +147,7 @@ fn refusal(r: Refusal) -> String {
 
 /// Turns a flow error into its message, or the error page.
 pub fn user_error(e: FlowError) -> Result<String, WebError> {
-    match message(&e) {
-        Some(m) => Ok(m),
-        None => match e {
-            FlowError::Core(core) => Err(core.into()),
-            other => Err(WebError::internal("WEB0002", other)),
-        },
-    }
+    message(&e).ok_or_else(|| e.into())
 }
 
 /// Renders `template` with the CSRF token added.
@@ -177,20 +171,5 @@ pub fn expired(state: &AppState, jar: CookieJar) -> Result<Response, WebError> {
         "link_expired.html",
         StatusCode::GONE,
         context! { hours => state.lifecycle.policy.email_link_hours },
-    )
-}
-
-/// A page stating that the form has expired (CSRF check failed).
-pub fn csrf_failed(state: &AppState, jar: CookieJar, back: &str) -> Result<Response, WebError> {
-    page(
-        state,
-        jar,
-        "error.html",
-        StatusCode::FORBIDDEN,
-        context! {
-            title => "Page expirée",
-            message => "Cette page a expiré. Veuillez revenir en arrière, recharger la page et recommencer.",
-            back_url => back,
-        },
     )
 }

@@ -2,7 +2,7 @@
 //! `/`). Change the personal e-mail (valid once its link is followed), the
 //! password, the secret questions; see recent logins; download the data.
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,12 +15,12 @@ use idp_core::account::Account;
 use idp_core::lifecycle::FlowError;
 use idp_core::session::SsoSession;
 
-use crate::cas::TGC;
-use crate::cas::login::{redirect, tgc_cookie};
-use crate::compte::{csrf_failed, expired, page, user_error};
-use crate::csrf;
-use crate::error::WebError;
-use crate::net::client_ip;
+use crate::cas::login::redirect;
+use crate::compte::{expired, page, user_error};
+use crate::cookies;
+use crate::csrf::CsrfForm;
+use crate::error::{ErrorCode, WebError};
+use crate::net::ClientIp;
 use crate::state::AppState;
 
 const HOME: &str = "/compte/";
@@ -28,7 +28,6 @@ const HOME: &str = "/compte/";
 #[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct AccountForm {
-    csrf_token: Option<String>,
     /// What was just done (after a redirect): `courriel`, `mot-de-passe`, `questions`.
     fait: String,
     courriel: String,
@@ -43,31 +42,50 @@ pub struct AccountForm {
     code: String,
 }
 
-fn fail(e: FlowError) -> WebError {
-    match e {
-        FlowError::Core(e) => e.into(),
-        other => WebError::internal("WEB0002", other),
+/// The session and account of this browser; without a live session, the
+/// request is answered with the page asking to log in.
+pub struct SignedIn {
+    session: SsoSession,
+    account: Account,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let found = state.cas.current_session(cookies::session_id(&jar).as_deref()).await;
+        match found {
+            Ok(Some((session, account))) => Ok(SignedIn { session, account }),
+            Ok(None) => Err(sign_in_first(state, jar).unwrap_or_else(IntoResponse::into_response)),
+            Err(e) => Err(WebError::from(e).into_response()),
+        }
     }
 }
 
-/// The session and account of this browser, or the page asking to log in.
-async fn signed_in(state: &AppState, jar: &CookieJar) -> Result<Result<(SsoSession, Account), Response>, WebError> {
-    let tgc = jar.get(TGC).map(|c| c.value().to_owned());
-    match state.cas.current_session(tgc.as_deref()).await? {
-        Some(found) => Ok(Ok(found)),
-        None => {
-            let r = page(
-                state,
-                jar.clone(),
-                "error.html",
-                StatusCode::UNAUTHORIZED,
-                context! {
-                    title => "Connexion nécessaire",
-                    message => "Pour accéder à votre compte, connectez-vous d'abord à l'ENT, puis revenez sur cette page.",
-                    back_url => "/cas/login",
-                },
-            )?;
-            Ok(Err(r))
+fn sign_in_first(state: &AppState, jar: CookieJar) -> Result<Response, WebError> {
+    let ctx = context! {
+        title => "Connexion nécessaire",
+        message => "Pour accéder à votre compte, connectez-vous d'abord à l'ENT, puis revenez sur cette page.",
+        back_url => "/cas/login",
+    };
+    page(state, jar, "error.html", StatusCode::UNAUTHORIZED, ctx)
+}
+
+/// After a change in `section`: back to the page saying it is done, or the
+/// page again with the reason of the refusal in that section.
+async fn after_change(
+    state: &AppState,
+    jar: CookieJar,
+    account: &Account,
+    section: &str,
+    outcome: Result<(), FlowError>,
+) -> Result<Response, WebError> {
+    match outcome {
+        Ok(()) => Ok((jar, redirect(StatusCode::SEE_OTHER, &format!("{HOME}?fait={section}"))).into_response()),
+        Err(e) => {
+            let message = user_error(e)?;
+            render(state, jar, account, "", Some((section, message)), StatusCode::BAD_REQUEST).await
         }
     }
 }
@@ -80,7 +98,7 @@ async fn render(
     error: Option<(&str, String)>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    let data = state.lifecycle.account_data(account).await.map_err(fail)?;
+    let data = state.lifecycle.account_data(account).await?;
     let (error_in, error) = match error {
         Some((section, message)) => (Some(section.to_owned()), Some(message)),
         None => (None, None),
@@ -102,74 +120,46 @@ async fn render(
 /// `GET /compte/`.
 pub async fn show(
     State(state): State<AppState>,
+    SignedIn { account, .. }: SignedIn,
     jar: CookieJar,
     Query(q): Query<AccountForm>,
 ) -> Result<Response, WebError> {
-    let (_, account) = match signed_in(&state, &jar).await? {
-        Ok(found) => found,
-        Err(page) => return Ok(page),
-    };
     render(&state, jar, &account, &q.fait, None, StatusCode::OK).await
-}
-
-fn done(what: &str) -> Response {
-    redirect(StatusCode::SEE_OTHER, &format!("{HOME}?fait={what}"))
 }
 
 /// `POST /compte/mot-de-passe`: the current password, then the new one
 /// twice. Other sessions end; this browser gets a fresh one.
 pub async fn password(
     State(state): State<AppState>,
-    parts: Parts,
+    SignedIn { session, account }: SignedIn,
+    ClientIp(source): ClientIp,
     jar: CookieJar,
-    Form(form): Form<AccountForm>,
+    CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
-    if !csrf::verify(&jar, form.csrf_token.as_deref()) {
-        return csrf_failed(&state, jar, HOME);
-    }
-    let (session, account) = match signed_in(&state, &jar).await? {
-        Ok(found) => found,
-        Err(page) => return Ok(page),
-    };
-    let source = client_ip(&parts, &state.config.trusted_proxies);
     let outcome = state
         .lifecycle
         .change_password(&account, &form.mot_de_passe_actuel, &form.mot_de_passe, &form.confirmation, &source)
         .await;
-    match outcome {
+    let (jar, outcome) = match outcome {
         Ok(account) => {
             // The other browsers' sessions end now, with single logout.
             state.cas.end_sessions_of(account.id, Some(&session.id)).await?;
-            let fresh = state.cas.open_session(&account, Some(&session.id)).await?;
-            Ok((jar.add(tgc_cookie(&fresh.id, state.config.https())), done("mot-de-passe")).into_response())
+            (cookies::open_session(&state, jar, &account).await?, Ok(()))
         }
-        Err(e) => {
-            let message = user_error(e)?;
-            render(&state, jar, &account, "", Some(("mot-de-passe", message)), StatusCode::BAD_REQUEST).await
-        }
-    }
+        Err(e) => (jar, Err(e)),
+    };
+    after_change(&state, jar, &account, "mot-de-passe", outcome).await
 }
 
 /// `POST /compte/courriel`: a new address twice; a link is sent to it.
 pub async fn email(
     State(state): State<AppState>,
+    SignedIn { account, .. }: SignedIn,
     jar: CookieJar,
-    Form(form): Form<AccountForm>,
+    CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
-    if !csrf::verify(&jar, form.csrf_token.as_deref()) {
-        return csrf_failed(&state, jar, HOME);
-    }
-    let (_, account) = match signed_in(&state, &jar).await? {
-        Ok(found) => found,
-        Err(page) => return Ok(page),
-    };
-    match state.lifecycle.request_email_change(&account, &form.courriel, &form.courriel_confirmation).await {
-        Ok(()) => Ok((jar, done("courriel")).into_response()),
-        Err(e) => {
-            let message = user_error(e)?;
-            render(&state, jar, &account, "", Some(("courriel", message)), StatusCode::BAD_REQUEST).await
-        }
-    }
+    let outcome = state.lifecycle.request_email_change(&account, &form.courriel, &form.courriel_confirmation).await;
+    after_change(&state, jar, &account, "courriel", outcome).await
 }
 
 /// `GET /compte/courriel?code=…`: the link of the e-mail, not spent yet.
@@ -196,11 +186,8 @@ pub async fn email_link(
 pub async fn confirm_email(
     State(state): State<AppState>,
     jar: CookieJar,
-    Form(form): Form<AccountForm>,
+    CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
-    if !csrf::verify(&jar, form.csrf_token.as_deref()) {
-        return csrf_failed(&state, jar, HOME);
-    }
     match state.lifecycle.confirm_email_change(&form.code).await {
         Ok(_) => page(&state, jar, "email_changed.html", StatusCode::OK, context! { compte_url => HOME }),
         Err(FlowError::Core(e)) => Err(e.into()),
@@ -211,35 +198,20 @@ pub async fn confirm_email(
 /// `POST /compte/questions`: new secret questions.
 pub async fn questions(
     State(state): State<AppState>,
+    SignedIn { account, .. }: SignedIn,
     jar: CookieJar,
-    Form(form): Form<AccountForm>,
+    CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
-    if !csrf::verify(&jar, form.csrf_token.as_deref()) {
-        return csrf_failed(&state, jar, HOME);
-    }
-    let (_, account) = match signed_in(&state, &jar).await? {
-        Ok(found) => found,
-        Err(page) => return Ok(page),
-    };
     let answers = (form.question1.as_str(), form.reponse1.as_str(), form.question2.as_str(), form.reponse2.as_str());
-    match state.lifecycle.change_questions(&account, answers).await {
-        Ok(()) => Ok((jar, done("questions")).into_response()),
-        Err(e) => {
-            let message = user_error(e)?;
-            render(&state, jar, &account, "", Some(("questions", message)), StatusCode::BAD_REQUEST).await
-        }
-    }
+    let outcome = state.lifecycle.change_questions(&account, answers).await;
+    after_change(&state, jar, &account, "questions", outcome).await
 }
 
 /// `GET /compte/donnees.json`: everything the ENT holds about the person
 /// (never a password or an answer, which are only kept hashed).
-pub async fn export(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
-    let (_, account) = match signed_in(&state, &jar).await? {
-        Ok(found) => found,
-        Err(page) => return Ok(page),
-    };
-    let data = state.lifecycle.account_data(&account).await.map_err(fail)?;
-    let json = serde_json::to_string_pretty(&data).map_err(|e| WebError::internal("WEB0003", e))?;
+pub async fn export(State(state): State<AppState>, SignedIn { account, .. }: SignedIn) -> Result<Response, WebError> {
+    let data = state.lifecycle.account_data(&account).await?;
+    let json = serde_json::to_string_pretty(&data).map_err(|e| WebError::internal(ErrorCode::Serialize, e))?;
     let disposition = format!("attachment; filename=\"donnees-ent-{}.json\"", account.login.as_str());
     Ok((
         [

@@ -1,9 +1,8 @@
 //! `/compte/mot-de-passe-oublie`: a new password by the validated e-mail
 //! address (a link) or by the two secret questions.
 
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
@@ -11,10 +10,10 @@ use serde::Deserialize;
 
 use idp_core::lifecycle::FlowError;
 
-use crate::compte::{csrf_failed, page, strength_label, user_error};
-use crate::csrf;
+use crate::compte::{page, strength_label, user_error};
+use crate::csrf::CsrfForm;
 use crate::error::WebError;
-use crate::net::client_ip;
+use crate::net::ClientIp;
 use crate::state::AppState;
 
 const HOME: &str = "/compte/mot-de-passe-oublie";
@@ -22,7 +21,6 @@ const HOME: &str = "/compte/mot-de-passe-oublie";
 #[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct RecoveryForm {
-    csrf_token: Option<String>,
     identifiant: String,
     courriel: String,
     reponse1: String,
@@ -45,14 +43,10 @@ pub async fn show(State(state): State<AppState>, jar: CookieJar) -> Result<Respo
 /// match; the page is the same in every case.
 pub async fn by_email(
     State(state): State<AppState>,
-    parts: Parts,
+    ClientIp(source): ClientIp,
     jar: CookieJar,
-    Form(form): Form<RecoveryForm>,
+    CsrfForm(form): CsrfForm<RecoveryForm>,
 ) -> Result<Response, WebError> {
-    if !csrf::verify(&jar, form.csrf_token.as_deref()) {
-        return csrf_failed(&state, jar, HOME);
-    }
-    let source = client_ip(&parts, &state.config.trusted_proxies);
     // In the background: the time of the answer must not tell whether an
     // e-mail was written, hence whether the login and address exist.
     let lifecycle = state.lifecycle.clone();
@@ -71,13 +65,6 @@ pub async fn by_email(
     )
 }
 
-fn fail(e: FlowError) -> WebError {
-    match e {
-        FlowError::Core(e) => e.into(),
-        other => WebError::internal("WEB0002", other),
-    }
-}
-
 async fn questions_page(
     state: &AppState,
     jar: CookieJar,
@@ -85,7 +72,7 @@ async fn questions_page(
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    let (question1, question2) = state.lifecycle.recovery_questions(login).await.map_err(fail)?;
+    let (question1, question2) = state.lifecycle.recovery_questions(login).await?;
     page(state, jar, "forgot_questions.html", status, context! { login, question1, question2, error })
 }
 
@@ -94,11 +81,8 @@ async fn questions_page(
 pub async fn questions(
     State(state): State<AppState>,
     jar: CookieJar,
-    Form(form): Form<RecoveryForm>,
+    CsrfForm(form): CsrfForm<RecoveryForm>,
 ) -> Result<Response, WebError> {
-    if !csrf::verify(&jar, form.csrf_token.as_deref()) {
-        return csrf_failed(&state, jar, HOME);
-    }
     if form.identifiant.trim().is_empty() {
         return home(&state, jar, Some("Veuillez saisir votre identifiant.".into()), StatusCode::BAD_REQUEST);
     }
@@ -108,14 +92,10 @@ pub async fn questions(
 /// `POST …/reponses`: right answers lead to the new password form.
 pub async fn answers(
     State(state): State<AppState>,
-    parts: Parts,
+    ClientIp(source): ClientIp,
     jar: CookieJar,
-    Form(form): Form<RecoveryForm>,
+    CsrfForm(form): CsrfForm<RecoveryForm>,
 ) -> Result<Response, WebError> {
-    if !csrf::verify(&jar, form.csrf_token.as_deref()) {
-        return csrf_failed(&state, jar, HOME);
-    }
-    let source = client_ip(&parts, &state.config.trusted_proxies);
     let login = form.identifiant.trim();
     match state.lifecycle.answer_recovery_questions(login, &form.reponse1, &form.reponse2, &source).await {
         Ok(code) => password_form(&state, jar, &code, None, None, StatusCode::OK),
@@ -169,11 +149,8 @@ fn expired_reset(state: &AppState, jar: CookieJar) -> Result<Response, WebError>
 pub async fn new_password(
     State(state): State<AppState>,
     jar: CookieJar,
-    Form(form): Form<RecoveryForm>,
+    CsrfForm(form): CsrfForm<RecoveryForm>,
 ) -> Result<Response, WebError> {
-    if !csrf::verify(&jar, form.csrf_token.as_deref()) {
-        return csrf_failed(&state, jar, HOME);
-    }
     match state.lifecycle.reset_password(&form.code, &form.mot_de_passe, &form.confirmation).await {
         Ok(account) => {
             // Every session of the account ends now, with single logout.

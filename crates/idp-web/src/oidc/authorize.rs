@@ -14,7 +14,7 @@ use idp_protocol::oidc::authorize::{AuthorizeParams, ConsentAnswer, Next, Refusa
 use crate::cas::TGC;
 use crate::cas::login::redirect;
 use crate::csrf;
-use crate::error::WebError;
+use crate::error::{ErrorCode, WebError};
 use crate::security::no_store;
 use crate::state::AppState;
 
@@ -56,7 +56,7 @@ pub async fn consent(
     }
     if !csrf::verify(&jar, form.csrf_token.as_deref()) {
         return Err(WebError::bad_request(
-            "OIDC0003",
+            ErrorCode::ConsentExpired,
             "Cette page a expiré. Veuillez revenir à l'application et recommencer.",
         ));
     }
@@ -69,17 +69,23 @@ pub async fn consent(
 }
 
 fn bad_request() -> WebError {
-    WebError::bad_request("OIDC0004", "La demande de connexion de l'application est incorrecte.")
+    WebError::bad_request(ErrorCode::BadAuthorizeRequest, "La demande de connexion de l'application est incorrecte.")
 }
 
 fn respond(state: &AppState, jar: CookieJar, params: &AuthorizeParams, next: Next) -> Result<Response, WebError> {
     let mut response = match next {
         Next::Redirect(url) | Next::Login { url } => redirect(StatusCode::FOUND, &url),
         Next::Refuse(Refusal::UnknownClient) => {
-            return Err(WebError::ServiceNotAllowed { code: "OIDC0001", detail: "unknown client_id".into() });
+            return Err(WebError::ServiceNotAllowed {
+                code: ErrorCode::UnknownClient,
+                detail: "unknown client_id".into(),
+            });
         }
         Next::Refuse(Refusal::UnregisteredRedirectUri) => {
-            return Err(WebError::ServiceNotAllowed { code: "OIDC0002", detail: "unregistered redirect_uri".into() });
+            return Err(WebError::ServiceNotAllowed {
+                code: ErrorCode::UnregisteredRedirectUri,
+                detail: "unregistered redirect_uri".into(),
+            });
         }
         Next::Consent { client, scopes, account } => {
             let (jar, csrf_token) = csrf::token(jar, state.config.https())?;

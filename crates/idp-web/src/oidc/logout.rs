@@ -14,7 +14,7 @@ use idp_protocol::oidc::logout::{EndSessionNext, EndSessionParams};
 
 use crate::cas::TGC;
 use crate::cas::login::redirect;
-use crate::error::WebError;
+use crate::error::{ErrorCode, WebError};
 use crate::state::AppState;
 
 /// `GET /oidc/logout`.
@@ -38,7 +38,7 @@ pub async fn end_session_form(
 }
 
 fn bad_request() -> WebError {
-    WebError::bad_request("OIDC0005", "La demande de déconnexion de l'application est incorrecte.")
+    WebError::bad_request(ErrorCode::BadLogoutRequest, "La demande de déconnexion de l'application est incorrecte.")
 }
 
 async fn run(state: AppState, jar: CookieJar, params: EndSessionParams) -> Result<Response, WebError> {
@@ -52,7 +52,7 @@ async fn run(state: AppState, jar: CookieJar, params: EndSessionParams) -> Resul
             Ok((jar, Html(html)).into_response())
         }
         EndSessionNext::Refuse => Err(WebError::ServiceNotAllowed {
-            code: "OIDC0006",
+            code: ErrorCode::UnregisteredLogoutUri,
             detail: "unknown client or unregistered post_logout_redirect_uri".into(),
         }),
     }

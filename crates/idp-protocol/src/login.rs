@@ -1,0 +1,353 @@
+//! The login pipeline: every way into a session ends here.
+//!
+//! A login request (`/cas/login`, and through it the OIDC authorization
+//! endpoint) is decided in one place and answered with one [`LoginNext`]
+//! value that the web layer renders. The order is fixed:
+//!
+//! 1. the credentials are checked (local password today; an upstream
+//!    identity provider tomorrow: both give an [`Identified`] account);
+//! 2. the login is recorded in the account's history;
+//! 3. a new charter (CGU) must be accepted before anything else: no session,
+//!    no ticket until then ([`LoginPipeline::resume_after_cgu`] goes on);
+//! 4. the SSO session opens (or the same person's live one is kept);
+//! 5. the service's access rules are checked;
+//! 6. a service ticket is issued and travels back by redirect or POST form.
+//!
+//! A browser with a live session skips 1 to 4 (single sign-on), unless the
+//! request says `renew` or the service turned single sign-on off.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use idp_core::access::Denial;
+use idp_core::account::Account;
+use idp_core::auth::{Authenticator, LoginOutcome};
+use idp_core::cgu::ResumeTarget;
+use idp_core::lifecycle::{FlowError, Lifecycle};
+use idp_core::secret::Secret;
+use idp_core::service::{Service, ServiceUrl};
+use idp_core::session::SsoSession;
+
+use crate::cas::Cas;
+use crate::{Error, Result};
+
+/// How the ticket travels back to the service (`method=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResponseMethod {
+    /// A redirect with `ticket=` in the query string.
+    #[default]
+    Get,
+    /// An auto-submitted POST form carrying `ticket`.
+    Post,
+}
+
+impl ResponseMethod {
+    /// Parses `method=`: absent, empty or `GET`, or `POST` (any case).
+    pub fn parse(value: Option<&str>) -> Result<Self> {
+        match value.map(str::to_ascii_uppercase).as_deref() {
+            None | Some("") | Some("GET") => Ok(ResponseMethod::Get),
+            Some("POST") => Ok(ResponseMethod::Post),
+            _ => Err(Error::UnsupportedMethod),
+        }
+    }
+
+    /// The value to carry in links and forms (none for the default).
+    pub fn param(self) -> Option<&'static str> {
+        match self {
+            ResponseMethod::Get => None,
+            ResponseMethod::Post => Some("POST"),
+        }
+    }
+}
+
+/// A checked login request: the registered service it is for, if any, and
+/// the CAS options.
+#[derive(Clone, Debug)]
+pub struct LoginRequest {
+    pub service: Option<(ServiceUrl, Service)>,
+    /// Credentials must be typed, even with a live session.
+    pub renew: bool,
+    /// Never show a page: back to the service without a ticket instead.
+    pub gateway: bool,
+    pub method: ResponseMethod,
+}
+
+impl LoginRequest {
+    /// The service URL as requested, if any.
+    pub fn service_url(&self) -> Option<&str> {
+        self.service.as_ref().map(|(url, _)| url.as_str())
+    }
+
+    /// Whether a live session may be reused: not with `renew`, nor when the
+    /// service turned single sign-on off (`ssoEnabled=false`).
+    fn may_reuse_session(&self) -> bool {
+        !self.renew && self.service.as_ref().is_none_or(|(_, s)| s.policy.sso_enabled)
+    }
+
+    fn resume_target(&self, fresh: bool) -> ResumeTarget {
+        ResumeTarget {
+            service: self.service_url().map(str::to_owned),
+            renew: self.renew,
+            post: self.method == ResponseMethod::Post,
+            fresh,
+        }
+    }
+}
+
+/// Who the pipeline is logging in, and how that was established.
+#[derive(Debug)]
+pub enum Identified {
+    /// A local account whose password was just checked.
+    Password(Box<Account>),
+}
+
+impl Identified {
+    fn account(&self) -> &Account {
+        match self {
+            Identified::Password(a) => a,
+        }
+    }
+}
+
+/// Why credentials were refused; the form is shown again with the reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The identifiant or the password is empty.
+    MissingCredentials,
+    /// Unknown login or wrong password (indistinguishable on purpose).
+    InvalidCredentials,
+    /// Too many failures for this login or address.
+    Throttled,
+    /// Right password, locked account.
+    Locked,
+    /// Right password, disabled account.
+    Disabled,
+}
+
+/// What the browser gets next.
+#[derive(Debug)]
+pub enum LoginNext {
+    /// The profile choice or the credentials form, with the reason of a
+    /// refusal when the last attempt failed.
+    Form { refused: Option<Refusal> },
+    /// To the service with a ticket in the query string (`fresh`: the
+    /// credentials were just typed, not single sign-on).
+    ToService { url: String, fresh: bool },
+    /// To the service with a ticket, by an auto-submitted POST form.
+    PostToService { action: String, ticket: String, fresh: bool },
+    /// `gateway`: back to the service without a ticket, no page shown.
+    Gateway { url: String },
+    /// The charter must be accepted first; `token` identifies the pending
+    /// login, `refused` is set when the box was not ticked.
+    AskCgu { token: String, refused: bool },
+    /// The pending charter acceptance is unknown, spent or expired.
+    CguExpired,
+    /// The service's access rules leave this person out.
+    Denied { service: Box<Service>, denial: Denial },
+    /// The provisional password was right: the account must be activated
+    /// first (`reset`: an operator reset it).
+    MustActivate { reset: bool },
+    /// Logged in, no service: the "connected" page.
+    Welcome { account: Box<Account> },
+}
+
+/// The answer of the pipeline: what comes next, and the SSO session the
+/// browser must now carry when one was opened.
+#[derive(Debug)]
+pub struct LoginStep {
+    pub next: LoginNext,
+    /// The id of a session opened by this step (the TGC cookie's value).
+    pub session: Option<String>,
+}
+
+impl From<LoginNext> for LoginStep {
+    fn from(next: LoginNext) -> Self {
+        LoginStep { next, session: None }
+    }
+}
+
+/// The login pipeline over CAS, the credential check and the account life
+/// cycle (login history, charter).
+#[derive(Clone)]
+pub struct LoginPipeline {
+    cas: Arc<Cas>,
+    auth: Arc<Authenticator>,
+    lifecycle: Arc<Lifecycle>,
+}
+
+impl LoginPipeline {
+    pub fn new(cas: Arc<Cas>, auth: Arc<Authenticator>, lifecycle: Arc<Lifecycle>) -> Self {
+        Self { cas, auth, lifecycle }
+    }
+
+    /// Checks the parameters of a login request: the service must be
+    /// registered, the response method known.
+    pub async fn request(
+        &self,
+        service: Option<&str>,
+        renew: bool,
+        gateway: bool,
+        method: Option<&str>,
+    ) -> Result<LoginRequest> {
+        let service = match service.filter(|s| !s.is_empty()) {
+            Some(raw) => Some(self.cas.registered_service(raw).await?),
+            None => None,
+        };
+        Ok(LoginRequest { service, renew, gateway, method: ResponseMethod::parse(method)? })
+    }
+
+    /// `GET /cas/login`: single sign-on with the live session behind `tgc`,
+    /// `gateway`, or the form.
+    pub async fn show(&self, request: &LoginRequest, tgc: Option<&str>) -> Result<LoginStep> {
+        if request.may_reuse_session()
+            && let Some((session, account)) = self.cas.current_session(tgc).await?
+        {
+            if self.lifecycle.must_accept_cgu(&account) {
+                // gateway shows no page: back to the service.
+                if let Some(url) = request.gateway.then(|| request.service_url()).flatten() {
+                    return Ok(LoginNext::Gateway { url: url.to_owned() }.into());
+                }
+                return self.ask_cgu(&account, session.authenticated_at, request, false).await;
+            }
+            return self.to_service(&session, &account, request, false).await;
+        }
+        // renew forces credentials and cancels gateway (specification 2.1.1).
+        if !request.renew
+            && let Some(url) = request.gateway.then(|| request.service_url()).flatten()
+        {
+            return Ok(LoginNext::Gateway { url: url.to_owned() }.into());
+        }
+        Ok(LoginNext::Form { refused: None }.into())
+    }
+
+    /// `POST /cas/login`: checks the password typed from `source` (an IP
+    /// address), then goes on as [`LoginPipeline::complete`].
+    pub async fn with_password(
+        &self,
+        request: &LoginRequest,
+        username: &str,
+        password: Secret,
+        source: &str,
+        tgc: Option<&str>,
+    ) -> Result<LoginStep> {
+        if username.trim().is_empty() || password.expose().is_empty() {
+            return Ok(refused(Refusal::MissingCredentials));
+        }
+        let outcome = self.auth.login(username, password, source).await?;
+        let step = match outcome {
+            LoginOutcome::Success(account) => {
+                return self.complete(request, Identified::Password(account), source, tgc).await;
+            }
+            LoginOutcome::InvalidCredentials => refused(Refusal::InvalidCredentials),
+            LoginOutcome::Throttled => refused(Refusal::Throttled),
+            LoginOutcome::Locked => refused(Refusal::Locked),
+            LoginOutcome::Disabled => refused(Refusal::Disabled),
+            LoginOutcome::MustActivate { reset } => LoginNext::MustActivate { reset }.into(),
+        };
+        Ok(step)
+    }
+
+    /// Finishes a login whose identity is established: history, charter,
+    /// session, access rules, ticket, in that order.
+    pub async fn complete(
+        &self,
+        request: &LoginRequest,
+        who: Identified,
+        source: &str,
+        tgc: Option<&str>,
+    ) -> Result<LoginStep> {
+        let account = who.account();
+        let now = self.cas.now();
+        // The login history is a convenience: its failure never blocks a login.
+        if let Err(e) = self.lifecycle.security.record_login(account.id, now, source).await {
+            tracing::warn!(error = %e, "cannot record the login in the history");
+        }
+        if self.lifecycle.must_accept_cgu(account) {
+            return self.ask_cgu(account, now, request, true).await;
+        }
+        let session = self.cas.open_session(account, tgc, now).await?;
+        self.opened(session, account, request, true).await
+    }
+
+    /// `POST /cas/login/cgu`: the answer to the charter of the pending login
+    /// `token`. Ticked, the login goes on from where it stopped.
+    pub async fn resume_after_cgu(&self, token: &str, ticked: bool, tgc: Option<&str>) -> Result<LoginStep> {
+        let (account, pending) = match self.lifecycle.accept_cgu_at_login(token, ticked).await {
+            Ok(done) => done,
+            Err(FlowError::CguNotAccepted) => {
+                return Ok(LoginNext::AskCgu { token: token.to_owned(), refused: true }.into());
+            }
+            Err(FlowError::Core(e)) => return Err(e.into()),
+            Err(_) => return Ok(LoginNext::CguExpired.into()),
+        };
+        let target = pending.target;
+        let method = if target.post { Some("POST") } else { None };
+        let request = self.request(target.service.as_deref(), target.renew, false, method).await?;
+        let session = self.cas.open_session(&account, tgc, pending.authenticated_at).await?;
+        self.opened(session, &account, &request, target.fresh).await
+    }
+
+    async fn ask_cgu(
+        &self,
+        account: &Account,
+        authenticated_at: DateTime<Utc>,
+        request: &LoginRequest,
+        fresh: bool,
+    ) -> Result<LoginStep> {
+        let token = self
+            .lifecycle
+            .begin_cgu(account, authenticated_at, request.resume_target(fresh))
+            .await
+            .map_err(flow_error)?;
+        Ok(LoginNext::AskCgu { token, refused: false }.into())
+    }
+
+    async fn opened(
+        &self,
+        session: SsoSession,
+        account: &Account,
+        request: &LoginRequest,
+        fresh: bool,
+    ) -> Result<LoginStep> {
+        let mut step = self.to_service(&session, account, request, fresh).await?;
+        step.session = Some(session.id);
+        Ok(step)
+    }
+
+    /// With a session: the access rules, then a ticket for the service, or
+    /// the "connected" page without a service.
+    async fn to_service(
+        &self,
+        session: &SsoSession,
+        account: &Account,
+        request: &LoginRequest,
+        fresh: bool,
+    ) -> Result<LoginStep> {
+        let Some((url, service)) = &request.service else {
+            return Ok(LoginNext::Welcome { account: Box::new(account.clone()) }.into());
+        };
+        if let Some(denial) = self.cas.access_denial(service, account) {
+            return Ok(LoginNext::Denied { service: Box::new(service.clone()), denial }.into());
+        }
+        let ticket = self.cas.issue_service_ticket(session, url, service, fresh).await?;
+        let next = match request.method {
+            ResponseMethod::Get => LoginNext::ToService { url: url.with_param("ticket", &ticket.id), fresh },
+            ResponseMethod::Post => {
+                LoginNext::PostToService { action: url.as_str().to_owned(), ticket: ticket.id, fresh }
+            }
+        };
+        Ok(next.into())
+    }
+}
+
+fn refused(refusal: Refusal) -> LoginStep {
+    LoginNext::Form { refused: Some(refusal) }.into()
+}
+
+fn flow_error(e: FlowError) -> Error {
+    match e {
+        FlowError::Core(e) => e.into(),
+        other => Error::Flow(other),
+    }
+}
