@@ -22,3 +22,4 @@ mod interop;
 mod oidc;
 mod slo;
 mod smtp;
+mod throttle;

@@ -21,6 +21,7 @@ use crate::lifecycle::{FlowError, FlowResult, Lifecycle, MailKind, SecretAnswers
 use crate::password_policy::Strength;
 use crate::ports::AuditEvent;
 use crate::secret::Secret;
+use crate::throttle::{Admission, ThrottleKind};
 
 /// Where an attempt stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,7 +70,7 @@ struct EmailCode {
     email: String,
 }
 
-const KIND: &str = "login";
+const KIND: ThrottleKind = ThrottleKind::Password;
 
 fn attempt_key(id: &str) -> String {
     key("act", id)
@@ -95,7 +96,7 @@ impl Lifecycle {
         service: Option<String>,
     ) -> FlowResult<Attempt> {
         let typed = login.trim().to_owned();
-        if self.throttle.is_blocked(KIND, &typed, source).await? {
+        if self.throttle.attempt(KIND, &typed, source).await? == Admission::Refused {
             return Err(FlowError::Throttled);
         }
         let account = match Login::parse(&typed) {
@@ -106,10 +107,10 @@ impl Lifecycle {
         let hash = account.as_ref().and_then(|a| a.provisional_hash.clone());
         let ok = self.hashing.verify(provisional, hash).await?;
         let Some(account) = account.filter(|_| ok) else {
-            self.throttle.record_failure(KIND, &typed, source).await?;
+            self.throttle.failed(KIND, source).await?;
             return Err(FlowError::InvalidCredentials);
         };
-        self.throttle.clear_login(KIND, &typed).await?;
+        self.throttle.succeeded(KIND, &typed, source).await?;
         let now = self.now();
         let set_at = account.provisional_set_at.unwrap_or(account.created_at);
         if now - set_at > Duration::days(self.policy.provisional_validity_days) {

@@ -2,8 +2,9 @@
 //!
 //! The rules: exactly one password verification per attempt whatever the
 //! login (no user enumeration by timing); unknown login and wrong password
-//! answer the same; a provisional password never opens a session; throttled
-//! attempts are refused before any verification.
+//! answer the same; a provisional password never opens a session; every
+//! attempt is counted before its verification, and refused ones are not
+//! verified (see [`crate::throttle`]).
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use crate::account::{Account, AccountState, Login};
 use crate::clock::Clock;
 use crate::ports::{AccountRepository, AuditEvent, AuditLog, PasswordHashing};
 use crate::secret::Secret;
-use crate::throttle::Throttle;
+use crate::throttle::{Admission, Throttle, ThrottleKind};
 
 /// The answer to a login attempt.
 #[derive(Debug)]
@@ -28,7 +29,7 @@ pub enum LoginOutcome {
     Locked,
     /// Right password but the account is disabled.
     Disabled,
-    /// Too many failures for this login or address: try again later.
+    /// Too many attempts on this login from this address: try again later.
     Throttled,
 }
 
@@ -42,13 +43,13 @@ pub struct Authenticator {
     pub clock: Arc<dyn Clock>,
 }
 
-const KIND: &str = "login";
+const KIND: ThrottleKind = ThrottleKind::Password;
 
 impl Authenticator {
     /// Checks `password` for `login` typed from `source` (an IP address).
     pub async fn login(&self, login: &str, password: Secret, source: &str) -> Result<LoginOutcome> {
         let typed = login.trim().to_owned();
-        if self.throttle.is_blocked(KIND, &typed, source).await? {
+        if self.throttle.attempt(KIND, &typed, source).await? == Admission::Refused {
             self.audit.record(AuditEvent::LoginThrottled { login: typed, source: source.to_owned() });
             return Ok(LoginOutcome::Throttled);
         }
@@ -67,7 +68,7 @@ impl Authenticator {
         };
         let outcome = match account.state {
             AccountState::Active => {
-                self.throttle.clear_login(KIND, &typed).await?;
+                self.throttle.succeeded(KIND, &typed, source).await?;
                 self.accounts.record_login(account.id, self.clock.now()).await?;
                 self.audit.record(AuditEvent::LoginSucceeded { login: typed, source: source.to_owned() });
                 LoginOutcome::Success(Box::new(account))
@@ -81,7 +82,7 @@ impl Authenticator {
     }
 
     async fn failed(&self, login: String, source: &str, account_id: Option<i64>) -> Result<LoginOutcome> {
-        self.throttle.record_failure(KIND, &login, source).await?;
+        self.throttle.failed(KIND, source).await?;
         let lock_after = self.throttle.policy().lock_after;
         if let Some(id) = account_id {
             let failures = self.accounts.record_failed_login(id).await?;

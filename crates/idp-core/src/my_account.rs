@@ -9,6 +9,7 @@ use crate::account::{Account, parse_email};
 use crate::lifecycle::{FlowError, FlowResult, Lifecycle, MailKind, key, new_code};
 use crate::ports::AuditEvent;
 use crate::secret::Secret;
+use crate::throttle::{Admission, ThrottleKind};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct EmailChange {
@@ -78,13 +79,14 @@ impl Lifecycle {
         source: &str,
     ) -> FlowResult<Account> {
         let login = account.login.as_str();
-        if self.throttle.is_blocked("login", login, source).await? {
+        if self.throttle.attempt(ThrottleKind::Password, login, source).await? == Admission::Refused {
             return Err(FlowError::Throttled);
         }
         if !self.hashing.verify(Secret::new(current), account.password_hash.clone()).await? {
-            self.throttle.record_failure("login", login, source).await?;
+            self.throttle.failed(ThrottleKind::Password, source).await?;
             return Err(FlowError::WrongPassword);
         }
+        self.throttle.succeeded(ThrottleKind::Password, login, source).await?;
         self.check_password(account, password, confirmation)?;
         let mut account = account.clone();
         let now = self.now();

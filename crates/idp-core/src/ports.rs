@@ -96,6 +96,9 @@ pub trait RateLimiter: Send + Sync {
     /// The current count of `key` (0 when expired or never hit).
     async fn count(&self, key: &str) -> Result<u64>;
     async fn clear(&self, key: &str) -> Result<()>;
+    /// Waits `delay` without holding a thread: the slowdown of an attempt
+    /// over a soft limit.
+    async fn pause(&self, delay: Duration);
 }
 
 /// Password hashing off the async runtime, on a bounded pool.

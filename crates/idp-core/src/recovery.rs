@@ -15,6 +15,7 @@ use crate::lifecycle::{FlowError, FlowResult, Lifecycle, MailKind, key, new_code
 use crate::ports::AuditEvent;
 use crate::questions::normalise_answer;
 use crate::secret::Secret;
+use crate::throttle::{Admission, ThrottleKind};
 
 /// A granted password reset.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -31,8 +32,7 @@ fn reset_key(code: &str) -> String {
     key("reset", code)
 }
 
-const QUESTIONS: &str = "questions";
-const FORGOT: &str = "forgot";
+const QUESTIONS: ThrottleKind = ThrottleKind::SecretAnswers;
 
 impl Lifecycle {
     async fn active_account(&self, login: &str) -> FlowResult<Option<Account>> {
@@ -55,11 +55,8 @@ impl Lifecycle {
     /// Sends a reset link when `login` is active and `email` is its
     /// validated address. Answers the same in every case.
     pub async fn forgot_by_email(&self, login: &str, email: &str, source: &str) -> FlowResult<()> {
-        let window = std::time::Duration::from_secs(self.throttle.policy().window_seconds);
         // Requests per address are limited like failed logins.
-        if self.limiter.hit(&format!("throttle:{FORGOT}:addr:{source}"), window).await?
-            > self.throttle.policy().per_address
-        {
+        if self.throttle.address_over_limit(ThrottleKind::ResetByEmail, source).await? {
             return Ok(());
         }
         let Some(account) = self.active_account(login).await? else { return Ok(()) };
@@ -91,7 +88,7 @@ impl Lifecycle {
     /// per address.
     pub async fn answer_recovery_questions(&self, login: &str, a1: &str, a2: &str, source: &str) -> FlowResult<String> {
         let typed = login.trim().to_owned();
-        if self.throttle.is_blocked(QUESTIONS, &typed, source).await? {
+        if self.throttle.attempt(QUESTIONS, &typed, source).await? == Admission::Refused {
             return Err(FlowError::Throttled);
         }
         let account = self.active_account(&typed).await?;
@@ -107,12 +104,12 @@ impl Lifecycle {
         let ok2 = self.hashing.verify(Secret::new(normalise_answer(a2)), h2).await?;
         match account {
             Some(account) if ok1 && ok2 => {
-                self.throttle.clear_login(QUESTIONS, &typed).await?;
+                self.throttle.succeeded(QUESTIONS, &typed, source).await?;
                 let (code, _) = self.grant(&account, 15).await?;
                 Ok(code)
             }
             _ => {
-                self.throttle.record_failure(QUESTIONS, &typed, source).await?;
+                self.throttle.failed(QUESTIONS, source).await?;
                 Err(FlowError::WrongAnswers)
             }
         }
@@ -146,7 +143,7 @@ impl Lifecycle {
         account.failed_logins = 0;
         account.updated_at = now;
         self.accounts.update(&account).await?;
-        self.throttle.clear_login("login", account.login.as_str()).await?;
+        self.throttle.forget_login(ThrottleKind::Password, account.login.as_str()).await?;
         self.audit.record(AuditEvent::PasswordChanged { login: account.login.as_str().to_owned(), how: "forgotten" });
         Ok(account)
     }

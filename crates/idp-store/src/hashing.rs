@@ -1,9 +1,12 @@
 //! argon2id on tokio's blocking pool, with a semaphore so that a burst of
-//! logins cannot queue unbounded CPU work (each hash takes tens of
-//! milliseconds and ~19 MiB of memory).
+//! logins cannot run unbounded CPU work at once (each hash takes tens of
+//! milliseconds and ~19 MiB of memory), and a bounded queue behind it: when
+//! the queue is full the request fails at once (a 503 page) instead of
+//! waiting without limit.
 
 use async_trait::async_trait;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Semaphore;
 
 use idp_core::password::{Argon2Hasher, Argon2Params};
@@ -15,16 +18,40 @@ use idp_core::{Error, Result};
 pub struct BlockingHasher {
     hasher: Arc<Argon2Hasher>,
     permits: Arc<Semaphore>,
+    /// Hashes running or waiting.
+    in_flight: Arc<AtomicUsize>,
+    /// The most hashes running or waiting at once.
+    limit: usize,
+}
+
+/// Takes a place in the queue; gives it back when dropped.
+struct Place(Arc<AtomicUsize>);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl BlockingHasher {
     /// At most `concurrency` hashes run at once (default: the number of
-    /// CPUs); the others wait their turn.
-    pub fn new(params: Argon2Params, concurrency: usize) -> Result<Self> {
-        Ok(Self { hasher: Arc::new(Argon2Hasher::new(params)?), permits: Arc::new(Semaphore::new(concurrency.max(1))) })
+    /// CPUs); at most `queue` more wait their turn, and any beyond fail at
+    /// once.
+    pub fn new(params: Argon2Params, concurrency: usize, queue: usize) -> Result<Self> {
+        let concurrency = concurrency.max(1);
+        Ok(Self {
+            hasher: Arc::new(Argon2Hasher::new(params)?),
+            permits: Arc::new(Semaphore::new(concurrency)),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            limit: concurrency + queue,
+        })
     }
 
     async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Argon2Hasher) -> T + Send + 'static) -> Result<T> {
+        let place = Place(self.in_flight.clone());
+        if place.0.fetch_add(1, Ordering::AcqRel) >= self.limit {
+            return Err(Error::Hashing("the hashing queue is full".into()));
+        }
         let _permit = self.permits.acquire().await.map_err(|e| Error::Hashing(e.to_string()))?;
         let hasher = self.hasher.clone();
         tokio::task::spawn_blocking(move || f(&hasher)).await.map_err(|e| Error::Hashing(e.to_string()))
@@ -39,5 +66,33 @@ impl PasswordHashing for BlockingHasher {
 
     async fn verify(&self, password: Secret, hash: Option<String>) -> Result<bool> {
         self.run(move |h| h.verify(&password, hash.as_deref())).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_fails_at_once_instead_of_waiting() {
+        let params = Argon2Params { memory_kib: 8, iterations: 1, parallelism: 1 };
+        let hasher = Arc::new(BlockingHasher::new(params, 1, 0).unwrap());
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let busy = hasher.clone();
+        let running = tokio::spawn(async move {
+            busy.run(move |_| {
+                let _ = started_tx.send(());
+                let _ = release_rx.recv();
+            })
+            .await
+        });
+        started_rx.await.unwrap();
+        let refused = hasher.verify(Secret::new("x"), None).await;
+        assert!(matches!(refused, Err(Error::Hashing(_))), "{refused:?}");
+        release_tx.send(()).unwrap();
+        running.await.unwrap().unwrap();
+        // The place is given back: the next hash runs.
+        assert!(!hasher.verify(Secret::new("x"), None).await.unwrap());
     }
 }

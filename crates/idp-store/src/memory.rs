@@ -167,6 +167,10 @@ impl Default for MemoryRateLimiter {
 
 #[async_trait]
 impl RateLimiter for MemoryRateLimiter {
+    async fn pause(&self, delay: Duration) {
+        tokio::time::sleep(delay).await;
+    }
+
     async fn hit(&self, key: &str, window: Duration) -> Result<u64> {
         let mut map = lock(&self.map);
         if let Some(count) = map.get_mut(key) {

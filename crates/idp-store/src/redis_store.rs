@@ -204,6 +204,10 @@ pub struct RedisRateLimiter(pub Redis);
 
 #[async_trait]
 impl RateLimiter for RedisRateLimiter {
+    async fn pause(&self, delay: Duration) {
+        tokio::time::sleep(delay).await;
+    }
+
     async fn hit(&self, key: &str, window: Duration) -> Result<u64> {
         let key = self.0.key("rl", key);
         let mut c = self.0.conn.clone();

@@ -258,7 +258,7 @@ async fn account(
             a.updated_at = clock.now();
             stores.accounts.update(&a).await?;
             idp_core::throttle::Throttle::new(stores.limiter.clone(), settings.throttle)
-                .clear_login("login", a.login.as_str())
+                .forget_login(idp_core::throttle::ThrottleKind::Password, a.login.as_str())
                 .await?;
             eprintln!("account '{}' is {}", a.login, a.state.as_str());
             Ok(())

@@ -42,6 +42,10 @@ pub struct Settings {
     pub argon2: Argon2Params,
     /// Password hashes computed at once; the number of CPUs when not set.
     pub hashing_concurrency: Option<usize>,
+    /// Password hashes that may wait for a free slot; beyond, a login gets
+    /// the "momentanément indisponible" page at once. 32 per slot when not
+    /// set.
+    pub hashing_queue: Option<usize>,
     pub tickets: TicketSettings,
     pub throttle: ThrottlePolicy,
     pub login: LoginSettings,
@@ -104,6 +108,7 @@ impl Default for Settings {
             cgu_version: "1".into(),
             argon2: Argon2Params::default(),
             hashing_concurrency: None,
+            hashing_queue: None,
             tickets: TicketSettings::default(),
             throttle: ThrottlePolicy::default(),
             login: LoginSettings::default(),

@@ -95,7 +95,9 @@ impl Stores {
         let concurrency = settings
             .hashing_concurrency
             .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-        let hashing = Arc::new(BlockingHasher::new(settings.argon2, concurrency).context("invalid argon2 settings")?);
+        let queue = settings.hashing_queue.unwrap_or(concurrency * 32);
+        let hashing =
+            Arc::new(BlockingHasher::new(settings.argon2, concurrency, queue).context("invalid argon2 settings")?);
         Ok(Stores {
             accounts: Arc::new(SqlAccounts::new(db.clone(), clock.clone())),
             services: Arc::new(SqlServices::new(db.clone(), clock.clone())),

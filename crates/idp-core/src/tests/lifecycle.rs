@@ -24,6 +24,8 @@ struct Fakes {
     records: Mutex<HashMap<String, String>>,
     counters: Mutex<HashMap<String, u64>>,
     mails: Mutex<Vec<(String, String)>>,
+    /// The slowdown delays the throttle asked for.
+    paused: Mutex<std::time::Duration>,
 }
 
 #[async_trait]
@@ -94,6 +96,10 @@ impl EphemeralStore for Fakes {
 
 #[async_trait]
 impl RateLimiter for Fakes {
+    async fn pause(&self, delay: std::time::Duration) {
+        *self.paused.lock().unwrap() += delay;
+    }
+
     async fn hit(&self, key: &str, _: std::time::Duration) -> Result<u64> {
         let mut c = self.counters.lock().unwrap();
         let n = c.entry(key.to_owned()).or_default();
@@ -277,4 +283,27 @@ async fn a_pending_cgu_acceptance_is_single_use() {
     assert_eq!(pending.authenticated_at, checked_at);
     assert!(!l.must_accept_cgu(&account));
     assert!(matches!(l.accept_cgu_at_login(&token, true).await, Err(FlowError::Expired)));
+}
+
+#[tokio::test]
+async fn provisional_password_guesses_are_refused_per_address_and_slowed_per_login() {
+    let (l, fakes, _) = setup();
+    let wrong = || Secret::new("faux");
+    for _ in 0..5 {
+        assert!(matches!(
+            l.start_activation("l.petit", wrong(), "10.0.0.66", None).await,
+            Err(FlowError::InvalidCredentials)
+        ));
+    }
+    // The sixth from that address is refused before any check, even right.
+    let right = l.start_activation("l.petit", Secret::new("Prov1soire"), "10.0.0.66", None).await;
+    assert!(matches!(right, Err(FlowError::Throttled)));
+    assert_eq!(*fakes.paused.lock().unwrap(), std::time::Duration::ZERO);
+    // From elsewhere: admitted, but slowed once the login is over its limit.
+    for address in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"] {
+        let _ = l.start_activation("l.petit", wrong(), address, None).await;
+    }
+    let _ = l.start_activation("l.petit", wrong(), "10.0.0.6", None).await;
+    assert_eq!(*fakes.paused.lock().unwrap(), std::time::Duration::from_secs(1));
+    assert!(l.start_activation("l.petit", Secret::new("Prov1soire"), "10.0.0.7", None).await.is_ok());
 }
