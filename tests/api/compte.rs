@@ -10,7 +10,7 @@ use idp_core::clock::Clock;
 use idp_core::lifecycle::AccountExtras;
 
 use crate::account_helpers::{
-    activate_with_questions, get, get_with, last_link, outbox, post, post_with, text, wait_for_outbox,
+    activate_with_questions, decode_qp, get, get_with, last_link, outbox, post, post_with, text, wait_for_outbox,
 };
 use crate::helpers::{TestApp, browser, hidden_inputs, result, spawn_app, spawn_app_with};
 
@@ -244,12 +244,27 @@ async fn mon_compte_changes_email_password_questions_and_gives_the_data() {
     let body = text(&page);
     assert!(body.contains("Mon compte") && body.contains("Léa Petit") && body.contains("Vos dernières connexions"));
 
-    // E-mail: re-validated by link before use.
+    // E-mail: the current password first, then re-validated by link.
+    let sent = outbox(&app).len();
     let r = post(
         &app,
         "/compte/",
         "/compte/courriel",
         &[("courriel", "lea@example.fr"), ("courriel_confirmation", "lea@example.fr")],
+    )
+    .await;
+    assert_eq!(r.status, 400, "no current password, no change");
+    assert!(text(&r).contains("Le mot de passe actuel est incorrect."));
+    assert_eq!(outbox(&app).len(), sent, "nothing sent");
+    let r = post(
+        &app,
+        "/compte/",
+        "/compte/courriel",
+        &[
+            ("courriel", "lea@example.fr"),
+            ("courriel_confirmation", "lea@example.fr"),
+            ("mot_de_passe_actuel", "Vélo-Rouge-27"),
+        ],
     )
     .await;
     assert_eq!(r.status, 303, "{}", r.body);
@@ -290,15 +305,18 @@ async fn mon_compte_changes_email_password_questions_and_gives_the_data() {
     assert_eq!(page.status, 200);
     assert!(text(&page).contains("Votre mot de passe a été modifié."));
 
-    // Secret questions.
+    // Secret questions: the current password first.
     let q = idp_core::questions::default_questions();
-    let r = post(
-        &app,
-        "/compte/",
-        "/compte/questions",
-        &[("question1", &q[2]), ("reponse1", "Zoé"), ("question2", &q[3]), ("reponse2", "Jules Ferry")],
-    )
-    .await;
+    let answers = [("question1", &*q[2]), ("reponse1", "Zoé"), ("question2", &q[3]), ("reponse2", "Jules Ferry")];
+    let r = post(&app, "/compte/", "/compte/questions", &answers).await;
+    assert_eq!(r.status, 400);
+    assert!(text(&r).contains("Le mot de passe actuel est incorrect."));
+    let id = account(&app, "l.petit").await.id;
+    let kept = app.stores.security.get(id).await.unwrap().questions.unwrap();
+    assert_ne!(kept.question1, q[2], "unchanged");
+    let mut form = answers.to_vec();
+    form.push(("mot_de_passe_actuel", "Train-Vert-88"));
+    let r = post(&app, "/compte/", "/compte/questions", &form).await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert!(text(&get(&app, "/compte/").await).contains(&q[2]));
 
@@ -386,4 +404,43 @@ async fn a_password_reset_sends_single_logout_for_every_session_of_the_account()
     let mut expected = vec![on_laptop, on_tablet];
     expected.sort();
     assert_eq!(indexes, expected);
+}
+
+#[tokio::test]
+async fn a_new_recovery_address_is_told_to_the_previous_one_and_a_reset_voids_a_pending_change() {
+    let app = spawn_app().await;
+    app.provisioned_account("l.petit", "Prov1soire").await;
+    activate_with_questions(&app, "l.petit", "Prov1soire", "Vélo-Rouge-27").await;
+    let change = |address: &'static str| {
+        let app = &app;
+        async move {
+            let form =
+                [("courriel", address), ("courriel_confirmation", address), ("mot_de_passe_actuel", "Vélo-Rouge-27")];
+            let r = post(app, "/compte/", "/compte/courriel", &form).await;
+            assert_eq!(r.status, 303, "{}", r.body);
+            last_link(app, "/compte/courriel")
+        }
+    };
+    let confirm = |link: String| {
+        let app = &app;
+        async move { post_with(&browser(), app, &link, "/compte/courriel/confirmer", &[]).await }
+    };
+    assert_eq!(confirm(change("lea@example.fr").await).await.status, 200);
+    let before = outbox(&app).len();
+    assert_eq!(confirm(change("autre@example.org").await).await.status, 200);
+    let mails = outbox(&app);
+    let notice = decode_qp(mails.last().unwrap());
+    assert_eq!(mails.len(), before + 2, "the link, then the notice");
+    assert!(notice.contains("To: lea@example.fr"), "{notice}");
+    assert!(notice.contains("a…@example.org") && notice.contains("vient d'être remplacée"), "{notice}");
+    assert!(!notice.contains("autre@example.org"), "the new address is masked");
+
+    // A change asked before a reset of the account is void.
+    let link = change("troisieme@example.fr").await;
+    let mut a = account(&app, "l.petit").await;
+    app.clock.advance(TimeDelta::seconds(1));
+    a.sessions_valid_after = app.clock.now();
+    app.stores.accounts.update(&a).await.unwrap();
+    assert_eq!(confirm(link).await.status, 410);
+    assert_eq!(account(&app, "l.petit").await.email.as_deref(), Some("autre@example.org"));
 }

@@ -105,6 +105,9 @@ pub enum MailKind {
     EmailChange { code: String, expires_at: DateTime<Utc> },
     /// A "mot de passe oublié" link.
     PasswordReset { code: String, expires_at: DateTime<Utc> },
+    /// To the previous address: the recovery address was replaced by
+    /// `new_address` (masked).
+    AddressReplaced { new_address: String },
 }
 
 /// Why a step of a flow is refused. Each maps to a French message.

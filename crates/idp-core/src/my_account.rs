@@ -16,6 +16,9 @@ struct EmailChange {
     account_id: i64,
     email: String,
     expires_at: DateTime<Utc>,
+    /// When the change was asked: a reset or a new password since then
+    /// voids it (whoever asked may no longer be the account's owner).
+    requested_at: DateTime<Utc>,
 }
 
 fn change_key(code: &str) -> String {
@@ -79,14 +82,7 @@ impl Lifecycle {
         source: &str,
     ) -> FlowResult<Account> {
         let login = account.login.as_str();
-        if self.throttle.attempt(ThrottleKind::Password, login, source).await? == Admission::Refused {
-            return Err(FlowError::Throttled);
-        }
-        if !self.hashing.verify(Secret::new(current), account.password_hash.clone()).await? {
-            self.throttle.failed(ThrottleKind::Password, source).await?;
-            return Err(FlowError::WrongPassword);
-        }
-        self.throttle.succeeded(ThrottleKind::Password, login, source).await?;
+        self.check_current_password(account, current, source).await?;
         self.check_password(account, password, confirmation)?;
         let mut account = account.clone();
         let now = self.now();
@@ -98,9 +94,33 @@ impl Lifecycle {
         Ok(account)
     }
 
-    /// Sends a validation link to a new address; the address replaces the
-    /// old one only when the link is followed.
-    pub async fn request_email_change(&self, account: &Account, email: &str, confirmation: &str) -> FlowResult<()> {
+    /// The current password, checked before any change of what recovers
+    /// the account (someone at an unattended, logged-in computer must not
+    /// be able to set their own address or answers). Throttled as a login.
+    async fn check_current_password(&self, account: &Account, current: &str, source: &str) -> FlowResult<()> {
+        let login = account.login.as_str();
+        if self.throttle.attempt(ThrottleKind::Password, login, source).await? == Admission::Refused {
+            return Err(FlowError::Throttled);
+        }
+        if !self.hashing.verify(Secret::new(current), account.password_hash.clone()).await? {
+            self.throttle.failed(ThrottleKind::Password, source).await?;
+            return Err(FlowError::WrongPassword);
+        }
+        self.throttle.succeeded(ThrottleKind::Password, login, source).await?;
+        Ok(())
+    }
+
+    /// Sends a validation link to a new address (after the current
+    /// password); the address replaces the old one only when the link is
+    /// followed.
+    pub async fn request_email_change(
+        &self,
+        account: &Account,
+        current: &str,
+        (email, confirmation): (&str, &str),
+        source: &str,
+    ) -> FlowResult<()> {
+        self.check_current_password(account, current, source).await?;
         let email = parse_email(email).map_err(|_| FlowError::EmailInvalid)?;
         if !email.eq_ignore_ascii_case(confirmation.trim()) {
             return Err(FlowError::EmailMismatch);
@@ -110,7 +130,7 @@ impl Lifecycle {
         }
         let code = new_code()?;
         let expires_at = self.now() + Duration::hours(self.policy.email_link_hours);
-        let change = EmailChange { account_id: account.id, email: email.clone(), expires_at };
+        let change = EmailChange { account_id: account.id, email: email.clone(), expires_at, requested_at: self.now() };
         self.put_json(&change_key(&code), &change, expires_at).await?;
         self.send(&MailKind::EmailChange { code, expires_at }, &email, &account.display_name()).await?;
         Ok(())
@@ -125,6 +145,7 @@ impl Lifecycle {
     }
 
     /// Spends a change code: the new address is the account's, validated.
+    /// The previous address, if any, is told of the change.
     pub async fn confirm_email_change(&self, code: &str) -> FlowResult<Account> {
         self.peek_email_change(code).await?;
         let Some(change) = self.take_json::<EmailChange>(&change_key(code)).await? else {
@@ -133,24 +154,50 @@ impl Lifecycle {
         let Some(mut account) = self.accounts.find_by_id(change.account_id).await? else {
             return Err(FlowError::Expired);
         };
+        if account.sessions_valid_after > change.requested_at {
+            return Err(FlowError::Expired);
+        }
         let now = self.now();
-        account.email = Some(change.email.clone());
+        let previous = account.email.replace(change.email.clone());
         account.updated_at = now;
         let mut extras = self.security.get(account.id).await?;
-        extras.email_verified = Some(change.email);
+        extras.email_verified = Some(change.email.clone());
         extras.email_verified_at = Some(now);
         self.security.save(account.id, &extras).await?;
         self.accounts.update(&account).await?;
         self.audit.record(AuditEvent::EmailValidated { login: account.login.as_str().to_owned() });
+        if let Some(previous) = previous.filter(|p| !p.eq_ignore_ascii_case(&change.email)) {
+            let notice = MailKind::AddressReplaced { new_address: mask_address(&change.email) };
+            self.send(&notice, &previous, &account.display_name()).await?;
+        }
         Ok(account)
     }
 
-    /// Replaces the secret questions.
-    pub async fn change_questions(&self, account: &Account, answers: (&str, &str, &str, &str)) -> FlowResult<()> {
+    /// Replaces the secret questions (after the current password).
+    pub async fn change_questions(
+        &self,
+        account: &Account,
+        current: &str,
+        answers: (&str, &str, &str, &str),
+        source: &str,
+    ) -> FlowResult<()> {
+        self.check_current_password(account, current, source).await?;
         let (q1, a1, q2, a2) = answers;
         let mut extras = self.security.get(account.id).await?;
         extras.questions = Some(self.secret_answers(q1, a1, q2, a2).await?);
         self.security.save(account.id, &extras).await?;
         Ok(())
+    }
+}
+
+/// An address shown in a notice sent elsewhere: its first character and
+/// its domain (`l…@example.fr`).
+fn mask_address(address: &str) -> String {
+    match address.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}…@{domain}")
+        }
+        None => "…".to_owned(),
     }
 }

@@ -140,6 +140,7 @@ impl MailComposer for Fakes {
             MailKind::ActivationValidation { code, .. }
             | MailKind::EmailChange { code, .. }
             | MailKind::PasswordReset { code, .. } => code.clone(),
+            MailKind::AddressReplaced { new_address } => new_address.clone(),
         };
         Ok(OutgoingMail { to: to.to_owned(), subject: String::new(), text: code, html: None })
     }

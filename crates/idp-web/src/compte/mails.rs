@@ -29,22 +29,33 @@ impl MailTemplates {
     }
 }
 
+impl MailTemplates {
+    fn page(&self, path: &str) -> String {
+        let mut url = self.public_url.clone();
+        url.set_path(&format!("{}{path}", self.public_url.path().trim_end_matches('/')));
+        url.to_string()
+    }
+}
+
 impl MailComposer for MailTemplates {
     fn compose(&self, mail: &MailKind, to: &str, display_name: &str) -> idp_core::Result<OutgoingMail> {
-        let (name, link, expires_at) = match mail {
+        let (name, link, expires_at, new_address) = match mail {
             MailKind::ActivationValidation { code, expires_at } => {
-                ("validation", self.link("/compte/activation/courriel", code), expires_at)
+                ("validation", self.link("/compte/activation/courriel", code), Some(expires_at), None)
             }
             MailKind::EmailChange { code, expires_at } => {
-                ("changement", self.link("/compte/courriel", code), expires_at)
+                ("changement", self.link("/compte/courriel", code), Some(expires_at), None)
             }
             MailKind::PasswordReset { code, expires_at } => {
-                ("mot_de_passe", self.link("/compte/mot-de-passe-oublie/nouveau", code), expires_at)
+                ("mot_de_passe", self.link("/compte/mot-de-passe-oublie/nouveau", code), Some(expires_at), None)
+            }
+            MailKind::AddressReplaced { new_address } => {
+                ("adresse_remplacee", self.page("/compte/"), None, Some(new_address))
             }
         };
         let ctx = context! {
-            link, display_name, to,
-            expires_at => expires_at.format("%d/%m/%Y à %H:%M UTC").to_string(),
+            link, display_name, to, new_address,
+            expires_at => expires_at.map(|t| t.format("%d/%m/%Y à %H:%M UTC").to_string()),
         };
         let render = |file: String| {
             self.views

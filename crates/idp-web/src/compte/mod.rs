@@ -54,6 +54,9 @@ pub const TEMPLATES: &[&str] = &[
     "mail/mot_de_passe_subject.txt",
     "mail/mot_de_passe.txt",
     "mail/mot_de_passe.html",
+    "mail/adresse_remplacee_subject.txt",
+    "mail/adresse_remplacee.txt",
+    "mail/adresse_remplacee.html",
 ];
 
 pub fn routes() -> Router<AppState> {

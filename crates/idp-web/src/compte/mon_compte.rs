@@ -155,10 +155,13 @@ pub async fn password(
 pub async fn email(
     State(state): State<AppState>,
     SignedIn { account, .. }: SignedIn,
+    ClientIp(source): ClientIp,
     jar: CookieJar,
     CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
-    let outcome = state.lifecycle.request_email_change(&account, &form.courriel, &form.courriel_confirmation).await;
+    let addresses = (form.courriel.as_str(), form.courriel_confirmation.as_str());
+    let current = &form.mot_de_passe_actuel;
+    let outcome = state.lifecycle.request_email_change(&account, current, addresses, &source).await;
     after_change(&state, jar, &account, "courriel", outcome).await
 }
 
@@ -199,11 +202,12 @@ pub async fn confirm_email(
 pub async fn questions(
     State(state): State<AppState>,
     SignedIn { account, .. }: SignedIn,
+    ClientIp(source): ClientIp,
     jar: CookieJar,
     CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
     let answers = (form.question1.as_str(), form.reponse1.as_str(), form.question2.as_str(), form.reponse2.as_str());
-    let outcome = state.lifecycle.change_questions(&account, answers).await;
+    let outcome = state.lifecycle.change_questions(&account, &form.mot_de_passe_actuel, answers, &source).await;
     after_change(&state, jar, &account, "questions", outcome).await
 }
 
