@@ -241,3 +241,30 @@ async fn a_session_bound_refresh_token_ends_with_the_idle_session() {
     let (status, body) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
 }
+
+#[tokio::test]
+async fn an_access_token_does_not_name_its_grant() {
+    let app = oidc_app().await;
+    let tokens = app.tokens().await;
+    let grant_id = tokens["refresh_token"].as_str().unwrap().split('.').next().unwrap().to_owned();
+    let jti = jwt_claims(tokens["access_token"].as_str().unwrap())["jti"].as_str().unwrap().to_owned();
+    assert!(!jti.contains(&grant_id) && !jti.contains('.'), "random jti: {jti}");
+    assert!(jti.len() >= 32, "{jti}");
+    assert_eq!(app.userinfo(tokens["access_token"].as_str().unwrap()).await.0, 200, "still found");
+}
+
+#[tokio::test]
+async fn a_forged_refresh_token_is_refused_without_revoking_the_grant() {
+    let app = oidc_app().await;
+    let tokens = app.tokens().await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let grant_id = refresh.split('.').next().unwrap();
+    // Whoever learnt the grant id (from a leaked token) writes a token of it.
+    let forged = format!("{grant_id}.{}", "A".repeat(43));
+    let (status, body) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", &forged)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(app.introspect(access).await["active"], true, "the family lives on");
+    let (status, body) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!(status, 200, "the real refresh token still works: {body}");
+}

@@ -4,7 +4,10 @@
 //! Tokens of one authorization form a family, the [`Grant`]: the code is
 //! single use and a replayed code revokes the family (RFC 6749 §10.5); the
 //! refresh token is rotated at each use and a reused old one revokes the
-//! family; only the newest access token of a family is active.
+//! family, whereas a token the family never issued is only refused (the
+//! grant id in a refresh token is no secret); only the newest access token
+//! of a family is active. An access token's `jti` is random: the grant is
+//! found through the store, so a token does not name its family.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -151,7 +154,7 @@ impl Oidc {
         let lifetime = if offline { self.lifetimes.offline_seconds } else { self.lifetimes.refresh_token_seconds };
         let grant_id = random_token(32)?;
         let refresh_token = format!("{grant_id}.{}", random_token(43)?);
-        let jti = format!("{grant_id}.{}", random_token(16)?);
+        let jti = self.new_access_jti(&grant_id).await?;
         let grant = Grant {
             id: grant_id.clone(),
             client_id: client.id.as_str().to_owned(),
@@ -162,6 +165,7 @@ impl Oidc {
             auth_time: stored.auth_time,
             refresh_hash: refresh.then(|| sha256_hex(&refresh_token)),
             access_jti: Some(jti.clone()),
+            rotated_out: Vec::new(),
             offline,
             expires_at: now + chrono::Duration::seconds(lifetime),
         };
@@ -209,20 +213,23 @@ impl Oidc {
             }
         };
         let new_token = format!("{grant_id}.{}", random_token(43)?);
-        let jti = format!("{grant_id}.{}", random_token(16)?);
+        let jti = random_token(32)?;
         let outcome =
             self.store.rotate_refresh(grant_id, &sha256_hex(presented), &sha256_hex(&new_token), &jti).await?;
         match outcome {
             Rotation::Rotated => {}
-            Rotation::Mismatch => {
-                // An old refresh token came back: it was stolen, or the
-                // client is broken. Either way the family goes.
+            Rotation::Reused => {
+                // A rotated-out refresh token came back: it was copied, or
+                // the client is broken. Either way the family goes.
                 self.store.remove_grant(grant_id).await?;
                 tracing::warn!(client = %client.id, "refresh token reused: its grant is revoked");
                 return fail(ErrorCode::InvalidGrant, "invalid refresh token");
             }
-            Rotation::Missing => return fail(ErrorCode::InvalidGrant, "invalid refresh token"),
+            // A token this family never issued: anyone may write a grant id
+            // followed by anything, so it revokes nothing.
+            Rotation::Mismatch | Rotation::Missing => return fail(ErrorCode::InvalidGrant, "invalid refresh token"),
         }
+        self.store.put_access(&jti, grant_id, seconds(self.lifetimes.access_token_seconds)).await?;
         let account = match self.active_account(grant.account_id, grant.auth_time).await {
             Ok(a) => a,
             Err(e) => {
@@ -232,6 +239,14 @@ impl Oidc {
         };
         let refresh_token = Some(new_token);
         self.tokens("refresh_token", &grant, &account, &scopes, &jti, refresh_token, None).await
+    }
+
+    /// A random `jti` for a new access token of the grant `grant_id`, and
+    /// the record that leads from it to the grant.
+    async fn new_access_jti(&self, grant_id: &str) -> crate::Result<String> {
+        let jti = random_token(32)?;
+        self.store.put_access(&jti, grant_id, seconds(self.lifetimes.access_token_seconds)).await?;
+        Ok(jti)
     }
 
     /// Whether the SSO session of `grant` is still alive (without touching
@@ -313,8 +328,8 @@ impl Oidc {
             return Ok(None);
         }
         let Some(jti) = claims.get("jti").and_then(Value::as_str) else { return Ok(None) };
-        let Some((grant_id, _)) = jti.split_once('.') else { return Ok(None) };
-        let Some(grant) = self.store.get_grant(grant_id).await? else { return Ok(None) };
+        let Some(grant_id) = self.store.access_grant(jti).await? else { return Ok(None) };
+        let Some(grant) = self.store.get_grant(&grant_id).await? else { return Ok(None) };
         if grant.access_jti.as_deref() != Some(jti) {
             return Ok(None);
         }
