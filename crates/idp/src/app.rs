@@ -116,6 +116,7 @@ impl Application {
             lifetimes: settings.oidc,
             cgu_version: settings.cgu_version.clone(),
             security: stores.security.clone(),
+            pending: stores.ephemeral.clone(),
         };
         let auth = Authenticator {
             accounts: stores.accounts.clone(),

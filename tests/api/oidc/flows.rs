@@ -395,3 +395,65 @@ async fn email_verified_is_true_only_for_an_address_validated_by_link() {
     assert_eq!(info["email_verified"], true);
     assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["email_verified"], true);
 }
+
+/// Posts the consent form `form` with `answer`.
+async fn answer_consent(app: &TestApp, form: &[(String, String)], answer: &str) -> crate::helpers::LoginResult {
+    let mut form = form.to_vec();
+    form.push(("consent".into(), answer.into()));
+    result(app.client.post(app.url("/oidc/authorize")).form(&form).send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn a_consent_answer_counts_only_for_a_consent_page_the_server_showed() {
+    let app = oidc_app().await;
+    add_client(&app, "tiers", Some(SECRET), &[REDIRECT], |c| c.require_consent = true).await;
+    app.tokens().await;
+    let mut params = auth_params("c");
+    params[1].1 = "tiers".into();
+    let page = app.authorize(&params).await;
+    assert_eq!(page.status, 200);
+    let form = hidden_inputs(&page.body);
+    assert!(form.iter().any(|(k, v)| k == "consent_id" && v.len() >= 32), "{form:?}");
+
+    // Without the pending consent id: refused, even with a good CSRF token.
+    let no_id: Vec<_> = form.iter().filter(|(k, _)| k != "consent_id").cloned().collect();
+    let r = answer_consent(&app, &no_id, "accept").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.location.is_none());
+
+    // For another request (here one that asks for a new login): refused, so
+    // prompt=login cannot be skipped by posting the form.
+    let mut other = form.clone();
+    other.push(("prompt".into(), "login".into()));
+    let r = answer_consent(&app, &other, "accept").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let mut with_login = params.clone();
+    with_login.push(("prompt", "login".into()));
+    let r = app.authorize(&with_login).await;
+    assert!(r.location.unwrap().starts_with("/cas/login?"), "prompt=login still asks for the password");
+
+    // The right answer once; the same answer twice is refused.
+    let form = hidden_inputs(&app.authorize(&params).await.body);
+    let r = answer_consent(&app, &form, "accept").await;
+    assert!(param(&r.location.unwrap(), "code").is_some());
+    let mut again = params.clone();
+    again.push(("prompt", "consent".into()));
+    let form = hidden_inputs(&app.authorize(&again).await.body);
+    assert_eq!(answer_consent(&app, &form, "deny").await.status, 302);
+    let r = answer_consent(&app, &form, "accept").await;
+    assert_eq!(r.status, 400, "single use: {}", r.body);
+
+    // A pending consent of another session is refused too.
+    let form = hidden_inputs(&app.authorize(&again).await.body);
+    assert!(form.iter().any(|(k, _)| k == "consent_id"));
+    let other_browser = app.another_browser();
+    other_browser.login(None, "c.martin", PASSWORD).await;
+    let mut stolen = form.clone();
+    stolen.push(("consent".into(), "accept".into()));
+    let csrf_page = other_browser.authorize(&again).await;
+    let csrf = hidden_inputs(&csrf_page.body).into_iter().find(|(k, _)| k == "csrf_token").unwrap();
+    stolen.retain(|(k, _)| k != "csrf_token");
+    stolen.push(csrf);
+    let r = result(other_browser.client.post(app.url("/oidc/authorize")).form(&stolen).send().await.unwrap()).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}
