@@ -19,6 +19,10 @@ use crate::{Error, Result};
 /// The scope that releases the ENT claims (profile and schools).
 pub const ENT_SCOPE: &str = "ent";
 
+/// The scope of refresh tokens that outlive the SSO session; only clients
+/// registered with it get it, after the person's consent.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
 /// The scopes a client may ask for when registered without a list.
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", ENT_SCOPE];
 

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use idp_core::account::Account;
-use idp_core::oidc::{AuthorizationCode, ClientId, OidcClient, SESSION_CLIENT_PREFIX};
+use idp_core::oidc::{AuthorizationCode, ClientId, OFFLINE_ACCESS, OidcClient, SESSION_CLIENT_PREFIX};
 use idp_core::secret::random_token;
 use idp_core::session::{SessionService, SsoSession};
 
@@ -170,7 +170,7 @@ impl Oidc {
             return Ok(Next::Refuse(Refusal::UnregisteredRedirectUri));
         };
         let state = p.state.as_deref();
-        let checked = match self.check(p, client, redirect_uri.clone()) {
+        let mut checked = match self.check(p, client, redirect_uri.clone()) {
             Ok(c) => c,
             Err((code, why)) => return Ok(error_redirect(&redirect_uri, state, &self.issuer, code, why)),
         };
@@ -216,7 +216,10 @@ impl Oidc {
             }
             return Ok(self.login_redirect(p, true));
         }
-        if checked.client.require_consent {
+        // Tokens that outlive the session need the person's consent (OIDC
+        // Core §11), even from a client that does not otherwise ask for it.
+        let offline = checked.scopes.iter().any(|s| s == OFFLINE_ACCESS);
+        if checked.client.require_consent || offline {
             match answer {
                 Some(ConsentAnswer::Deny) => return fail(ErrorCode::AccessDenied, "the person refused"),
                 Some(ConsentAnswer::Accept) => {
@@ -227,7 +230,10 @@ impl Oidc {
                     let given = self.store.get_consent(account.id, checked.client.id.as_str()).await?;
                     let covered = given.is_some_and(|g| checked.scopes.iter().all(|s| g.contains(s)));
                     let asked = checked.prompts.iter().any(|p| p == "consent");
-                    if !covered || asked {
+                    if (!covered || asked) && prompt_none && !checked.client.require_consent {
+                        // No consent can be asked: offline_access is ignored.
+                        checked.scopes.retain(|s| s != OFFLINE_ACCESS);
+                    } else if !covered || asked {
                         if prompt_none {
                             return fail(ErrorCode::ConsentRequired, "consent is required");
                         }
@@ -266,11 +272,14 @@ impl Oidc {
         if p.response_mode.as_deref().is_some_and(|m| m != "query") {
             return Err((ErrorCode::InvalidRequest, "only response_mode=query is supported"));
         }
-        let scopes = split_scopes(p.scope.as_deref().unwrap_or(""));
+        let mut scopes = split_scopes(p.scope.as_deref().unwrap_or(""));
+        // A client not registered with offline_access does not get it, and
+        // the request goes on without it (OIDC Core §11: ignored).
+        scopes.retain(|s| s != OFFLINE_ACCESS || client.scopes.iter().any(|c| c == OFFLINE_ACCESS));
         if scopes.is_empty() {
             return Err((ErrorCode::InvalidScope, "scope is required"));
         }
-        if scopes.iter().any(|s| !client.scopes.contains(s) && s != "offline_access") {
+        if scopes.iter().any(|s| !client.scopes.contains(s)) {
             return Err((ErrorCode::InvalidScope, "a requested scope is not allowed for this client"));
         }
         if scopes.iter().any(|s| !idp_core::oidc::KNOWN_SCOPES.contains(&s.as_str())) {

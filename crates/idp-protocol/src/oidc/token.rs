@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use idp_core::account::{Account, AccountState};
-use idp_core::oidc::{ClientId, Grant, OidcClient, Rotation, SESSION_CLIENT_PREFIX};
+use idp_core::oidc::{ClientId, Grant, OFFLINE_ACCESS, OidcClient, Rotation, SESSION_CLIENT_PREFIX};
 use idp_core::ports::AuditEvent;
 use idp_core::secret::{constant_time_eq, random_token};
 use idp_core::session::SessionService;
@@ -149,7 +149,10 @@ impl Oidc {
             return fail(ErrorCode::InvalidGrant, "the session has ended");
         }
         let account = self.active_account(stored.account_id, stored.auth_time).await?;
-        let offline = stored.scopes.iter().any(|s| s == "offline_access");
+        // The client may have lost offline_access since the code was issued.
+        let allowed = client.scopes.iter().any(|s| s == OFFLINE_ACCESS);
+        let scopes: Vec<String> = stored.scopes.iter().filter(|s| *s != OFFLINE_ACCESS || allowed).cloned().collect();
+        let offline = scopes.iter().any(|s| s == OFFLINE_ACCESS);
         let refresh = offline || !client.is_public();
         let lifetime = if offline { self.lifetimes.offline_seconds } else { self.lifetimes.refresh_token_seconds };
         let grant_id = random_token(32)?;
@@ -160,7 +163,7 @@ impl Oidc {
             client_id: client.id.as_str().to_owned(),
             account_id: account.id,
             login: stored.login.clone(),
-            scopes: stored.scopes.clone(),
+            scopes,
             session_id: stored.session_id.clone(),
             auth_time: stored.auth_time,
             refresh_hash: refresh.then(|| sha256_hex(&refresh_token)),
@@ -196,7 +199,8 @@ impl Oidc {
         if grant.client_id != client.id.as_str() || grant.expires_at < now || grant.refresh_hash.is_none() {
             return fail(ErrorCode::InvalidGrant, "invalid refresh token");
         }
-        if !grant.offline && !self.session_alive(&grant).await? {
+        let offline = grant.offline && client.scopes.iter().any(|s| s == OFFLINE_ACCESS);
+        if !offline && !self.session_alive(&grant).await? {
             // Without offline_access, the tokens live as long as the SSO
             // session, even when nobody noticed it had timed out.
             self.store.remove_grant(grant_id).await?;
