@@ -91,6 +91,34 @@ pub fn parse_scope(value: &str) -> Result<String> {
     }
 }
 
+/// Which `sub` a client gets (OIDC Core §8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SubjectType {
+    /// One opaque value per account, the same for every public client.
+    #[default]
+    Public,
+    /// One opaque value per client and account: two clients cannot link
+    /// their users through `sub`.
+    Pairwise,
+}
+
+impl SubjectType {
+    pub fn parse(value: &str) -> Result<SubjectType> {
+        match value {
+            "public" => Ok(SubjectType::Public),
+            "pairwise" => Ok(SubjectType::Pairwise),
+            other => Err(Error::invalid("subject type", format!("'{other}': public or pairwise expected"))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectType::Public => "public",
+            SubjectType::Pairwise => "pairwise",
+        }
+    }
+}
+
 /// A registered relying party.
 #[derive(Clone, Debug)]
 pub struct OidcClient {
@@ -109,6 +137,8 @@ pub struct OidcClient {
     /// Asks the person's consent before the first authorization (third-party
     /// applications); first-party ENT clients do not.
     pub require_consent: bool,
+    /// Which `sub` the client gets.
+    pub subject_type: SubjectType,
     pub created_at: DateTime<Utc>,
 }
 

@@ -69,6 +69,7 @@ pub async fn build_cas(
     keys.ensure().await.context("cannot create the OIDC signing keys")?;
     let back_channel = BackChannelLogout {
         clients: stores.clients.clone(),
+        pseudonyms: stores.pseudonyms.clone(),
         store: stores.oidc.clone(),
         keys: keys.clone(),
         outbound: outbound.clone(),

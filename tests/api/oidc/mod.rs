@@ -67,6 +67,7 @@ pub async fn add_client(
         backchannel_logout_uri: None,
         scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
         require_consent: false,
+        subject_type: Default::default(),
         created_at: chrono::Utc::now(),
     };
     tweak(&mut client);

@@ -158,7 +158,8 @@ async fn revocation_of_a_refresh_token_revokes_the_grant_and_of_an_access_token_
     let info = app.introspect(access).await;
     assert_eq!(info["active"], true);
     assert_eq!(info["client_id"], "vie-scolaire");
-    assert_eq!(info["sub"], "c.martin");
+    assert_eq!(info["sub"], jwt_claims(tokens["id_token"].as_str().unwrap())["sub"]);
+    assert_eq!(info["username"], "c.martin", "the token has the profile scope");
     assert_eq!(app.introspect(refresh).await["token_type"], "refresh_token");
     let revoke = |token: &str| {
         reqwest::Client::new()

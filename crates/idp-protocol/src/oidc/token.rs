@@ -181,8 +181,17 @@ impl Oidc {
         };
         self.cas.sessions.add_service(&stored.session_id, entry).await?;
         let refresh_token = refresh.then_some(refresh_token);
-        self.tokens("authorization_code", &grant, &account, &grant.scopes, &jti, refresh_token, stored.nonce.as_deref())
-            .await
+        self.tokens(
+            "authorization_code",
+            client,
+            &grant,
+            &account,
+            &grant.scopes,
+            &jti,
+            refresh_token,
+            stored.nonce.as_deref(),
+        )
+        .await
     }
 
     async fn refresh(&self, client: &OidcClient, form: &TokenForm) -> Result<TokenResponse, Failure> {
@@ -242,7 +251,7 @@ impl Oidc {
             }
         };
         let refresh_token = Some(new_token);
-        self.tokens("refresh_token", &grant, &account, &scopes, &jti, refresh_token, None).await
+        self.tokens("refresh_token", client, &grant, &account, &scopes, &jti, refresh_token, None).await
     }
 
     /// A random `jti` for a new access token of the grant `grant_id`, and
@@ -273,6 +282,7 @@ impl Oidc {
     async fn tokens(
         &self,
         grant_type: &'static str,
+        client: &OidcClient,
         grant: &Grant,
         account: &Account,
         scopes: &[String],
@@ -287,7 +297,7 @@ impl Oidc {
             grant: grant_type,
         });
         let access_exp = now + chrono::Duration::seconds(self.lifetimes.access_token_seconds);
-        let sub = claims::subject(account);
+        let sub = claims::subject(self.cas.pseudonyms.as_ref(), client, account.id).await?;
         // RFC 9068: a JWT access token, typ at+jwt.
         let access = json!({
             "iss": self.issuer, "sub": sub, "aud": grant.client_id, "client_id": grant.client_id,
@@ -358,7 +368,11 @@ impl Oidc {
         let Some(account) = self.cas.accounts.find_by_id(grant.account_id).await? else {
             return fail(ErrorCode::InvalidToken, "the account no longer exists");
         };
-        let mut out = into_map(json!({ "sub": claims::subject(&account) }));
+        let Some(client) = self.client_of(&grant).await? else {
+            return fail(ErrorCode::InvalidToken, "the client no longer exists");
+        };
+        let sub = claims::subject(self.cas.pseudonyms.as_ref(), &client, account.id).await?;
+        let mut out = into_map(json!({ "sub": sub }));
         out.extend(claims::for_scopes(&account, &scopes, self.email_verified(&account, &scopes).await?));
         Ok(out)
     }
@@ -372,28 +386,45 @@ impl Oidc {
         Ok(self.security.get(account.id).await?.email_is_verified(account))
     }
 
-    /// Introspection (RFC 7662) of an access or refresh token.
+    /// Introspection (RFC 7662) of an access or refresh token. `sub` is
+    /// the subject the token's client gets; `username` (the login) only
+    /// for a token with the `profile` scope, which releases it anyway.
     pub async fn introspect(&self, token: &str) -> crate::Result<Map<String, Value>> {
-        if let Some((claims, _)) = self.active_access_token(token).await? {
+        if let Some((claims, grant)) = self.active_access_token(token).await? {
             let mut out = into_map(json!({ "active": true, "token_type": "Bearer" }));
             for key in ["scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "auth_time"] {
                 if let Some(v) = claims.get(key) {
                     out.insert(key.into(), v.clone());
                 }
             }
-            if let Some(sub) = claims.get("sub") {
-                out.insert("username".into(), sub.clone());
+            let scopes = split_scopes(claims.get("scope").and_then(Value::as_str).unwrap_or(""));
+            if scopes.iter().any(|s| s == "profile") {
+                out.insert("username".into(), json!(grant.login));
             }
             return Ok(out);
         }
-        if let Some(grant) = self.current_refresh(token).await? {
-            return Ok(into_map(json!({
+        if let Some(grant) = self.current_refresh(token).await?
+            && let Some(client) = self.client_of(&grant).await?
+        {
+            let sub = claims::subject(self.cas.pseudonyms.as_ref(), &client, grant.account_id).await?;
+            let mut out = into_map(json!({
                 "active": true, "token_type": "refresh_token", "scope": grant.scopes.join(" "),
-                "client_id": grant.client_id, "sub": grant.login, "username": grant.login,
-                "exp": ts(grant.expires_at), "iss": self.issuer,
-            })));
+                "client_id": grant.client_id, "sub": sub, "exp": ts(grant.expires_at), "iss": self.issuer,
+            }));
+            if grant.scopes.iter().any(|s| s == "profile") {
+                out.insert("username".into(), json!(grant.login));
+            }
+            return Ok(out);
         }
         Ok(into_map(json!({ "active": false })))
+    }
+
+    /// The registered client of `grant`, unless it was removed.
+    async fn client_of(&self, grant: &Grant) -> crate::Result<Option<OidcClient>> {
+        match ClientId::parse(&grant.client_id) {
+            Ok(id) => Ok(self.clients.get(&id).await?),
+            Err(_) => Ok(None),
+        }
     }
 
     /// The live grant whose current refresh token is `token`.
