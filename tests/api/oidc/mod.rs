@@ -6,6 +6,7 @@
 mod cli;
 mod cluster;
 mod flows;
+mod generated;
 mod interop;
 mod logout;
 mod rp_crate;
