@@ -117,12 +117,13 @@ def run(args: argparse.Namespace) -> None:
         claims_params={"nonce": nonce, "client_id": args.client_id, "access_token": token["access_token"]},
     )
     claims.validate()
-    if claims["sub"] != args.username:
-        raise CheckFailed(f"id token sub: {claims['sub']}")
+    # The subject is opaque; the login comes as preferred_username.
+    if not claims["sub"] or claims["sub"] == args.username or claims.get("preferred_username") != args.username:
+        raise CheckFailed(f"id token sub: {claims['sub']}, preferred_username: {claims.get('preferred_username')}")
     print(f"id token ok ({claims.header['alg']})")
 
     info = rp.get(meta["userinfo_endpoint"], timeout=TIMEOUT).json()
-    if info.get("sub") != args.username or not info.get("given_name") or not info.get("school"):
+    if info.get("sub") != claims["sub"] or not info.get("given_name") or not info.get("school"):
         raise CheckFailed(f"userinfo: {info}")
     print("userinfo ok")
 

@@ -19,6 +19,10 @@ use crate::{Error, Result};
 /// The scope that releases the ENT claims (profile and schools).
 pub const ENT_SCOPE: &str = "ent";
 
+/// The scope of refresh tokens that outlive the SSO session; only clients
+/// registered with it get it, after the person's consent.
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
 /// The scopes a client may ask for when registered without a list.
 pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", ENT_SCOPE];
 
@@ -87,6 +91,34 @@ pub fn parse_scope(value: &str) -> Result<String> {
     }
 }
 
+/// Which `sub` a client gets (OIDC Core §8).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SubjectType {
+    /// One opaque value per account, the same for every public client.
+    #[default]
+    Public,
+    /// One opaque value per client and account: two clients cannot link
+    /// their users through `sub`.
+    Pairwise,
+}
+
+impl SubjectType {
+    pub fn parse(value: &str) -> Result<SubjectType> {
+        match value {
+            "public" => Ok(SubjectType::Public),
+            "pairwise" => Ok(SubjectType::Pairwise),
+            other => Err(Error::invalid("subject type", format!("'{other}': public or pairwise expected"))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectType::Public => "public",
+            SubjectType::Pairwise => "pairwise",
+        }
+    }
+}
+
 /// A registered relying party.
 #[derive(Clone, Debug)]
 pub struct OidcClient {
@@ -105,6 +137,8 @@ pub struct OidcClient {
     /// Asks the person's consent before the first authorization (third-party
     /// applications); first-party ENT clients do not.
     pub require_consent: bool,
+    /// Which `sub` the client gets.
+    pub subject_type: SubjectType,
     pub created_at: DateTime<Utc>,
 }
 
@@ -199,17 +233,30 @@ pub struct Grant {
     /// The `jti` of the only access token of the family that is still
     /// valid; older ones are superseded.
     pub access_jti: Option<String>,
+    /// SHA-256 (hex) of the refresh tokens this grant rotated out, oldest
+    /// first, at most [`ROTATED_OUT_KEPT`]: one of them coming back is a
+    /// reuse (the token was copied), which revokes the family, whereas a
+    /// token the grant never issued is merely refused.
+    #[serde(default)]
+    pub rotated_out: Vec<String>,
     /// Survives the end of the SSO session (`offline_access`).
     pub offline: bool,
     pub expires_at: DateTime<Utc>,
 }
 
+/// How many rotated-out refresh token hashes a grant keeps for reuse
+/// detection. An older token coming back is refused without revoking.
+pub const ROTATED_OUT_KEPT: usize = 32;
+
 /// The outcome of [`OidcStore::rotate_refresh`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Rotation {
-    /// The presented token was the current one; the grant now holds the new one.
+    /// The presented token was the current one; the grant now holds the new
+    /// one, and the presented one joined `rotated_out`.
     Rotated,
-    /// The presented token is not (or no longer) the current one.
+    /// The presented token is one the grant rotated out: it was reused.
+    Reused,
+    /// The presented token is none the grant issued (forged or mistyped).
     Mismatch,
     /// No such grant (revoked or expired).
     Missing,
@@ -228,8 +275,14 @@ pub trait OidcStore: Send + Sync {
     async fn put_grant(&self, grant: &Grant, ttl: Duration) -> Result<()>;
     async fn get_grant(&self, id: &str) -> Result<Option<Grant>>;
     /// Replaces the refresh token hash and access token id of the grant if
-    /// its current refresh hash is `expected`.
+    /// its current refresh hash is `expected`, keeping `expected` in
+    /// `rotated_out` (the last [`ROTATED_OUT_KEPT`]).
     async fn rotate_refresh(&self, id: &str, expected: &str, new_hash: &str, new_jti: &str) -> Result<Rotation>;
+    /// Remembers which grant the access token `jti` belongs to (the `jti`
+    /// is random, so that a token tells nothing of its grant).
+    async fn put_access(&self, jti: &str, grant_id: &str, ttl: Duration) -> Result<()>;
+    /// The grant of the access token `jti`, while remembered.
+    async fn access_grant(&self, jti: &str) -> Result<Option<String>>;
     /// Revokes the whole grant; false when it did not exist.
     async fn remove_grant(&self, id: &str) -> Result<bool>;
     /// Remembers that the person consented to `scopes` for `client_id`.

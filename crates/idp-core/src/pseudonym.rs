@@ -11,10 +11,17 @@ use crate::service::ServiceId;
 /// Stored pseudonyms (in the database: they must outlive every session).
 #[async_trait]
 pub trait PseudonymStore: Send + Sync {
-    /// The pseudonym of `account_id` for `service`. When there is none yet,
-    /// `candidate` becomes it; of two nodes racing, both get the same
-    /// stored value.
-    async fn get_or_create(&self, service: &ServiceId, account_id: i64, candidate: String) -> Result<String>;
+    /// The pseudonym of `account_id` under `key` (at most 64 bytes). When
+    /// there is none yet, `candidate` becomes it; of two nodes racing, both
+    /// get the same stored value. A CAS service's key is its id; other
+    /// users of pseudonyms (the OIDC subjects) use keys with a `:`, which
+    /// no service id has.
+    async fn get_or_create_keyed(&self, key: &str, account_id: i64, candidate: String) -> Result<String>;
+
+    /// The pseudonym of `account_id` for `service`.
+    async fn get_or_create(&self, service: &ServiceId, account_id: i64, candidate: String) -> Result<String> {
+        self.get_or_create_keyed(service.as_str(), account_id, candidate).await
+    }
 }
 
 /// A fresh pseudonym: 32 characters from the OS CSPRNG (≈ 190 bits), so it

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
 
-use idp_core::oidc::{ClientId, ClientRegistry, KeyStore, OidcClient, StoredKey};
+use idp_core::oidc::{ClientId, ClientRegistry, KeyStore, OidcClient, StoredKey, SubjectType};
 use idp_core::secret::Secret;
 use idp_core::{Error, Result};
 
@@ -40,6 +40,7 @@ fn to_domain(m: oidc_client::Model) -> Result<OidcClient> {
         backchannel_logout_uri: m.backchannel_logout_uri,
         scopes: list_of(&m.scopes)?,
         require_consent: m.require_consent,
+        subject_type: SubjectType::parse(&m.subject_type)?,
         created_at: m.created_at,
     })
 }
@@ -56,6 +57,7 @@ fn to_row(c: &OidcClient) -> Result<oidc_client::ActiveModel> {
         scopes: Set(json(&c.scopes)?),
         backchannel_logout_uri: Set(c.backchannel_logout_uri.clone()),
         require_consent: Set(c.require_consent),
+        subject_type: Set(c.subject_type.as_str().to_owned()),
         created_at: Set(c.created_at),
     })
 }

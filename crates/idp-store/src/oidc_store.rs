@@ -3,7 +3,8 @@
 //! Redis keys: `<prefix>oidc:code:<code>` (taken with `GETDEL`),
 //! `<prefix>oidc:used:<code>`, `<prefix>oidc:grant:<id>` (rotated
 //! by a Lua script, so that of two nodes presenting the same refresh token
-//! only one rotates it) and `<prefix>oidc:consent:<account>:<client>`.
+//! only one rotates it), `<prefix>oidc:access:<jti>` (the grant of an
+//! access token) and `<prefix>oidc:consent:<account>:<client>`.
 //! Every key has a TTL.
 
 use async_trait::async_trait;
@@ -13,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use idp_core::Result;
-use idp_core::oidc::{AuthorizationCode, Grant, OidcStore, Rotation};
+use idp_core::oidc::{AuthorizationCode, Grant, OidcStore, ROTATED_OUT_KEPT, Rotation};
 
 use crate::redis_store::Redis;
 use crate::storage;
@@ -56,6 +57,7 @@ struct Maps {
     codes: Map<AuthorizationCode>,
     used: Map<String>,
     grants: Map<Grant>,
+    access: Map<String>,
     consents: Map<Vec<String>>,
 }
 
@@ -108,11 +110,24 @@ impl OidcStore for MemoryOidcStore {
         let mut maps = self.lock();
         let Some(grant) = maps.grants.get_mut(id) else { return Ok(Rotation::Missing) };
         if grant.refresh_hash.as_deref() != Some(expected) {
-            return Ok(Rotation::Mismatch);
+            let reused = grant.rotated_out.iter().any(|h| h == expected);
+            return Ok(if reused { Rotation::Reused } else { Rotation::Mismatch });
         }
+        grant.rotated_out.push(expected.to_owned());
+        let extra = grant.rotated_out.len().saturating_sub(ROTATED_OUT_KEPT);
+        grant.rotated_out.drain(..extra);
         grant.refresh_hash = Some(new_hash.to_owned());
         grant.access_jti = Some(new_jti.to_owned());
         Ok(Rotation::Rotated)
+    }
+
+    async fn put_access(&self, jti: &str, grant_id: &str, ttl: Duration) -> Result<()> {
+        self.lock().access.put(jti.to_owned(), grant_id.to_owned(), ttl);
+        Ok(())
+    }
+
+    async fn access_grant(&self, jti: &str) -> Result<Option<String>> {
+        Ok(self.lock().access.get_mut(jti).cloned())
     }
 
     async fn remove_grant(&self, id: &str) -> Result<bool> {
@@ -132,13 +147,24 @@ impl OidcStore for MemoryOidcStore {
 /// Codes, grants and consents in Redis.
 pub struct RedisOidcStore(pub Redis);
 
-/// Compare-and-set of the refresh token hash, keeping the TTL. Returns 1
-/// (rotated), 0 (mismatch) or -1 (no grant).
+/// Compare-and-set of the refresh token hash, keeping the TTL and the last
+/// `ARGV[4]` rotated-out hashes. Returns 1 (rotated), 2 (a rotated-out
+/// token reused), 0 (mismatch) or -1 (no grant).
 const ROTATE: &str = r#"
 local v = redis.call('GET', KEYS[1])
 if not v then return -1 end
 local g = cjson.decode(v)
-if g['refresh_hash'] ~= ARGV[1] then return 0 end
+local old = g['rotated_out']
+if type(old) ~= 'table' then old = {} end
+if g['refresh_hash'] ~= ARGV[1] then
+  for _, h in ipairs(old) do
+    if h == ARGV[1] then return 2 end
+  end
+  return 0
+end
+table.insert(old, ARGV[1])
+while #old > tonumber(ARGV[4]) do table.remove(old, 1) end
+g['rotated_out'] = old
 g['refresh_hash'] = ARGV[2]
 g['access_jti'] = ARGV[3]
 redis.call('SET', KEYS[1], cjson.encode(g), 'KEEPTTL')
@@ -203,14 +229,24 @@ impl OidcStore for RedisOidcStore {
             .arg(expected)
             .arg(new_hash)
             .arg(new_jti)
+            .arg(ROTATED_OUT_KEPT)
             .invoke_async(&mut c)
             .await
             .map_err(storage)?;
         Ok(match outcome {
             1 => Rotation::Rotated,
+            2 => Rotation::Reused,
             0 => Rotation::Mismatch,
             _ => Rotation::Missing,
         })
+    }
+
+    async fn put_access(&self, jti: &str, grant_id: &str, ttl: Duration) -> Result<()> {
+        self.set_json(self.key("access", jti), &grant_id, ttl).await
+    }
+
+    async fn access_grant(&self, jti: &str) -> Result<Option<String>> {
+        self.get_json(self.key("access", jti)).await
     }
 
     async fn remove_grant(&self, id: &str) -> Result<bool> {

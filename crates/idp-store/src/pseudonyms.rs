@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use idp_core::clock::Clock;
 use idp_core::pseudonym::PseudonymStore;
-use idp_core::service::ServiceId;
 use idp_core::{Error, Result};
 
 use crate::entities::pseudonym::{self, Entity as Pseudonyms};
@@ -28,8 +27,8 @@ impl SqlPseudonyms {
 
 #[async_trait]
 impl PseudonymStore for SqlPseudonyms {
-    async fn get_or_create(&self, service: &ServiceId, account_id: i64, candidate: String) -> Result<String> {
-        let key = (service.as_str().to_owned(), account_id);
+    async fn get_or_create_keyed(&self, key: &str, account_id: i64, candidate: String) -> Result<String> {
+        let key = (key.to_owned(), account_id);
         if let Some(row) = Pseudonyms::find_by_id(key.clone()).one(&self.db).await.map_err(storage)? {
             return Ok(row.value);
         }

@@ -42,6 +42,8 @@ pub enum ErrorCode {
     BadLogoutRequest,
     /// OIDC0006: unknown client or unregistered `post_logout_redirect_uri`.
     UnregisteredLogoutUri,
+    /// OIDC0007: a consent answer for no consent page the server showed.
+    UnknownConsent,
     /// A code of a lower layer (`CORE0004`, `FLOW0001`, ...).
     Lower(&'static str),
 }
@@ -62,6 +64,7 @@ impl ErrorCode {
             ErrorCode::BadAuthorizeRequest => "OIDC0004",
             ErrorCode::BadLogoutRequest => "OIDC0005",
             ErrorCode::UnregisteredLogoutUri => "OIDC0006",
+            ErrorCode::UnknownConsent => "OIDC0007",
             ErrorCode::Lower(code) => code,
         }
     }

@@ -70,6 +70,7 @@ pub async fn build_cas(
     keys.ensure().await.context("cannot create the OIDC signing keys")?;
     let back_channel = BackChannelLogout {
         clients: stores.clients.clone(),
+        pseudonyms: stores.pseudonyms.clone(),
         store: stores.oidc.clone(),
         keys: keys.clone(),
         outbound: outbound.clone(),
@@ -116,6 +117,7 @@ impl Application {
             lifetimes: settings.oidc,
             cgu_version: settings.cgu_version.clone(),
             security: stores.security.clone(),
+            pending: stores.ephemeral.clone(),
         };
         let auth = Authenticator {
             accounts: stores.accounts.clone(),

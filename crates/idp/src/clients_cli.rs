@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use idp_core::account::parse_name;
 use idp_core::clock::Clock;
-use idp_core::oidc::{ClientId, DEFAULT_SCOPES, OidcClient, parse_redirect_uri, parse_scope};
+use idp_core::oidc::{ClientId, DEFAULT_SCOPES, OidcClient, SubjectType, parse_redirect_uri, parse_scope};
 use idp_protocol::oidc::keys::Keys;
 use idp_protocol::oidc::new_client_secret;
 
@@ -51,6 +51,10 @@ pub struct ClientArgs {
     /// Ask the person's consent (third-party applications).
     #[arg(long)]
     pub require_consent: bool,
+    /// The `sub` the client gets: `public` (one opaque value per account,
+    /// shared by the public clients) or `pairwise` (its own per account).
+    #[arg(long, value_name = "public|pairwise", default_value = "public")]
+    pub subject: String,
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +79,10 @@ pub struct ClientUpdate {
     /// Ask (true) or stop asking (false) the person's consent.
     #[arg(long, value_name = "BOOL")]
     pub require_consent: Option<bool>,
+    /// Change the `sub` the client gets (`public` or `pairwise`): the
+    /// client's existing users will come with a new `sub`.
+    #[arg(long, value_name = "public|pairwise")]
+    pub subject: Option<String>,
     /// Generate a new secret and print it (confidential clients).
     #[arg(long)]
     pub new_secret: bool,
@@ -118,6 +126,7 @@ pub async fn client(cmd: ClientCommand, stores: &Stores, clock: Arc<dyn Clock>) 
                 backchannel_logout_uri: args.backchannel_logout_uri.as_deref().map(parse_redirect_uri).transpose()?,
                 scopes,
                 require_consent: args.require_consent,
+                subject_type: SubjectType::parse(&args.subject)?,
                 created_at: clock.now(),
             };
             stores.clients.add(client).await?;
@@ -157,6 +166,9 @@ pub async fn client(cmd: ClientCommand, stores: &Stores, clock: Arc<dyn Clock>) 
             if args.no_backchannel_logout_uri {
                 c.backchannel_logout_uri = None;
             }
+            if let Some(subject) = args.subject.as_deref() {
+                c.subject_type = SubjectType::parse(subject)?;
+            }
             if let Some(consent) = args.require_consent {
                 c.require_consent = consent;
             }
@@ -179,13 +191,14 @@ pub async fn client(cmd: ClientCommand, stores: &Stores, clock: Arc<dyn Clock>) 
         ClientCommand::List => {
             for c in stores.clients.list().await? {
                 println!(
-                    "{}\t{}\t{}\tredirect={}\tscopes={}\tconsent={}",
+                    "{}\t{}\t{}\tredirect={}\tscopes={}\tconsent={}\tsubject={}",
                     c.id,
                     c.name,
                     if c.is_public() { "public" } else { "confidential" },
                     c.redirect_uris.join(","),
                     c.scopes.join(","),
-                    c.require_consent
+                    c.require_consent,
+                    c.subject_type.as_str()
                 );
             }
         }

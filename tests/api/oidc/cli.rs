@@ -56,8 +56,36 @@ async fn client_add_prints_only_the_secret_which_the_running_server_accepts() {
     idp.run(&["client", "add", "autre", "--redirect-uri", "https://x.example.test/", "--scope", "admin"])
         .await
         .fails_with("scope");
+    idp.run(&["client", "add", "autre", "--redirect-uri", "https://x.example.test/", "--subject", "login"])
+        .await
+        .fails_with("subject");
+    idp.run(&[
+        "client",
+        "add",
+        "tiers",
+        "--public",
+        "--redirect-uri",
+        "https://t.example.test/",
+        "--subject",
+        "pairwise",
+    ])
+    .await
+    .ok();
     let list = idp.run(&["client", "list"]).await;
     assert!(list.ok().stdout.contains("cantine\t") && list.stdout.contains("appli-mobile\t"), "{}", list.stdout);
+    assert!(
+        list.stdout.lines().any(|l| l.starts_with("tiers\t") && l.ends_with("subject=pairwise")),
+        "{}",
+        list.stdout
+    );
+    assert!(
+        list.stdout.lines().any(|l| l.starts_with("cantine\t") && l.ends_with("subject=public")),
+        "{}",
+        list.stdout
+    );
+    idp.run(&["client", "update", "tiers", "--subject", "public"]).await.ok();
+    let list = idp.run(&["client", "list"]).await;
+    assert!(list.stdout.lines().any(|l| l.starts_with("tiers\t") && l.ends_with("subject=public")), "{}", list.stdout);
     assert!(!list.stdout.contains(&secret), "the secret is never shown again");
     idp.run(&["client", "remove", "cantine"]).await.ok();
     idp.run(&["client", "remove", "cantine"]).await.fails_with("no client");

@@ -65,6 +65,21 @@ async fn two_nodes_on_redis_share_codes_grants_and_keys() {
     // The loser was a reuse: the whole family is gone.
     let (status, _) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
     assert_eq!(status, 400);
+
+    // In Redis too, a forged token of a grant revokes nothing, and only a
+    // rotated-out one revokes the family.
+    let tokens = a.tokens().await;
+    let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let forged = format!("{}.{}", refresh.split('.').next().unwrap(), "B".repeat(43));
+    let (status, _) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", &forged)]).await;
+    assert_eq!(status, 400);
+    let (status, next) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(status, 200, "{next}");
+    let (status, _) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", &refresh)]).await;
+    assert_eq!(status, 400);
+    let newest = next["refresh_token"].as_str().unwrap();
+    let (status, _) = a.token(&[("grant_type", "refresh_token"), ("refresh_token", newest)]).await;
+    assert_eq!(status, 400, "the family was revoked by the reuse");
 }
 
 #[tokio::test(flavor = "multi_thread")]

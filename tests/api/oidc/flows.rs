@@ -43,7 +43,9 @@ async fn code_flow_goes_through_the_cas_login_and_gives_signed_tokens_and_userin
     let id = jwt_claims(tokens["id_token"].as_str().unwrap());
     assert_eq!(id["iss"], app.address);
     assert_eq!(id["aud"], "vie-scolaire");
-    assert_eq!(id["sub"], "c.martin");
+    let sub = id["sub"].as_str().unwrap();
+    assert!(sub.len() >= 32 && !sub.contains("martin"), "an opaque subject, not the login: {sub}");
+    assert_eq!(id["preferred_username"], "c.martin", "the login comes with the profile scope");
     assert_eq!(id["nonce"], "nonce-s1");
     assert!(id["auth_time"].is_i64() && id["sid"].is_string() && id["at_hash"].is_string());
     assert_eq!(jwt_header(tokens["id_token"].as_str().unwrap())["alg"], "RS256");
@@ -54,7 +56,8 @@ async fn code_flow_goes_through_the_cas_login_and_gives_signed_tokens_and_userin
     assert_eq!(at["scope"], "openid profile email ent");
     let (status, info, _) = app.userinfo(access).await;
     assert_eq!(status, 200);
-    assert_eq!(info["sub"], "c.martin");
+    assert_eq!(info["sub"], sub);
+    assert_eq!(info["preferred_username"], "c.martin");
     assert_eq!(info["given_name"], "Camille");
     assert_eq!(info["family_name"], "Martin");
     assert_eq!(info["email"], "c.martin@example.fr");
@@ -104,7 +107,9 @@ async fn claims_follow_the_scopes_the_client_may_get() {
     assert_eq!(r.status(), 200, "client_secret_post works");
     let tokens: Value = r.json().await.unwrap();
     let (_, info, _) = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
-    assert_eq!(info, serde_json::json!({ "sub": "c.martin" }), "openid alone releases only sub");
+    let keys: Vec<&String> = info.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["sub"], "openid alone releases only sub: {info}");
+    assert!(!info["sub"].as_str().unwrap().contains("martin"), "and not the login: {info}");
 }
 
 pub fn serde_urlencoded(params: &[(&str, String)]) -> String {
@@ -394,4 +399,119 @@ async fn email_verified_is_true_only_for_an_address_validated_by_link() {
     let (_, info, _) = app.userinfo(tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(info["email_verified"], true);
     assert_eq!(jwt_claims(tokens["id_token"].as_str().unwrap())["email_verified"], true);
+}
+
+/// Posts the consent form `form` with `answer`.
+async fn answer_consent(app: &TestApp, form: &[(String, String)], answer: &str) -> crate::helpers::LoginResult {
+    let mut form = form.to_vec();
+    form.push(("consent".into(), answer.into()));
+    result(app.client.post(app.url("/oidc/authorize")).form(&form).send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn a_consent_answer_counts_only_for_a_consent_page_the_server_showed() {
+    let app = oidc_app().await;
+    add_client(&app, "tiers", Some(SECRET), &[REDIRECT], |c| c.require_consent = true).await;
+    app.tokens().await;
+    let mut params = auth_params("c");
+    params[1].1 = "tiers".into();
+    let page = app.authorize(&params).await;
+    assert_eq!(page.status, 200);
+    let form = hidden_inputs(&page.body);
+    assert!(form.iter().any(|(k, v)| k == "consent_id" && v.len() >= 32), "{form:?}");
+
+    // Without the pending consent id: refused, even with a good CSRF token.
+    let no_id: Vec<_> = form.iter().filter(|(k, _)| k != "consent_id").cloned().collect();
+    let r = answer_consent(&app, &no_id, "accept").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.location.is_none());
+
+    // For another request (here one that asks for a new login): refused, so
+    // prompt=login cannot be skipped by posting the form.
+    let mut other = form.clone();
+    other.push(("prompt".into(), "login".into()));
+    let r = answer_consent(&app, &other, "accept").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let mut with_login = params.clone();
+    with_login.push(("prompt", "login".into()));
+    let r = app.authorize(&with_login).await;
+    assert!(r.location.unwrap().starts_with("/cas/login?"), "prompt=login still asks for the password");
+
+    // The right answer once; the same answer twice is refused.
+    let form = hidden_inputs(&app.authorize(&params).await.body);
+    let r = answer_consent(&app, &form, "accept").await;
+    assert!(param(&r.location.unwrap(), "code").is_some());
+    let mut again = params.clone();
+    again.push(("prompt", "consent".into()));
+    let form = hidden_inputs(&app.authorize(&again).await.body);
+    assert_eq!(answer_consent(&app, &form, "deny").await.status, 302);
+    let r = answer_consent(&app, &form, "accept").await;
+    assert_eq!(r.status, 400, "single use: {}", r.body);
+
+    // A pending consent of another session is refused too.
+    let form = hidden_inputs(&app.authorize(&again).await.body);
+    assert!(form.iter().any(|(k, _)| k == "consent_id"));
+    let other_browser = app.another_browser();
+    other_browser.login(None, "c.martin", PASSWORD).await;
+    let mut stolen = form.clone();
+    stolen.push(("consent".into(), "accept".into()));
+    let csrf_page = other_browser.authorize(&again).await;
+    let csrf = hidden_inputs(&csrf_page.body).into_iter().find(|(k, _)| k == "csrf_token").unwrap();
+    stolen.retain(|(k, _)| k != "csrf_token");
+    stolen.push(csrf);
+    let r = result(other_browser.client.post(app.url("/oidc/authorize")).form(&stolen).send().await.unwrap()).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+}
+
+/// The `sub` of the ID token `client` gets in the browser's session (a
+/// confidential client with the test secret, scope `scope`).
+async fn subject_for(app: &TestApp, client: &str, scope: &str) -> Value {
+    let mut params = auth_params("sub");
+    params[1].1 = client.into();
+    params[3].1 = scope.into();
+    let location = app.authorize_with_login(&params, "c.martin").await;
+    let code = param(&location, "code").unwrap_or_else(|| panic!("{location}"));
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", VERIFIER),
+    ];
+    let r = reqwest::Client::new().post(app.url("/oidc/token")).basic_auth(client, Some(SECRET)).form(&form);
+    let tokens: Value = r.send().await.unwrap().json().await.unwrap();
+    jwt_claims(tokens["id_token"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn the_subject_is_opaque_stable_and_pairwise_for_the_clients_that_ask() {
+    use idp_core::oidc::SubjectType;
+    let app = oidc_app().await;
+    add_client(&app, "cantine", Some(SECRET), &[REDIRECT], |_| {}).await;
+    for id in ["tiers-a", "tiers-b"] {
+        add_client(&app, id, Some(SECRET), &[REDIRECT], |c| c.subject_type = SubjectType::Pairwise).await;
+    }
+    let public = subject_for(&app, "vie-scolaire", "openid").await;
+    assert!(public.get("preferred_username").is_none(), "no login without the profile scope: {public}");
+    let public = public["sub"].clone();
+    assert!(!public.as_str().unwrap().contains("martin"), "{public}");
+    assert_eq!(subject_for(&app, "cantine", "openid").await["sub"], public, "one public subject per account");
+    let a = subject_for(&app, "tiers-a", "openid profile").await;
+    assert_eq!(a["preferred_username"], "c.martin", "the login where the client may have it");
+    let b = subject_for(&app, "tiers-b", "openid").await["sub"].clone();
+    assert_ne!(a["sub"], public);
+    assert_ne!(a["sub"], b, "pairwise: two clients cannot link their users");
+    // Stable: the same after a new login.
+    app.client.get(app.url("/cas/logout")).send().await.unwrap();
+    assert_eq!(subject_for(&app, "vie-scolaire", "openid").await["sub"], public);
+    assert_eq!(subject_for(&app, "tiers-a", "openid").await["sub"], a["sub"]);
+    // Another account gets another subject.
+    app.active_account("d.durand", PASSWORD, Profile::Eleve).await;
+    let other = app.another_browser();
+    let mut params = auth_params("other");
+    params[3].1 = "openid".into();
+    let location = other.authorize_with_login(&params, "d.durand").await;
+    let (_, tokens) = other.exchange(&param(&location, "code").unwrap()).await;
+    assert_ne!(jwt_claims(tokens["id_token"].as_str().unwrap())["sub"], public);
+    let meta: Value = reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
+    assert_eq!(meta["subject_types_supported"], serde_json::json!(["public", "pairwise"]));
 }

@@ -46,6 +46,7 @@ async fn cas_logout_sends_the_back_channel_logout_token_and_ends_the_tokens() {
     add_client(&app, "messagerie", Some(SECRET), &[REDIRECT], |c| c.backchannel_logout_uri = Some(uri)).await;
     let tokens = app.tokens().await;
     let sid = jwt_claims(tokens["id_token"].as_str().unwrap())["sid"].clone();
+    let sub = jwt_claims(tokens["id_token"].as_str().unwrap())["sub"].clone();
     // The second client gets a code in the same session (SSO).
     let mut params = auth_params("m");
     params[1].1 = "messagerie".into();
@@ -58,7 +59,7 @@ async fn cas_logout_sends_the_back_channel_logout_token_and_ends_the_tokens() {
     let claims = jwt_claims(&token);
     assert_eq!(claims["iss"], app.address);
     assert_eq!(claims["aud"], "messagerie");
-    assert_eq!(claims["sub"], "c.martin");
+    assert_eq!(claims["sub"], sub, "the subject the clients get (both are public)");
     assert_eq!(claims["sid"], sid);
     assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
     assert!(claims.get("nonce").is_none());
@@ -147,31 +148,78 @@ async fn end_session_with_an_id_token_hint_shows_the_logged_out_page() {
     assert_eq!(r.status(), 403);
 }
 
-#[tokio::test]
-async fn offline_access_tokens_outlive_the_session() {
-    let app = oidc_app().await;
-    add_client(&app, "mobile", None, &[REDIRECT], |c| c.scopes.push("offline_access".into())).await;
-    let mut params = auth_params("o");
-    params[1].1 = "mobile".into();
-    params[3].1 = "openid offline_access".into();
-    let location = app.authorize_with_login(&params, "c.martin").await;
-    let code = param(&location, "code").unwrap();
-    let c = reqwest::Client::new();
+/// Exchanges a code of the public client `mobile`.
+async fn exchange_public(app: &TestApp, code: &str) -> Value {
     let form = [
         ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
+        ("code", code),
         ("redirect_uri", REDIRECT),
         ("code_verifier", VERIFIER),
         ("client_id", "mobile"),
     ];
-    let tokens: Value = c.post(app.url("/oidc/token")).form(&form).send().await.unwrap().json().await.unwrap();
+    reqwest::Client::new().post(app.url("/oidc/token")).form(&form).send().await.unwrap().json().await.unwrap()
+}
+
+/// A refresh of the public client `mobile`: the status and the body.
+async fn refresh_public(app: &TestApp, refresh: &str) -> (u16, Value) {
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", "mobile")];
+    let r = reqwest::Client::new().post(app.url("/oidc/token")).form(&form).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// The authorization parameters of `mobile` asking for `openid offline_access`.
+fn offline_params() -> Vec<(&'static str, String)> {
+    let mut params = auth_params("o");
+    params[1].1 = "mobile".into();
+    params[3].1 = "openid offline_access".into();
+    params
+}
+
+#[tokio::test]
+async fn offline_access_tokens_outlive_the_session_after_consent() {
+    let app = oidc_app().await;
+    add_client(&app, "mobile", None, &[REDIRECT], |c| c.scopes.push("offline_access".into())).await;
+    let params = offline_params();
+    // Logged in, the person is asked first (OIDC Core §11), even though the
+    // client does not require consent otherwise.
+    let first = app.authorize(&params).await;
+    let service = param(&first.location.unwrap(), "service").unwrap();
+    let logged = app.login(Some(&service), "c.martin", PASSWORD).await;
+    let page = app.follow(&logged.location.unwrap()).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(crate::helpers::unescape(&page.body).contains("un accès qui continue quand vous êtes déconnecté(e)"));
+    let mut form = crate::helpers::hidden_inputs(&page.body);
+    form.push(("consent".into(), "accept".into()));
+    let r = result(app.client.post(app.url("/oidc/authorize")).form(&form).send().await.unwrap()).await;
+    let code = param(&r.location.unwrap(), "code").unwrap();
+    let tokens = exchange_public(&app, &code).await;
+    assert_eq!(tokens["scope"], "openid offline_access");
     let refresh = tokens["refresh_token"].as_str().expect("offline_access gives a public client a refresh token");
     app.client.get(app.url("/cas/logout")).send().await.unwrap();
-    let r = c
-        .post(app.url("/oidc/token"))
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", "mobile")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    let (status, body) = refresh_public(&app, refresh).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+async fn offline_access_is_ignored_for_a_client_not_registered_with_it() {
+    let app = oidc_app().await;
+    add_client(&app, "mobile", None, &[REDIRECT], |_| {}).await;
+    let location = app.authorize_with_login(&offline_params(), "c.martin").await;
+    let code = param(&location, "code").expect("not an error: the scope is ignored");
+    let tokens = exchange_public(&app, &code).await;
+    assert_eq!(tokens["scope"], "openid");
+    assert!(tokens.get("refresh_token").is_none(), "a public client gets no refresh token without offline_access");
+
+    // A confidential client gets a refresh token bound to the session: it
+    // dies at logout.
+    let mut params = offline_params();
+    params[1].1 = "vie-scolaire".into();
+    let location = app.authorize(&params).await.location.unwrap();
+    let (status, tokens) = app.exchange(&param(&location, "code").unwrap()).await;
+    assert_eq!(status, 200, "{tokens}");
+    assert_eq!(tokens["scope"], "openid");
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    app.client.get(app.url("/cas/logout")).send().await.unwrap();
+    let (status, body) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
 }

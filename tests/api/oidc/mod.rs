@@ -6,6 +6,7 @@
 mod cli;
 mod cluster;
 mod flows;
+mod generated;
 mod interop;
 mod logout;
 mod rp_crate;
@@ -67,6 +68,7 @@ pub async fn add_client(
         backchannel_logout_uri: None,
         scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
         require_consent: false,
+        subject_type: Default::default(),
         created_at: chrono::Utc::now(),
     };
     tweak(&mut client);

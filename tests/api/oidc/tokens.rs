@@ -158,7 +158,8 @@ async fn revocation_of_a_refresh_token_revokes_the_grant_and_of_an_access_token_
     let info = app.introspect(access).await;
     assert_eq!(info["active"], true);
     assert_eq!(info["client_id"], "vie-scolaire");
-    assert_eq!(info["sub"], "c.martin");
+    assert_eq!(info["sub"], jwt_claims(tokens["id_token"].as_str().unwrap())["sub"]);
+    assert_eq!(info["username"], "c.martin", "the token has the profile scope");
     assert_eq!(app.introspect(refresh).await["token_type"], "refresh_token");
     let revoke = |token: &str| {
         reqwest::Client::new()
@@ -240,4 +241,31 @@ async fn a_session_bound_refresh_token_ends_with_the_idle_session() {
     app.clock.advance(chrono::Duration::hours(2) + chrono::Duration::seconds(1));
     let (status, body) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
     assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+}
+
+#[tokio::test]
+async fn an_access_token_does_not_name_its_grant() {
+    let app = oidc_app().await;
+    let tokens = app.tokens().await;
+    let grant_id = tokens["refresh_token"].as_str().unwrap().split('.').next().unwrap().to_owned();
+    let jti = jwt_claims(tokens["access_token"].as_str().unwrap())["jti"].as_str().unwrap().to_owned();
+    assert!(!jti.contains(&grant_id) && !jti.contains('.'), "random jti: {jti}");
+    assert!(jti.len() >= 32, "{jti}");
+    assert_eq!(app.userinfo(tokens["access_token"].as_str().unwrap()).await.0, 200, "still found");
+}
+
+#[tokio::test]
+async fn a_forged_refresh_token_is_refused_without_revoking_the_grant() {
+    let app = oidc_app().await;
+    let tokens = app.tokens().await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let grant_id = refresh.split('.').next().unwrap();
+    // Whoever learnt the grant id (from a leaked token) writes a token of it.
+    let forged = format!("{grant_id}.{}", "A".repeat(43));
+    let (status, body) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", &forged)]).await;
+    assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")));
+    assert_eq!(app.introspect(access).await["active"], true, "the family lives on");
+    let (status, body) = app.token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)]).await;
+    assert_eq!(status, 200, "the real refresh token still works: {body}");
 }

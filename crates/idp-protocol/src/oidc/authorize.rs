@@ -5,12 +5,19 @@
 //! Order of the checks: an unknown client or a redirect URI that is not
 //! registered byte for byte is shown to the person (never redirected to);
 //! every later error goes back to the client's redirect URI with `error=`.
+//!
+//! The consent page is shown only after the login checks (`prompt=login`,
+//! `max_age`, `login_hint`) passed, and an answer counts only for the
+//! pending consent the page was made for: a record under a random id, bound
+//! to the session and to the request, kept a few minutes in the ephemeral
+//! store and spent by the answer. So posting an answer cannot stand in for
+//! the login a request asked for.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use idp_core::account::Account;
-use idp_core::oidc::{AuthorizationCode, ClientId, OidcClient, SESSION_CLIENT_PREFIX};
+use idp_core::oidc::{AuthorizationCode, ClientId, OFFLINE_ACCESS, OidcClient, SESSION_CLIENT_PREFIX};
 use idp_core::secret::random_token;
 use idp_core::session::{SessionService, SsoSession};
 
@@ -71,7 +78,13 @@ pub enum Refusal {
     UnknownClient,
     /// No `redirect_uri`, or not one registered for the client.
     UnregisteredRedirectUri,
+    /// A consent answer for no pending consent of this session and request
+    /// (expired, already answered, or never shown).
+    ConsentExpired,
 }
+
+/// How long a consent page may wait for its answer.
+pub const PENDING_CONSENT_SECONDS: u64 = 600;
 
 /// What the endpoint does next.
 #[derive(Debug)]
@@ -80,8 +93,9 @@ pub enum Next {
     Redirect(String),
     /// Send the browser to the CAS login (`renew` forces the credentials).
     Login { url: String },
-    /// Ask the person's consent (client flag `require_consent`).
-    Consent { client: Box<OidcClient>, scopes: Vec<String>, account: Box<Account> },
+    /// Ask the person's consent (client flag `require_consent`); the page
+    /// posts `consent_id` back with the answer.
+    Consent { client: Box<OidcClient>, scopes: Vec<String>, account: Box<Account>, consent_id: String },
     /// Cannot go back to the client.
     Refuse(Refusal),
 }
@@ -91,6 +105,26 @@ pub enum Next {
 pub enum ConsentAnswer {
     Accept,
     Deny,
+}
+
+/// The answer of a consent page and the id of the pending consent it
+/// answers.
+#[derive(Clone, Debug)]
+pub struct ConsentReply {
+    pub answer: ConsentAnswer,
+    pub consent_id: String,
+}
+
+/// What the server remembers of a consent page it showed.
+#[derive(Serialize, Deserialize)]
+struct PendingConsent {
+    session_id: String,
+    /// The authorization request, as [`AuthorizeParams::to_query`].
+    request: String,
+}
+
+fn pending_key(id: &str) -> String {
+    format!("oidc-consent:{id}")
 }
 
 /// A checked request.
@@ -125,7 +159,7 @@ impl Oidc {
         &self,
         p: &AuthorizeParams,
         tgc: Option<&str>,
-        consent: Option<ConsentAnswer>,
+        consent: Option<ConsentReply>,
     ) -> crate::Result<Next> {
         let client = match p.client_id.as_deref().map(ClientId::parse) {
             Some(Ok(id)) => self.clients.get(&id).await?,
@@ -136,7 +170,7 @@ impl Oidc {
             return Ok(Next::Refuse(Refusal::UnregisteredRedirectUri));
         };
         let state = p.state.as_deref();
-        let checked = match self.check(p, client, redirect_uri.clone()) {
+        let mut checked = match self.check(p, client, redirect_uri.clone()) {
             Ok(c) => c,
             Err((code, why)) => return Ok(error_redirect(&redirect_uri, state, &self.issuer, code, why)),
         };
@@ -159,6 +193,15 @@ impl Oidc {
             }
             return Ok(self.login_redirect(p, false));
         }
+        // An answer stands for the login checks only when it answers a page
+        // shown after them, in this session, for this very request.
+        let answer = match consent {
+            Some(reply) => match self.take_pending_consent(&reply.consent_id, &session, p).await? {
+                true => Some(reply.answer),
+                false => return Ok(Next::Refuse(Refusal::ConsentExpired)),
+            },
+            None => None,
+        };
         let fresh = self.fresh_login(p.ticket.as_deref(), &session).await?;
         let now = self.cas.clock.now();
         let too_old = checked.max_age.is_some_and(|m| (now - session.authenticated_at).num_seconds() > m);
@@ -167,14 +210,17 @@ impl Oidc {
             .as_deref()
             .is_some_and(|h| !h.trim().is_empty() && !h.trim().eq_ignore_ascii_case(&session.login));
         let wants_login = checked.prompts.iter().any(|p| p == "login");
-        if consent.is_none() && !fresh && (wants_login || too_old || other_user) {
+        if answer.is_none() && !fresh && (wants_login || too_old || other_user) {
             if prompt_none {
                 return fail(ErrorCode::LoginRequired, "a new login is required");
             }
             return Ok(self.login_redirect(p, true));
         }
-        if checked.client.require_consent {
-            match consent {
+        // Tokens that outlive the session need the person's consent (OIDC
+        // Core §11), even from a client that does not otherwise ask for it.
+        let offline = checked.scopes.iter().any(|s| s == OFFLINE_ACCESS);
+        if checked.client.require_consent || offline {
+            match answer {
                 Some(ConsentAnswer::Deny) => return fail(ErrorCode::AccessDenied, "the person refused"),
                 Some(ConsentAnswer::Accept) => {
                     let ttl = seconds(self.lifetimes.consent_seconds);
@@ -184,14 +230,19 @@ impl Oidc {
                     let given = self.store.get_consent(account.id, checked.client.id.as_str()).await?;
                     let covered = given.is_some_and(|g| checked.scopes.iter().all(|s| g.contains(s)));
                     let asked = checked.prompts.iter().any(|p| p == "consent");
-                    if !covered || asked {
+                    if (!covered || asked) && prompt_none && !checked.client.require_consent {
+                        // No consent can be asked: offline_access is ignored.
+                        checked.scopes.retain(|s| s != OFFLINE_ACCESS);
+                    } else if !covered || asked {
                         if prompt_none {
                             return fail(ErrorCode::ConsentRequired, "consent is required");
                         }
+                        let consent_id = self.put_pending_consent(&session, p).await?;
                         return Ok(Next::Consent {
                             client: Box::new(checked.client),
                             scopes: checked.scopes,
                             account: Box::new(account),
+                            consent_id,
                         });
                     }
                 }
@@ -221,11 +272,14 @@ impl Oidc {
         if p.response_mode.as_deref().is_some_and(|m| m != "query") {
             return Err((ErrorCode::InvalidRequest, "only response_mode=query is supported"));
         }
-        let scopes = split_scopes(p.scope.as_deref().unwrap_or(""));
+        let mut scopes = split_scopes(p.scope.as_deref().unwrap_or(""));
+        // A client not registered with offline_access does not get it, and
+        // the request goes on without it (OIDC Core §11: ignored).
+        scopes.retain(|s| s != OFFLINE_ACCESS || client.scopes.iter().any(|c| c == OFFLINE_ACCESS));
         if scopes.is_empty() {
             return Err((ErrorCode::InvalidScope, "scope is required"));
         }
-        if scopes.iter().any(|s| !client.scopes.contains(s) && s != "offline_access") {
+        if scopes.iter().any(|s| !client.scopes.contains(s)) {
             return Err((ErrorCode::InvalidScope, "a requested scope is not allowed for this client"));
         }
         if scopes.iter().any(|s| !idp_core::oidc::KNOWN_SCOPES.contains(&s.as_str())) {
@@ -271,6 +325,27 @@ impl Oidc {
             q.append_pair("username", hint.as_str());
         }
         Next::Login { url: format!("/cas/login?{}", q.finish()) }
+    }
+
+    /// Remembers a consent page shown in `session` for the request `p`;
+    /// returns the id the page posts back.
+    async fn put_pending_consent(&self, session: &SsoSession, p: &AuthorizeParams) -> crate::Result<String> {
+        let id = random_token(32)?;
+        let pending = PendingConsent { session_id: session.id.clone(), request: p.to_query() };
+        let value = serde_json::to_string(&pending).map_err(|e| idp_core::Error::Storage(e.to_string()))?;
+        self.pending.put(&pending_key(&id), value, Duration::from_secs(PENDING_CONSENT_SECONDS)).await?;
+        Ok(id)
+    }
+
+    /// Spends the pending consent `id`; whether it was shown in `session`
+    /// for the request `p`.
+    async fn take_pending_consent(&self, id: &str, session: &SsoSession, p: &AuthorizeParams) -> crate::Result<bool> {
+        if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Ok(false);
+        }
+        let Some(value) = self.pending.take(&pending_key(id)).await? else { return Ok(false) };
+        let Ok(pending) = serde_json::from_str::<PendingConsent>(&value) else { return Ok(false) };
+        Ok(pending.session_id == session.id && pending.request == p.to_query())
     }
 
     /// Whether `ticket` is a service ticket for the internal service, issued

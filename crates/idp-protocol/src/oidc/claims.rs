@@ -11,8 +11,12 @@
 
 use serde_json::{Map, Value, json};
 
+use idp_core::Result;
 use idp_core::account::Account;
-use idp_core::oidc::ENT_SCOPE;
+use idp_core::oidc::{ENT_SCOPE, OidcClient, SubjectType};
+use idp_core::pseudonym::{PseudonymStore, new_pseudonym};
+
+use super::sha256_b64;
 
 /// The claim names each scope releases (for discovery).
 pub const SCOPE_CLAIMS: &[(&str, &[&str])] = &[
@@ -52,7 +56,63 @@ pub fn for_scopes(account: &Account, scopes: &[String], email_verified: bool) ->
     out
 }
 
-/// The subject identifier: the login, as CAS releases it.
-pub fn subject(account: &Account) -> String {
-    account.login.as_str().to_owned()
+/// The subject identifier (`sub`) of the account `account_id` for `client`:
+/// never the login, which stays in `preferred_username` (scope `profile`).
+///
+/// A `public` client gets one opaque value per account, the same for every
+/// public client; a `pairwise` client gets its own value per account. Both
+/// are random values stored with the CAS pseudonyms (same table, same
+/// race-safe creation), not an HMAC of the account id: there is no key to
+/// keep, rotate or leak (a leaked key would let anyone compute subjects from
+/// account ids, a lost one would change every subject at once), the value
+/// survives a change of login, and it goes with the account (a recreated
+/// account is a new subject). The cost is one primary-key read per token.
+pub async fn subject(pseudonyms: &dyn PseudonymStore, client: &OidcClient, account_id: i64) -> Result<String> {
+    pseudonyms.get_or_create_keyed(&subject_key(client), account_id, new_pseudonym()?).await
+}
+
+/// The pseudonym key of the subjects `client` gets: `oidc:*` for every
+/// public client, `oidc:<client id>` for a pairwise one (`oidc:#<SHA-256>`
+/// when that would pass the 64 bytes of a key). Service ids have no `:` and
+/// client ids no `*` nor `#`, so no two uses share a key.
+pub fn subject_key(client: &OidcClient) -> String {
+    match client.subject_type {
+        SubjectType::Public => "oidc:*".to_owned(),
+        SubjectType::Pairwise => {
+            let key = format!("oidc:{}", client.id);
+            if key.len() <= 64 { key } else { format!("oidc:#{}", sha256_b64(client.id.as_str().as_bytes())) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use idp_core::oidc::ClientId;
+
+    fn client(id: &str, subject_type: SubjectType) -> OidcClient {
+        OidcClient {
+            id: ClientId::parse(id).unwrap(),
+            name: id.into(),
+            secret_hash: None,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec![],
+            backchannel_logout_uri: None,
+            scopes: vec![],
+            require_consent: false,
+            subject_type,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn subject_keys_are_distinct_and_fit_the_table() {
+        assert_eq!(subject_key(&client("a", SubjectType::Public)), "oidc:*");
+        assert_eq!(subject_key(&client("b", SubjectType::Public)), "oidc:*");
+        assert_eq!(subject_key(&client("a", SubjectType::Pairwise)), "oidc:a");
+        let long = "x".repeat(64);
+        let key = subject_key(&client(&long, SubjectType::Pairwise));
+        assert!(key.starts_with("oidc:#") && key.len() <= 64, "{key}");
+        assert_ne!(key, subject_key(&client(&"x".repeat(63), SubjectType::Pairwise)));
+    }
 }

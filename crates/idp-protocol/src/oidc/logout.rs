@@ -96,6 +96,8 @@ impl Oidc {
 /// The OIDC side of a session end.
 pub struct BackChannelLogout {
     pub clients: Arc<dyn ClientRegistry>,
+    /// Where the clients' subjects are kept (`sub` of the logout token).
+    pub pseudonyms: Arc<dyn idp_core::pseudonym::PseudonymStore>,
     pub store: Arc<dyn OidcStore>,
     pub keys: Arc<Keys>,
     pub outbound: Arc<dyn Outbound>,
@@ -123,9 +125,10 @@ impl SessionEndHook for BackChannelLogout {
         for id in clients {
             let Ok(id) = ClientId::parse(&id) else { continue };
             let Some(client) = self.clients.get(&id).await? else { continue };
-            let Some(uri) = client.backchannel_logout_uri else { continue };
+            let Some(uri) = client.backchannel_logout_uri.clone() else { continue };
+            let sub = super::claims::subject(self.pseudonyms.as_ref(), &client, session.account_id).await?;
             let claims = json!({
-                "iss": self.issuer, "sub": session.login, "aud": client.id.as_str(),
+                "iss": self.issuer, "sub": sub, "aud": client.id.as_str(),
                 "iat": now.timestamp(), "exp": (now + chrono::Duration::minutes(2)).timestamp(),
                 "jti": random_token(32)?, "sid": session_sid(&session.id),
                 "events": { BACKCHANNEL_EVENT: {} },

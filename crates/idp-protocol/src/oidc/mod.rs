@@ -95,6 +95,8 @@ pub struct Oidc {
     pub cgu_version: String,
     /// Whether an address was validated by link (`email_verified`).
     pub security: Arc<dyn idp_core::ports::AccountSecurityRepository>,
+    /// Pending consents (the consent pages waiting for their answer).
+    pub pending: Arc<dyn idp_core::ports::EphemeralStore>,
 }
 
 /// The error codes of RFC 6749, RFC 7009, RFC 7662, RFC 6750 and OIDC Core.

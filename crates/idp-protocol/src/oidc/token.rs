@@ -4,14 +4,17 @@
 //! Tokens of one authorization form a family, the [`Grant`]: the code is
 //! single use and a replayed code revokes the family (RFC 6749 §10.5); the
 //! refresh token is rotated at each use and a reused old one revokes the
-//! family; only the newest access token of a family is active.
+//! family, whereas a token the family never issued is only refused (the
+//! grant id in a refresh token is no secret); only the newest access token
+//! of a family is active. An access token's `jti` is random: the grant is
+//! found through the store, so a token does not name its family.
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use idp_core::account::{Account, AccountState};
-use idp_core::oidc::{ClientId, Grant, OidcClient, Rotation, SESSION_CLIENT_PREFIX};
+use idp_core::oidc::{ClientId, Grant, OFFLINE_ACCESS, OidcClient, Rotation, SESSION_CLIENT_PREFIX};
 use idp_core::ports::AuditEvent;
 use idp_core::secret::{constant_time_eq, random_token};
 use idp_core::session::SessionService;
@@ -146,22 +149,26 @@ impl Oidc {
             return fail(ErrorCode::InvalidGrant, "the session has ended");
         }
         let account = self.active_account(stored.account_id, stored.auth_time).await?;
-        let offline = stored.scopes.iter().any(|s| s == "offline_access");
+        // The client may have lost offline_access since the code was issued.
+        let allowed = client.scopes.iter().any(|s| s == OFFLINE_ACCESS);
+        let scopes: Vec<String> = stored.scopes.iter().filter(|s| *s != OFFLINE_ACCESS || allowed).cloned().collect();
+        let offline = scopes.iter().any(|s| s == OFFLINE_ACCESS);
         let refresh = offline || !client.is_public();
         let lifetime = if offline { self.lifetimes.offline_seconds } else { self.lifetimes.refresh_token_seconds };
         let grant_id = random_token(32)?;
         let refresh_token = format!("{grant_id}.{}", random_token(43)?);
-        let jti = format!("{grant_id}.{}", random_token(16)?);
+        let jti = self.new_access_jti(&grant_id).await?;
         let grant = Grant {
             id: grant_id.clone(),
             client_id: client.id.as_str().to_owned(),
             account_id: account.id,
             login: stored.login.clone(),
-            scopes: stored.scopes.clone(),
+            scopes,
             session_id: stored.session_id.clone(),
             auth_time: stored.auth_time,
             refresh_hash: refresh.then(|| sha256_hex(&refresh_token)),
             access_jti: Some(jti.clone()),
+            rotated_out: Vec::new(),
             offline,
             expires_at: now + chrono::Duration::seconds(lifetime),
         };
@@ -174,8 +181,17 @@ impl Oidc {
         };
         self.cas.sessions.add_service(&stored.session_id, entry).await?;
         let refresh_token = refresh.then_some(refresh_token);
-        self.tokens("authorization_code", &grant, &account, &grant.scopes, &jti, refresh_token, stored.nonce.as_deref())
-            .await
+        self.tokens(
+            "authorization_code",
+            client,
+            &grant,
+            &account,
+            &grant.scopes,
+            &jti,
+            refresh_token,
+            stored.nonce.as_deref(),
+        )
+        .await
     }
 
     async fn refresh(&self, client: &OidcClient, form: &TokenForm) -> Result<TokenResponse, Failure> {
@@ -192,7 +208,8 @@ impl Oidc {
         if grant.client_id != client.id.as_str() || grant.expires_at < now || grant.refresh_hash.is_none() {
             return fail(ErrorCode::InvalidGrant, "invalid refresh token");
         }
-        if !grant.offline && !self.session_alive(&grant).await? {
+        let offline = grant.offline && client.scopes.iter().any(|s| s == OFFLINE_ACCESS);
+        if !offline && !self.session_alive(&grant).await? {
             // Without offline_access, the tokens live as long as the SSO
             // session, even when nobody noticed it had timed out.
             self.store.remove_grant(grant_id).await?;
@@ -209,20 +226,23 @@ impl Oidc {
             }
         };
         let new_token = format!("{grant_id}.{}", random_token(43)?);
-        let jti = format!("{grant_id}.{}", random_token(16)?);
+        let jti = random_token(32)?;
         let outcome =
             self.store.rotate_refresh(grant_id, &sha256_hex(presented), &sha256_hex(&new_token), &jti).await?;
         match outcome {
             Rotation::Rotated => {}
-            Rotation::Mismatch => {
-                // An old refresh token came back: it was stolen, or the
-                // client is broken. Either way the family goes.
+            Rotation::Reused => {
+                // A rotated-out refresh token came back: it was copied, or
+                // the client is broken. Either way the family goes.
                 self.store.remove_grant(grant_id).await?;
                 tracing::warn!(client = %client.id, "refresh token reused: its grant is revoked");
                 return fail(ErrorCode::InvalidGrant, "invalid refresh token");
             }
-            Rotation::Missing => return fail(ErrorCode::InvalidGrant, "invalid refresh token"),
+            // A token this family never issued: anyone may write a grant id
+            // followed by anything, so it revokes nothing.
+            Rotation::Mismatch | Rotation::Missing => return fail(ErrorCode::InvalidGrant, "invalid refresh token"),
         }
+        self.store.put_access(&jti, grant_id, seconds(self.lifetimes.access_token_seconds)).await?;
         let account = match self.active_account(grant.account_id, grant.auth_time).await {
             Ok(a) => a,
             Err(e) => {
@@ -231,7 +251,15 @@ impl Oidc {
             }
         };
         let refresh_token = Some(new_token);
-        self.tokens("refresh_token", &grant, &account, &scopes, &jti, refresh_token, None).await
+        self.tokens("refresh_token", client, &grant, &account, &scopes, &jti, refresh_token, None).await
+    }
+
+    /// A random `jti` for a new access token of the grant `grant_id`, and
+    /// the record that leads from it to the grant.
+    async fn new_access_jti(&self, grant_id: &str) -> crate::Result<String> {
+        let jti = random_token(32)?;
+        self.store.put_access(&jti, grant_id, seconds(self.lifetimes.access_token_seconds)).await?;
+        Ok(jti)
     }
 
     /// Whether the SSO session of `grant` is still alive (without touching
@@ -254,6 +282,7 @@ impl Oidc {
     async fn tokens(
         &self,
         grant_type: &'static str,
+        client: &OidcClient,
         grant: &Grant,
         account: &Account,
         scopes: &[String],
@@ -268,7 +297,7 @@ impl Oidc {
             grant: grant_type,
         });
         let access_exp = now + chrono::Duration::seconds(self.lifetimes.access_token_seconds);
-        let sub = claims::subject(account);
+        let sub = claims::subject(self.cas.pseudonyms.as_ref(), client, account.id).await?;
         // RFC 9068: a JWT access token, typ at+jwt.
         let access = json!({
             "iss": self.issuer, "sub": sub, "aud": grant.client_id, "client_id": grant.client_id,
@@ -313,8 +342,8 @@ impl Oidc {
             return Ok(None);
         }
         let Some(jti) = claims.get("jti").and_then(Value::as_str) else { return Ok(None) };
-        let Some((grant_id, _)) = jti.split_once('.') else { return Ok(None) };
-        let Some(grant) = self.store.get_grant(grant_id).await? else { return Ok(None) };
+        let Some(grant_id) = self.store.access_grant(jti).await? else { return Ok(None) };
+        let Some(grant) = self.store.get_grant(&grant_id).await? else { return Ok(None) };
         if grant.access_jti.as_deref() != Some(jti) {
             return Ok(None);
         }
@@ -339,7 +368,11 @@ impl Oidc {
         let Some(account) = self.cas.accounts.find_by_id(grant.account_id).await? else {
             return fail(ErrorCode::InvalidToken, "the account no longer exists");
         };
-        let mut out = into_map(json!({ "sub": claims::subject(&account) }));
+        let Some(client) = self.client_of(&grant).await? else {
+            return fail(ErrorCode::InvalidToken, "the client no longer exists");
+        };
+        let sub = claims::subject(self.cas.pseudonyms.as_ref(), &client, account.id).await?;
+        let mut out = into_map(json!({ "sub": sub }));
         out.extend(claims::for_scopes(&account, &scopes, self.email_verified(&account, &scopes).await?));
         Ok(out)
     }
@@ -353,28 +386,45 @@ impl Oidc {
         Ok(self.security.get(account.id).await?.email_is_verified(account))
     }
 
-    /// Introspection (RFC 7662) of an access or refresh token.
+    /// Introspection (RFC 7662) of an access or refresh token. `sub` is
+    /// the subject the token's client gets; `username` (the login) only
+    /// for a token with the `profile` scope, which releases it anyway.
     pub async fn introspect(&self, token: &str) -> crate::Result<Map<String, Value>> {
-        if let Some((claims, _)) = self.active_access_token(token).await? {
+        if let Some((claims, grant)) = self.active_access_token(token).await? {
             let mut out = into_map(json!({ "active": true, "token_type": "Bearer" }));
             for key in ["scope", "client_id", "sub", "exp", "iat", "iss", "aud", "jti", "auth_time"] {
                 if let Some(v) = claims.get(key) {
                     out.insert(key.into(), v.clone());
                 }
             }
-            if let Some(sub) = claims.get("sub") {
-                out.insert("username".into(), sub.clone());
+            let scopes = split_scopes(claims.get("scope").and_then(Value::as_str).unwrap_or(""));
+            if scopes.iter().any(|s| s == "profile") {
+                out.insert("username".into(), json!(grant.login));
             }
             return Ok(out);
         }
-        if let Some(grant) = self.current_refresh(token).await? {
-            return Ok(into_map(json!({
+        if let Some(grant) = self.current_refresh(token).await?
+            && let Some(client) = self.client_of(&grant).await?
+        {
+            let sub = claims::subject(self.cas.pseudonyms.as_ref(), &client, grant.account_id).await?;
+            let mut out = into_map(json!({
                 "active": true, "token_type": "refresh_token", "scope": grant.scopes.join(" "),
-                "client_id": grant.client_id, "sub": grant.login, "username": grant.login,
-                "exp": ts(grant.expires_at), "iss": self.issuer,
-            })));
+                "client_id": grant.client_id, "sub": sub, "exp": ts(grant.expires_at), "iss": self.issuer,
+            }));
+            if grant.scopes.iter().any(|s| s == "profile") {
+                out.insert("username".into(), json!(grant.login));
+            }
+            return Ok(out);
         }
         Ok(into_map(json!({ "active": false })))
+    }
+
+    /// The registered client of `grant`, unless it was removed.
+    async fn client_of(&self, grant: &Grant) -> crate::Result<Option<OidcClient>> {
+        match ClientId::parse(&grant.client_id) {
+            Ok(id) => Ok(self.clients.get(&id).await?),
+            Err(_) => Ok(None),
+        }
     }
 
     /// The live grant whose current refresh token is `token`.

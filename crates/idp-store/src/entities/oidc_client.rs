@@ -12,6 +12,8 @@ pub struct Model {
     pub scopes: String,
     pub backchannel_logout_uri: Option<String>,
     pub require_consent: bool,
+    /// `public` or `pairwise`.
+    pub subject_type: String,
     pub created_at: DateTimeUtc,
 }
 

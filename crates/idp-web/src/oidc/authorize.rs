@@ -9,7 +9,7 @@ use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
-use idp_protocol::oidc::authorize::{AuthorizeParams, ConsentAnswer, Next, Refusal};
+use idp_protocol::oidc::authorize::{AuthorizeParams, ConsentAnswer, ConsentReply, Next, Refusal};
 
 use crate::cas::TGC;
 use crate::cas::login::redirect;
@@ -30,13 +30,14 @@ pub async fn show(
     respond(&state, jar, &params, next)
 }
 
-/// The consent form's fields: the authorization request, the CSRF token
-/// and the answer.
+/// The consent form's fields: the authorization request, the CSRF token,
+/// the pending consent it answers and the answer.
 #[derive(Deserialize)]
 pub struct ConsentForm {
     #[serde(flatten)]
     params: AuthorizeParams,
     csrf_token: Option<String>,
+    consent_id: Option<String>,
     consent: Option<String>,
 }
 
@@ -55,17 +56,19 @@ pub async fn consent(
         return respond(&state, jar, &form.params, next);
     }
     if !csrf::verify(&jar, form.csrf_token.as_deref()) {
-        return Err(WebError::bad_request(
-            ErrorCode::ConsentExpired,
-            "Cette page a expiré. Veuillez revenir à l'application et recommencer.",
-        ));
+        return Err(expired(ErrorCode::ConsentExpired));
     }
     let answer = match form.consent.as_deref() {
         Some("accept") => ConsentAnswer::Accept,
         _ => ConsentAnswer::Deny,
     };
-    let next = state.oidc.authorize(&form.params, tgc.as_deref(), Some(answer)).await?;
+    let reply = ConsentReply { answer, consent_id: form.consent_id.unwrap_or_default() };
+    let next = state.oidc.authorize(&form.params, tgc.as_deref(), Some(reply)).await?;
     respond(&state, jar, &form.params, next)
+}
+
+fn expired(code: ErrorCode) -> WebError {
+    WebError::bad_request(code, "Cette page a expiré. Veuillez revenir à l'application et recommencer.")
 }
 
 fn bad_request() -> WebError {
@@ -87,7 +90,8 @@ fn respond(state: &AppState, jar: CookieJar, params: &AuthorizeParams, next: Nex
                 detail: "unregistered redirect_uri".into(),
             });
         }
-        Next::Consent { client, scopes, account } => {
+        Next::Refuse(Refusal::ConsentExpired) => return Err(expired(ErrorCode::UnknownConsent)),
+        Next::Consent { client, scopes, account, consent_id } => {
             let (jar, csrf_token) = csrf::token(jar, state.config.https())?;
             let fields: Vec<_> = url::form_urlencoded::parse(params.to_query().as_bytes())
                 .map(|(name, value)| context! { name => name.into_owned(), value => value.into_owned() })
@@ -96,7 +100,7 @@ fn respond(state: &AppState, jar: CookieJar, params: &AuthorizeParams, next: Nex
             let html = state.views.render(
                 "consent.html",
                 context! {
-                    client_name => client.name, scopes, fields, csrf_token,
+                    client_name => client.name, scopes, fields, csrf_token, consent_id,
                     display_name => account.display_name(), action => "/oidc/authorize",
                 },
             )?;
