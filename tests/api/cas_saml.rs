@@ -121,6 +121,13 @@ async fn saml_validate_refuses_bad_requests_without_a_500() {
     let (status, _, xml) = saml_validate(&app, "", soap_request("ST-x")).await;
     assert_eq!(status, 200);
     assert!(xml.contains("INVALID_REQUEST"), "{xml}");
+    // Without TARGET, a real ticket is spent all the same.
+    let other = app.another_browser();
+    let ticket = other.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await.ticket();
+    let (_, _, xml) = saml_validate(&app, "", soap_request(&ticket)).await;
+    assert!(xml.contains("INVALID_REQUEST"), "{xml}");
+    let (_, _, xml) = saml_validate(&app, SERVICE, soap_request(&ticket)).await;
+    assert!(xml.contains("INVALID_TICKET") && !xml.contains("samlp:Success"), "spent: {xml}");
 }
 
 /// python-cas's SAML 1.1 client (`CAS_2_SAML_1_0`), a real third-party

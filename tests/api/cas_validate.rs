@@ -91,6 +91,15 @@ async fn missing_parameters_are_invalid_request() {
 }
 
 #[tokio::test]
+async fn a_validation_without_service_spends_the_ticket() {
+    let (app, ticket) = app_with_ticket().await;
+    let (_, _, body) = app.validate("/cas/p3/serviceValidate", &[("ticket", ticket.as_str())]).await;
+    assert!(body.contains(r#"code="INVALID_REQUEST""#), "{body}");
+    let (_, _, body) = app.validate("/cas/p3/serviceValidate", &[("service", SERVICE), ("ticket", &ticket)]).await;
+    assert!(body.contains(r#"code="INVALID_TICKET""#), "spent by the first attempt: {body}");
+}
+
+#[tokio::test]
 async fn a_ticket_that_is_not_a_service_ticket_is_invalid_ticket_spec() {
     let (app, _) = app_with_ticket().await;
     for t in ["PT-1-abc", "TGT-xyz", "garbage"] {

@@ -493,3 +493,22 @@ async fn redis_reauthentication_keeps_the_session_and_its_services_and_extends_t
     assert_eq!(services, vec![service]);
     assert!(sessions.reauthenticate("TGT-r", later, Duration::from_secs(600)).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_forged_session_cookie_never_reaches_a_redis_key_of_another_kind() {
+    let Some(url) = redis_url() else { return };
+    let prefix = format!("idp-test-{}:", random_suffix());
+    let (u, p) = (url.clone(), prefix.clone());
+    let app = spawn_app_with(move |s| {
+        s.redis_url = Some(u);
+        s.redis_prefix = p;
+    })
+    .await;
+    app.service("cdt", PATTERN, &["uid"], None).await;
+    // A key of another type where a session would be looked up.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SADD").arg(format!("{prefix}tgt:TGT-x:svc")).arg("a").query_async(&mut c).await.unwrap();
+    let r = get_with_tgc(&app, "/cas/login", &[("service", SERVICE)], "TGT-x:svc").await;
+    assert_eq!(r.status, 200, "the login page, not a 503: {}", r.body);
+}

@@ -84,3 +84,29 @@ pub const TICKET_RANDOM_CHARS: usize = 40;
 pub fn new_ticket_id(prefix: &str) -> crate::Result<String> {
     Ok(format!("{prefix}-{}", crate::secret::random_token(TICKET_RANDOM_CHARS)?))
 }
+
+/// Whether `value` has the shape of an id made by [`new_ticket_id`] with
+/// `prefix`. Checked before any lookup, so that a forged value (a cookie
+/// `TGT-x:svc`) never reaches a store key of another kind.
+pub fn is_ticket_id(value: &str, prefix: &str) -> bool {
+    value
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|random| random.len() == TICKET_RANDOM_CHARS && random.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    #[test]
+    fn only_well_formed_ids_pass() {
+        let id = new_ticket_id("TGT").unwrap();
+        assert!(is_ticket_id(&id, "TGT"));
+        assert!(!is_ticket_id(&id, "ST"));
+        assert!(!is_ticket_id(&format!("{id}:services"), "TGT"));
+        assert!(!is_ticket_id("TGT-x:svc", "TGT"));
+        assert!(!is_ticket_id("TGT-", "TGT"));
+        assert!(!is_ticket_id(&format!("TGT-{}", "é".repeat(20)), "TGT"));
+    }
+}

@@ -317,6 +317,37 @@ async fn a_new_charter_is_accepted_before_any_code_is_issued() {
 }
 
 #[tokio::test]
+async fn accepting_a_new_charter_is_not_a_new_login() {
+    let app = oidc_app().await;
+    let done = app.authorize_with_login(&auth_params("first"), "c.martin").await;
+    let (_, tokens) = app.exchange(&param(&done, "code").unwrap()).await;
+    let logged_in_at = jwt_claims(tokens["id_token"].as_str().unwrap())["auth_time"].as_i64().unwrap();
+    let login = idp_core::account::Login::parse("c.martin").unwrap();
+    let mut account = app.stores.accounts.find_by_login(&login).await.unwrap().unwrap();
+    account.cgu_version = Some("0".into());
+    app.stores.accounts.update(&account).await.unwrap();
+    app.clock.advance(chrono::Duration::minutes(10));
+    // The charter on the same session, read for ten minutes, then ticked.
+    let to_login = app.authorize(&auth_params("again")).await.location.unwrap();
+    let page = app.follow(&format!("{}{to_login}", app.address)).await;
+    let mut form = hidden_inputs(&page.body);
+    form.push(("accepte".into(), "oui".into()));
+    let accepted =
+        crate::helpers::result(app.client.post(app.url("/cas/login/cgu")).form(&form).send().await.unwrap()).await;
+    assert_eq!(accepted.status, 303, "{}", accepted.body);
+    let done = app.follow(&accepted.location.unwrap()).await;
+    let code = param(&done.location.unwrap(), "code").unwrap();
+    let (_, tokens) = app.exchange(&code).await;
+    let id = jwt_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["auth_time"].as_i64().unwrap(), logged_in_at, "the session keeps the time of the password");
+    // max_age counts from the password, not from the tick.
+    let mut params = auth_params("fresh");
+    params.push(("max_age", "300".into()));
+    let r = app.authorize(&params).await;
+    assert_eq!(param(&r.location.unwrap(), "renew").as_deref(), Some("true"));
+}
+
+#[tokio::test]
 async fn browser_applications_may_call_the_token_endpoints_from_a_registered_origin_only() {
     let app = oidc_app().await;
     let c = reqwest::Client::new();

@@ -19,7 +19,7 @@ use idp_core::ports::{
 use idp_core::proxy::ProxyTicketStore;
 use idp_core::pseudonym::PseudonymStore;
 use idp_core::service::{Service, ServiceUrl};
-use idp_core::session::{ServiceTicket, SessionPolicy, SessionService, SsoSession, new_ticket_id};
+use idp_core::session::{ServiceTicket, SessionPolicy, SessionService, SsoSession, is_ticket_id, new_ticket_id};
 
 use crate::{Error, Result};
 
@@ -106,7 +106,7 @@ impl Cas {
     /// A session that timed out, was ended by a reset, or whose account is no
     /// longer active is removed and not returned.
     pub async fn current_session(&self, tgc: Option<&str>) -> Result<Option<(SsoSession, Account)>> {
-        let Some(id) = tgc.filter(|id| id.starts_with("TGT-")) else {
+        let Some(id) = tgc.filter(|id| is_ticket_id(id, "TGT")) else {
             return Ok(None);
         };
         let Some(session) = self.sessions.get(id).await? else {

@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use idp_core::account::AccountState;
 use idp_core::ports::AuditEvent;
 use idp_core::service::ServiceUrl;
+use idp_core::session::is_ticket_id;
 
 use super::Cas;
 
@@ -181,7 +182,10 @@ impl Cas {
         };
         // Taken first, so that the ticket is spent whatever happens next.
         let is_proxy_ticket = ticket_id.starts_with("PT-");
-        let (taken, proxies) = if is_proxy_ticket {
+        let well_formed = is_ticket_id(ticket_id, "ST") || is_ticket_id(ticket_id, "PT");
+        let (taken, proxies) = if !well_formed {
+            (None, Vec::new())
+        } else if is_proxy_ticket {
             match self.proxies.take_pt(ticket_id).await.map_err(internal)? {
                 Some(pt) => (Some(pt.ticket), pt.proxies),
                 None => (None, Vec::new()),
@@ -258,7 +262,7 @@ impl Cas {
     /// Spends a ticket named by a request that is refused before its
     /// checks: any attempt spends the ticket.
     async fn spend(&self, ticket: Option<&str>) {
-        let Some(id) = ticket else { return };
+        let Some(id) = ticket.filter(|t| is_ticket_id(t, "ST") || is_ticket_id(t, "PT")) else { return };
         let taken = if id.starts_with("PT-") {
             self.proxies.take_pt(id).await.map(|_| ())
         } else {
