@@ -234,3 +234,18 @@ async fn attribute_values_are_escaped() {
     assert!(body.contains("<cas:given_name>Seán &lt;b&gt;&amp;</cas:given_name>"), "{body}");
     assert!(body.contains("<cas:profile>parent</cas:profile>"), "{body}");
 }
+
+/// Found by the generated queries: a parameter given twice got a bare 400
+/// ("Failed to deserialize query string") instead of a CAS answer.
+#[tokio::test]
+async fn a_parameter_given_twice_keeps_its_first_value() {
+    let (app, ticket) = app_with_ticket().await;
+    let query = [("service", SERVICE), ("service", "https://autre.example.test/"), ("ticket", &ticket)];
+    let (status, _, body) = app.validate("/cas/p3/serviceValidate", &query).await;
+    assert_eq!(status, 200);
+    assert_valid_cas_xml(&body);
+    assert!(body.contains("authenticationSuccess"), "{body}");
+    let (status, _, body) = app.validate("/cas/proxyValidate", &[("pgtUrl", "x"), ("pgtUrl", "y")]).await;
+    assert_eq!(status, 200);
+    assert!(body.contains(r#"code="INVALID_REQUEST""#), "{body}");
+}

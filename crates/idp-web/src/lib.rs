@@ -25,6 +25,7 @@ pub mod error;
 pub mod health;
 pub mod net;
 pub mod oidc;
+pub mod params;
 pub mod security;
 pub mod state;
 pub mod views;

@@ -1,7 +1,7 @@
 //! `/cas/login` and `/cas/login/cgu`: parse, one call to the login
 //! pipeline ([`idp_protocol::login`]), then render its [`LoginNext`].
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -18,6 +18,7 @@ use crate::cookies;
 use crate::csrf::{self, CsrfForm};
 use crate::error::WebError;
 use crate::net::{ClientIp, with_query};
+use crate::params::Params;
 use crate::security::no_store;
 use crate::state::AppState;
 
@@ -71,7 +72,7 @@ struct Page<'a> {
 pub async fn show(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(q): Query<LoginQuery>,
+    Params(q): Params<LoginQuery>,
 ) -> Result<Response, WebError> {
     let request =
         state.login.request(q.service.as_deref(), flag(&q.renew), flag(&q.gateway), q.method.as_deref()).await?;

@@ -1,7 +1,7 @@
 //! `/cas/logout`: ends the SSO session (and sends single logout to the
 //! services), then redirects to `service` only if it is registered.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
@@ -11,9 +11,10 @@ use serde::Deserialize;
 use crate::cas::TGC;
 use crate::cas::login::redirect;
 use crate::error::WebError;
+use crate::params::Params;
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct LogoutQuery {
     service: Option<String>,
 }
@@ -21,7 +22,7 @@ pub struct LogoutQuery {
 pub async fn logout(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(q): Query<LogoutQuery>,
+    Params(q): Params<LogoutQuery>,
 ) -> Result<Response, WebError> {
     if let Some(id) = jar.get(TGC).map(|c| c.value().to_owned()) {
         state.cas.end_session(&id).await?;

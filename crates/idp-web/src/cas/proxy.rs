@@ -1,7 +1,7 @@
 //! `/cas/proxy` (proxy tickets from a PGT) and `/cas/proxyValidate`,
 //! `/cas/p3/proxyValidate` (validation accepting proxy tickets too).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
@@ -9,10 +9,11 @@ use idp_protocol::cas::proxy::{ProxyParams, proxy_json, proxy_xml};
 use idp_protocol::cas::validate::{Accept, ValidateParams};
 
 use crate::cas::validate::{JSON, XML, xml_or_json};
+use crate::params::Params;
 use crate::state::AppState;
 
 /// `GET /cas/proxy?pgt=…&targetService=…`.
-pub async fn proxy(State(state): State<AppState>, Query(params): Query<ProxyParams>) -> Response {
+pub async fn proxy(State(state): State<AppState>, Params(params): Params<ProxyParams>) -> Response {
     let outcome = state.cas.proxy(&params).await;
     match params.format.as_deref() {
         Some("JSON") | Some("json") => ([(header::CONTENT_TYPE, JSON)], proxy_json(&outcome)).into_response(),
@@ -21,6 +22,6 @@ pub async fn proxy(State(state): State<AppState>, Query(params): Query<ProxyPara
 }
 
 /// `/cas/proxyValidate` and `/cas/p3/proxyValidate`: service or proxy tickets.
-pub async fn proxy_validate(state: State<AppState>, params: Query<ValidateParams>) -> Response {
+pub async fn proxy_validate(state: State<AppState>, params: Params<ValidateParams>) -> Response {
     xml_or_json(state, params, Accept::ProxyTickets).await
 }

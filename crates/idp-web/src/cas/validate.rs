@@ -1,13 +1,14 @@
 //! `/cas/validate`, `/cas/serviceValidate`, `/cas/p3/serviceValidate` (the
 //! proxyValidate paths, which also accept proxy tickets, are in `proxy`).
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use idp_protocol::cas::response::{self, Attributes};
 use idp_protocol::cas::validate::{Accept, Failure, Format, Success, ValidateParams, Validation};
 
+use crate::params::Params;
 use crate::state::AppState;
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -16,7 +17,7 @@ pub(crate) const JSON: &str = "application/json; charset=utf-8";
 
 /// CAS 1: `yes\n<user>\n` or `no\n`, as text with a charset (python-cas
 /// decodes by it).
-pub async fn cas1(State(state): State<AppState>, Query(params): Query<ValidateParams>) -> Response {
+pub async fn cas1(State(state): State<AppState>, Params(params): Params<ValidateParams>) -> Response {
     let outcome = state.cas.validate(&params).await;
     count("validate", &outcome);
     ([(header::CONTENT_TYPE, TEXT)], response::cas1(&outcome)).into_response()
@@ -24,18 +25,18 @@ pub async fn cas1(State(state): State<AppState>, Query(params): Query<ValidatePa
 
 /// CAS 2 (`/serviceValidate`). Attributes are released here too, as Apereo
 /// CAS does, for clients that never moved to `/p3`.
-pub async fn cas2(state: State<AppState>, params: Query<ValidateParams>) -> Response {
+pub async fn cas2(state: State<AppState>, params: Params<ValidateParams>) -> Response {
     xml_or_json(state, params, Accept::ServiceTickets).await
 }
 
 /// CAS 3 (`/p3/serviceValidate`).
-pub async fn cas3(state: State<AppState>, params: Query<ValidateParams>) -> Response {
+pub async fn cas3(state: State<AppState>, params: Params<ValidateParams>) -> Response {
     xml_or_json(state, params, Accept::ServiceTickets).await
 }
 
 pub(crate) async fn xml_or_json(
     State(state): State<AppState>,
-    Query(params): Query<ValidateParams>,
+    Params(params): Params<ValidateParams>,
     accept: Accept,
 ) -> Response {
     let Validation { format, outcome } = state.cas.validate_as(&params, accept).await;

@@ -2,7 +2,7 @@
 //! "Mon compte a été réinitialisé."), page by page as in the seed. The
 //! attempt lives server-side; the browser only keeps its id in a cookie.
 
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -21,6 +21,7 @@ use crate::cookies;
 use crate::csrf::CsrfForm;
 use crate::error::WebError;
 use crate::net::{ClientIp, with_query};
+use crate::params::Params;
 use crate::state::AppState;
 
 /// The cookie holding the id of this browser's attempt.
@@ -77,7 +78,7 @@ fn see_other(jar: CookieJar) -> Response {
 pub async fn show(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(q): Query<ShowQuery>,
+    Params(q): Params<ShowQuery>,
 ) -> Result<Response, WebError> {
     let mut jar = jar;
     if flag(&q.recommencer)
@@ -291,7 +292,7 @@ pub async fn back(
 pub async fn link(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(q): Query<StepForm>,
+    Params(q): Params<StepForm>,
 ) -> Result<Response, WebError> {
     match state.lifecycle.peek_email_code(&q.code).await {
         Ok(_) => page(

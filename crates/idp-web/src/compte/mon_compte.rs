@@ -2,7 +2,7 @@
 //! `/`). Change the personal e-mail (valid once its link is followed), the
 //! password, the secret questions; see recent logins; download the data.
 
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +21,7 @@ use crate::cookies;
 use crate::csrf::CsrfForm;
 use crate::error::{ErrorCode, WebError};
 use crate::net::ClientIp;
+use crate::params::Params;
 use crate::state::AppState;
 
 const HOME: &str = "/compte/";
@@ -122,7 +123,7 @@ pub async fn show(
     State(state): State<AppState>,
     SignedIn { account, .. }: SignedIn,
     jar: CookieJar,
-    Query(q): Query<AccountForm>,
+    Params(q): Params<AccountForm>,
 ) -> Result<Response, WebError> {
     render(&state, jar, &account, &q.fait, None, StatusCode::OK).await
 }
@@ -169,7 +170,7 @@ pub async fn email(
 pub async fn email_link(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(q): Query<AccountForm>,
+    Params(q): Params<AccountForm>,
 ) -> Result<Response, WebError> {
     match state.lifecycle.peek_email_change(&q.code).await {
         Ok(_) => page(

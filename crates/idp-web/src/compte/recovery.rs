@@ -1,7 +1,7 @@
 //! `/compte/mot-de-passe-oublie`: a new password by the validated e-mail
 //! address (a link) or by the two secret questions.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
@@ -14,6 +14,7 @@ use crate::compte::{page, strength_label, user_error};
 use crate::csrf::CsrfForm;
 use crate::error::WebError;
 use crate::net::ClientIp;
+use crate::params::Params;
 use crate::state::AppState;
 
 const HOME: &str = "/compte/mot-de-passe-oublie";
@@ -122,7 +123,7 @@ fn password_form(
 pub async fn link(
     State(state): State<AppState>,
     jar: CookieJar,
-    Query(q): Query<RecoveryForm>,
+    Params(q): Params<RecoveryForm>,
 ) -> Result<Response, WebError> {
     match state.lifecycle.reset_grant(&q.code).await {
         Ok(_) => password_form(&state, jar, &q.code, None, None, StatusCode::OK),
