@@ -29,12 +29,6 @@ pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", ENT_SCOPE];
 /// Every scope the provider knows.
 pub const KNOWN_SCOPES: &[&str] = &["openid", "profile", "email", ENT_SCOPE, "offline_access"];
 
-/// The `service_id` prefix under which an SSO session remembers the OIDC
-/// clients that got a code or tokens in it (see [`SessionService`]). A CAS
-/// service id cannot contain `:`, so the CAS single logout skips these
-/// entries and the OIDC back-channel logout picks them up.
-pub const SESSION_CLIENT_PREFIX: &str = "oidc:";
-
 /// The operator's name for a registered client (`cahier-de-textes`).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ClientId(String);

@@ -52,13 +52,53 @@ impl SsoSession {
 }
 
 /// A service that received a ticket within an SSO session, remembered for
-/// single logout.
+/// single logout. Stored as it is (the store format); read it through
+/// [`SessionService::participant`].
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SessionService {
     /// The service ticket that was issued (sent back as `SessionIndex`).
     pub ticket: String,
     pub service_url: String,
     pub service_id: String,
+}
+
+/// Who takes part in an SSO session, and must be told when it ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Participant<'a> {
+    /// A CAS service that got `ticket` for `url`.
+    CasService { service_id: &'a str, url: &'a str, ticket: &'a str },
+    /// An OpenID Connect client that got a code (and maybe tokens of the
+    /// grant `grant`, empty before the code is exchanged).
+    OidcClient { client_id: &'a str, grant: &'a str },
+}
+
+/// How an OIDC client is marked among a session's services: a CAS service
+/// id cannot contain `:`, so the two never mix.
+const OIDC_CLIENT: &str = "oidc:";
+
+impl SessionService {
+    /// A CAS service that got `ticket` for `url`.
+    pub fn cas(service_id: &str, url: &str, ticket: &str) -> Self {
+        SessionService { ticket: ticket.to_owned(), service_url: url.to_owned(), service_id: service_id.to_owned() }
+    }
+
+    /// An OIDC client (and its grant, once the code is exchanged).
+    pub fn oidc(client_id: &str, grant: &str) -> Self {
+        SessionService {
+            ticket: grant.to_owned(),
+            service_url: String::new(),
+            service_id: format!("{OIDC_CLIENT}{client_id}"),
+        }
+    }
+
+    pub fn participant(&self) -> Participant<'_> {
+        match self.service_id.strip_prefix(OIDC_CLIENT) {
+            Some(client_id) => Participant::OidcClient { client_id, grant: &self.ticket },
+            None => {
+                Participant::CasService { service_id: &self.service_id, url: &self.service_url, ticket: &self.ticket }
+            }
+        }
+    }
 }
 
 /// A service ticket: single use, short-lived, bound to one service URL.

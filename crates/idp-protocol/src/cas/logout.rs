@@ -9,7 +9,7 @@ use quick_xml::escape::escape;
 
 use idp_core::ports::AuditEvent;
 use idp_core::service::ServiceId;
-use idp_core::session::new_ticket_id;
+use idp_core::session::{Participant, new_ticket_id};
 
 use super::Cas;
 use crate::Result;
@@ -27,12 +27,13 @@ impl Cas {
         let now = self.clock.now();
         let mut sent = 0;
         for entry in &services {
-            let Ok(service_id) = ServiceId::parse(&entry.service_id) else { continue };
+            let Participant::CasService { service_id, ticket, .. } = entry.participant() else { continue };
+            let Ok(service_id) = ServiceId::parse(service_id) else { continue };
             // The logout URL is read now: a service that declared one after
             // the ticket was issued still learns of the logout.
             let Some(service) = self.services.get(&service_id).await? else { continue };
             let Some(logout_url) = service.logout_url else { continue };
-            let message = logout_request(&entry.ticket, now)?;
+            let message = logout_request(ticket, now)?;
             self.outbound.post_form_in_background(logout_url.to_string(), vec![("logoutRequest".to_owned(), message)]);
             sent += 1;
         }

@@ -59,6 +59,13 @@ pub struct Cas {
     pub(crate) session_end_hooks: Vec<Arc<dyn SessionEndHook>>,
 }
 
+/// Whether a CAS flag parameter (`renew`, `gateway`) is set: present with
+/// any value but "false" (the specification only says "if this parameter
+/// is set").
+pub fn flag(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| !v.eq_ignore_ascii_case("false"))
+}
+
 /// Store TTLs are a backstop for memory: expiry is decided with the clock,
 /// so that tests can move a fixed clock; the backstop must outlive that.
 const TTL_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
@@ -191,16 +198,8 @@ impl Cas {
             expires_at: self.clock.now() + self.policy.service_ticket_ttl,
         };
         self.tickets.put(&ticket, std_ttl(self.policy.service_ticket_ttl)).await?;
-        self.sessions
-            .add_service(
-                &session.id,
-                SessionService {
-                    ticket: ticket.id.clone(),
-                    service_url: ticket.service_url.clone(),
-                    service_id: ticket.service_id.clone(),
-                },
-            )
-            .await?;
+        let entry = SessionService::cas(&ticket.service_id, &ticket.service_url, &ticket.id);
+        self.sessions.add_service(&session.id, entry).await?;
         self.audit.record(AuditEvent::ServiceTicketIssued {
             login: session.login.clone(),
             service: ticket.service_url.clone(),

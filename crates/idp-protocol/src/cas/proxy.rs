@@ -192,11 +192,7 @@ impl Cas {
         proxies.extend(pgt.proxies.iter().cloned());
         let pt = ProxyTicket { ticket, proxies };
         self.proxies.put_pt(&pt, std_ttl(self.policy.service_ticket_ttl)).await.map_err(internal)?;
-        let entry = SessionService {
-            ticket: pt.ticket.id.clone(),
-            service_url: pt.ticket.service_url.clone(),
-            service_id: pt.ticket.service_id.clone(),
-        };
+        let entry = SessionService::cas(&pt.ticket.service_id, &pt.ticket.service_url, &pt.ticket.id);
         self.sessions.add_service(&session.id, entry).await.map_err(internal)?;
         self.audit.record(AuditEvent::ServiceTicketIssued {
             login: account.login.as_str().to_owned(),

@@ -16,7 +16,7 @@ use idp_core::ports::AuditEvent;
 use idp_core::service::ServiceUrl;
 use idp_core::session::is_ticket_id;
 
-use super::Cas;
+use super::{Cas, flag};
 
 /// The failure codes of the CAS specification.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +102,14 @@ impl ValidateParams {
     /// The format to answer in. An unknown `format` value is answered (in
     /// XML) with INVALID_REQUEST rather than silently ignored.
     pub fn format(&self) -> Result<Format, Failure> {
-        match self.format.as_deref() {
+        Format::parse(self.format.as_deref())
+    }
+}
+
+impl Format {
+    /// `format=`: XML (the default) or JSON, in either case.
+    pub fn parse(value: Option<&str>) -> Result<Format, Failure> {
+        match value {
             None | Some("XML") | Some("xml") => Ok(Format::Xml),
             Some("JSON") | Some("json") => Ok(Format::Json),
             Some(other) => {
@@ -110,12 +117,6 @@ impl ValidateParams {
             }
         }
     }
-}
-
-/// `renew` is set when present with any value but "false" (the
-/// specification only says "if this parameter is set").
-fn flag(value: &Option<String>) -> bool {
-    value.as_deref().is_some_and(|v| !v.eq_ignore_ascii_case("false"))
 }
 
 /// The answer to a validation request: its format (XML when the asked

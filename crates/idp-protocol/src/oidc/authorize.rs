@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use idp_core::account::Account;
-use idp_core::oidc::{AuthorizationCode, ClientId, OFFLINE_ACCESS, OidcClient, SESSION_CLIENT_PREFIX};
+use idp_core::oidc::{AuthorizationCode, ClientId, OFFLINE_ACCESS, OidcClient};
 use idp_core::secret::random_token;
 use idp_core::session::{SessionService, SsoSession};
 
@@ -376,11 +376,7 @@ impl Oidc {
         };
         self.store.put_code(&code, &value, seconds(self.lifetimes.code_seconds)).await?;
         // The session remembers the client, for the back-channel logout.
-        let entry = SessionService {
-            ticket: String::new(),
-            service_url: String::new(),
-            service_id: format!("{SESSION_CLIENT_PREFIX}{}", c.client.id),
-        };
+        let entry = SessionService::oidc(c.client.id.as_str(), "");
         self.cas.sessions.add_service(&session.id, entry).await?;
         Ok(code)
     }

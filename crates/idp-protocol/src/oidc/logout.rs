@@ -13,10 +13,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use idp_core::clock::Clock;
-use idp_core::oidc::{ClientId, ClientRegistry, OidcStore, SESSION_CLIENT_PREFIX, SessionEndHook};
+use idp_core::oidc::{ClientId, ClientRegistry, OidcStore, SessionEndHook};
 use idp_core::ports::Outbound;
 use idp_core::secret::random_token;
-use idp_core::session::{SessionService, SsoSession};
+use idp_core::session::{Participant, SessionService, SsoSession};
 
 use super::keys::Keys;
 use super::token::into_map;
@@ -110,12 +110,12 @@ impl SessionEndHook for BackChannelLogout {
     async fn session_ended(&self, session: &SsoSession, services: &[SessionService]) -> idp_core::Result<()> {
         let mut clients = BTreeSet::new();
         for entry in services {
-            let Some(client) = entry.service_id.strip_prefix(SESSION_CLIENT_PREFIX) else { continue };
-            clients.insert(client.to_owned());
+            let Participant::OidcClient { client_id, grant } = entry.participant() else { continue };
+            clients.insert(client_id.to_owned());
             // Tokens bound to the session end with it; offline_access ones
             // outlive it, as asked.
-            if !entry.ticket.is_empty()
-                && let Some(grant) = self.store.get_grant(&entry.ticket).await?
+            if !grant.is_empty()
+                && let Some(grant) = self.store.get_grant(grant).await?
                 && !grant.offline
             {
                 self.store.remove_grant(&grant.id).await?;

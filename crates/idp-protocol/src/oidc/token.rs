@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use idp_core::account::{Account, AccountState};
-use idp_core::oidc::{ClientId, Grant, OFFLINE_ACCESS, OidcClient, Rotation, SESSION_CLIENT_PREFIX};
+use idp_core::oidc::{ClientId, Grant, OFFLINE_ACCESS, OidcClient, Rotation};
 use idp_core::ports::AuditEvent;
 use idp_core::secret::{constant_time_eq, random_token};
 use idp_core::session::SessionService;
@@ -174,11 +174,7 @@ impl Oidc {
         };
         self.store.put_grant(&grant, seconds(lifetime)).await?;
         self.store.remember_used_code(code, &grant_id, seconds(lifetime)).await?;
-        let entry = SessionService {
-            ticket: grant_id.clone(),
-            service_url: String::new(),
-            service_id: format!("{SESSION_CLIENT_PREFIX}{}", client.id),
-        };
+        let entry = SessionService::oidc(client.id.as_str(), &grant_id);
         self.cas.sessions.add_service(&stored.session_id, entry).await?;
         let refresh_token = refresh.then_some(refresh_token);
         self.tokens(

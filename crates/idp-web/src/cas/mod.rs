@@ -27,8 +27,4 @@ pub fn routes() -> Router<AppState> {
         .route("/cas/samlValidate", post(saml::saml_validate))
 }
 
-/// Whether a CAS flag parameter (`renew`, `gateway`) is set: present with
-/// any value but "false".
-pub fn flag(value: &Option<String>) -> bool {
-    value.as_deref().is_some_and(|v| !v.eq_ignore_ascii_case("false"))
-}
+pub use idp_protocol::cas::flag;

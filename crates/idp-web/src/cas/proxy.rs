@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use idp_protocol::cas::proxy::{ProxyParams, proxy_json, proxy_xml};
-use idp_protocol::cas::validate::{Accept, ValidateParams};
+use idp_protocol::cas::validate::{Accept, Format, ValidateParams};
 
 use crate::cas::validate::{JSON, XML, xml_or_json};
 use crate::params::Params;
@@ -15,9 +15,9 @@ use crate::state::AppState;
 /// `GET /cas/proxy?pgt=…&targetService=…`.
 pub async fn proxy(State(state): State<AppState>, Params(params): Params<ProxyParams>) -> Response {
     let outcome = state.cas.proxy(&params).await;
-    match params.format.as_deref() {
-        Some("JSON") | Some("json") => ([(header::CONTENT_TYPE, JSON)], proxy_json(&outcome)).into_response(),
-        _ => ([(header::CONTENT_TYPE, XML)], proxy_xml(&outcome)).into_response(),
+    match Format::parse(params.format.as_deref()) {
+        Ok(Format::Json) => ([(header::CONTENT_TYPE, JSON)], proxy_json(&outcome)).into_response(),
+        Ok(Format::Xml) | Err(_) => ([(header::CONTENT_TYPE, XML)], proxy_xml(&outcome)).into_response(),
     }
 }
 
