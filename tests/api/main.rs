@@ -20,5 +20,6 @@ mod compte;
 mod helpers;
 mod interop;
 mod oidc;
+mod serving;
 mod slo;
 mod smtp;

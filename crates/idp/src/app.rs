@@ -3,7 +3,6 @@
 
 use anyhow::Context;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -36,6 +35,7 @@ pub struct Application {
     pub stores: Stores,
     public_url: url::Url,
     database: String,
+    limits: crate::http::ConnectionLimits,
 }
 
 /// The process-wide Prometheus recorder (a recorder can only be installed
@@ -188,6 +188,10 @@ impl Application {
             stores,
             public_url,
             database: redact(&settings.database_url()),
+            limits: crate::http::ConnectionLimits {
+                header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_secs),
+                max_connections: settings.server.max_connections,
+            },
         })
     }
 
@@ -208,7 +212,7 @@ impl Application {
 
     /// Serves until `shutdown` completes, then lets requests in flight end.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await.context("server failed")
+        crate::http::serve(self.listener, self.router, self.limits, shutdown).await;
+        Ok(())
     }
 }

@@ -21,6 +21,8 @@ use idp_web::config::{LoginProfile, default_profiles};
 pub struct Settings {
     /// `host:port` to listen on.
     pub bind: String,
+    /// Connection limits (`[server]`).
+    pub server: ServerSettings,
     /// The URL users and services see; `http://<bind>` when not set.
     pub public_url: Option<String>,
     /// Where the embedded default keeps its database and outbox.
@@ -93,6 +95,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8080".into(),
+            server: ServerSettings::default(),
             public_url: None,
             data_dir: PathBuf::from("./data"),
             database_url: None,
@@ -116,6 +119,25 @@ impl Default for Settings {
             password_policy: PasswordPolicy::default(),
             mail: MailSettings::default(),
         }
+    }
+}
+
+/// How the HTTP server treats connections.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// A client that has not sent a whole request head within this many
+    /// seconds is disconnected; an idle keep-alive connection is closed
+    /// after the same time.
+    pub header_read_timeout_secs: u64,
+    /// Connections open at once; beyond, a new connection gets a 503 and is
+    /// closed.
+    pub max_connections: usize,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self { header_read_timeout_secs: 30, max_connections: 1024 }
     }
 }
 
@@ -193,6 +215,12 @@ impl Settings {
             if !ok {
                 return Err(format!("login.profiles: id '{}' must be letters, digits and '-'", p.id));
             }
+        }
+        if self.server.header_read_timeout_secs == 0 {
+            return Err("server.header_read_timeout_secs: at least 1".into());
+        }
+        if !(1..=1_000_000).contains(&self.server.max_connections) {
+            return Err("server.max_connections: between 1 and 1000000".into());
         }
         let t = &self.tickets;
         if t.service_ticket_seconds <= 0 || t.sso_idle_seconds <= 0 || t.sso_hard_seconds <= 0 {
