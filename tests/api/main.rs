@@ -19,6 +19,7 @@ mod cluster;
 mod compte;
 mod helpers;
 mod interop;
+mod logs;
 mod oidc;
 mod serving;
 mod slo;
