@@ -117,3 +117,23 @@ async fn no_ticket_code_token_or_password_is_logged() {
     let ticket = regex::Regex::new(r"\b(ST|PT|PGT|PGTIOU|TGT)-[A-Za-z0-9]{16,}").unwrap();
     assert!(!ticket.is_match(&logs), "a ticket is in the logs:\n{logs}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_typed_login_is_logged_cut_and_on_one_line() {
+    let logs = captured_logs();
+    let app = crate::helpers::spawn_app().await;
+    let forged = "\n2026-01-01T00:00:00Z  INFO idp::audit: login succeeded login=admin source=10.0.0.1\n";
+    let typed = format!("eve\u{1b}[2J{forged}{}", "x".repeat(60_000));
+    let r = app.login(None, &typed, "Mauvais-mot-2026!").await;
+    assert_eq!(r.status, 401, "{}", r.body);
+
+    let logs = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    let line = logs.lines().find(|l| l.contains("login failed")).unwrap_or_else(|| panic!("{logs}"));
+    assert!(
+        line.contains(r"login=eve\u{1b}[2J\n2026-01-01T00:00:00Z  INFO idp::audit: login succeeded l… source="),
+        "{line}"
+    );
+    assert!(line.len() < 300, "{line}");
+    assert!(!logs.contains("login=admin source=10.0.0.1\n"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "{logs}");
+}
