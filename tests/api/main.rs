@@ -24,3 +24,4 @@ mod oidc;
 mod serving;
 mod slo;
 mod smtp;
+mod storage;

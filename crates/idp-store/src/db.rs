@@ -1,11 +1,16 @@
-//! Database connection and migrations.
+//! Database connection, migrations, and the deployment secrets the server
+//! makes itself.
 
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 
+use idp_core::secret::{Secret, random_token};
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ActiveValue::Set, ConnectOptions, Database, DatabaseConnection, EntityTrait};
 
+use crate::entities::server_secret;
 use crate::storage;
 
 /// Connects to `url` (`sqlite://path?mode=rwc`, `sqlite::memory:`,
@@ -42,6 +47,27 @@ pub async fn ping(db: &DatabaseConnection) -> idp_core::Result<()> {
     db.ping().await.map_err(storage)
 }
 
+/// The deployment secret `name` (43 characters of `[A-Za-z0-9]`, 256 bits):
+/// the stored one, else a new one stored now. Nodes starting at once all
+/// end with the first one written, since an insert never replaces a row.
+pub async fn server_secret(db: &DatabaseConnection, name: &str, now: DateTime<Utc>) -> idp_core::Result<Secret> {
+    let find = || async { server_secret::Entity::find_by_id(name.to_owned()).one(db).await.map_err(storage) };
+    if let Some(row) = find().await? {
+        return Ok(Secret::new(row.value));
+    }
+    let row =
+        server_secret::ActiveModel { name: Set(name.to_owned()), value: Set(random_token(43)?), created_at: Set(now) };
+    server_secret::Entity::insert(row)
+        .on_conflict(OnConflict::column(server_secret::Column::Name).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await
+        .map_err(storage)?;
+    match find().await? {
+        Some(row) => Ok(Secret::new(row.value)),
+        None => Err(storage(format!("the secret '{name}' was not stored"))),
+    }
+}
+
 /// The file path of a SQLite URL, if it is one.
 fn sqlite_path(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
@@ -53,7 +79,17 @@ fn sqlite_path(url: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_path;
+    use super::*;
+
+    #[tokio::test]
+    async fn a_server_secret_is_made_once_and_kept() {
+        let db = connect("sqlite::memory:").await.unwrap();
+        migrate(&db).await.unwrap();
+        let first = server_secret(&db, "decoy_key", Utc::now()).await.unwrap();
+        assert_eq!(first.expose().len(), 43);
+        assert_eq!(server_secret(&db, "decoy_key", Utc::now()).await.unwrap().expose(), first.expose());
+        assert_ne!(server_secret(&db, "other", Utc::now()).await.unwrap().expose(), first.expose());
+    }
 
     #[test]
     fn sqlite_paths() {

@@ -28,6 +28,9 @@ use idp_web::views::Views;
 use crate::settings::Settings;
 use crate::stores::{Stores, StoresReadiness, redact};
 
+/// The name of the decoy-question key among the deployment secrets.
+const DECOY_KEY: &str = "decoy_key";
+
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
@@ -146,6 +149,14 @@ impl Application {
                     .with_dkim(dkim),
             ),
         };
+        let mut accounts_policy = settings.accounts.clone();
+        if accounts_policy.decoy_key.is_none() {
+            // Without a configured key, the one the first node made.
+            let key = idp_store::db::server_secret(&stores.db, DECOY_KEY, clock.now())
+                .await
+                .context("cannot read or make the decoy-question key")?;
+            accounts_policy.decoy_key = Some(key.expose().to_owned());
+        }
         let lifecycle = Lifecycle {
             accounts: stores.accounts.clone(),
             security: stores.security.clone(),
@@ -157,7 +168,7 @@ impl Application {
             composer: Arc::new(MailTemplates { views: views.clone(), public_url: public_url.clone() }),
             audit,
             clock,
-            policy: settings.accounts.clone(),
+            policy: accounts_policy,
             passwords: settings.password_policy,
             cgu_version: settings.cgu_version.clone(),
         };
