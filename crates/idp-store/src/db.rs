@@ -14,13 +14,21 @@ use crate::entities::server_secret;
 use crate::storage;
 
 /// Connects to `url` (`sqlite://path?mode=rwc`, `sqlite::memory:`,
-/// `postgres://…`). For a SQLite file, creates its folder, and uses WAL with
-/// a 5 s busy timeout so that the CLI can write while servers read.
+/// `postgres://…`). For a SQLite file, creates its folder and the file
+/// itself readable by its owner only (SQLite gives its `-wal` and `-shm`
+/// files the same mode), and uses WAL with a 5 s busy timeout so that the
+/// CLI can write while servers read.
 pub async fn connect(url: &str) -> idp_core::Result<DatabaseConnection> {
-    if let Some(path) = sqlite_path(url)
-        && let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).map_err(|e| storage(format!("cannot create {}: {e}", dir.display())))?;
+    if let Some(path) = sqlite_path(url) {
+        let path = std::path::Path::new(&path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| storage(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        match crate::at_rest::private_file(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(storage(format!("cannot create {}: {e}", path.display()))),
+        }
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -69,7 +77,7 @@ pub async fn server_secret(db: &DatabaseConnection, name: &str, now: DateTime<Ut
 }
 
 /// The file path of a SQLite URL, if it is one.
-fn sqlite_path(url: &str) -> Option<String> {
+pub fn sqlite_path(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     if rest.starts_with(":memory:") {
         return None;

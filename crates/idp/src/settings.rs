@@ -29,6 +29,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; `sqlite://<data_dir>/idp.db` when not set.
     pub database_url: Option<String>,
+    /// The file of the key that encrypts the OIDC signing keys in the
+    /// database (32 bytes in base64). When not set, `key-encryption.key`
+    /// beside the SQLite database (or in `data_dir`), made at first start.
+    pub key_encryption_key_file: Option<PathBuf>,
     /// `redis://…` for tickets, sessions and counters shared by several
     /// nodes; in memory when not set.
     pub redis_url: Option<String>,
@@ -99,6 +103,7 @@ impl Default for Settings {
             public_url: None,
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            key_encryption_key_file: None,
             redis_url: None,
             redis_prefix: "idp:".into(),
             theme: "touraine-eschool".into(),
@@ -196,6 +201,9 @@ impl Settings {
         if let Some(v) = get("IDP_DATABASE_URL") {
             self.database_url = Some(v);
         }
+        if let Some(v) = get("IDP_KEY_ENCRYPTION_KEY_FILE") {
+            self.key_encryption_key_file = Some(PathBuf::from(v));
+        }
         if let Some(v) = get("IDP_REDIS_URL") {
             self.redis_url = Some(v);
         }
@@ -257,6 +265,21 @@ impl Settings {
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("idp.db").display()))
     }
 
+    /// The key-encryption key file, and whether the settings name it (else
+    /// it is made when missing): the configured file, else
+    /// `key-encryption.key` in the folder of the SQLite database, so that
+    /// processes sharing that file share the key, else in `data_dir`.
+    pub fn key_encryption_key_file(&self) -> (PathBuf, bool) {
+        if let Some(path) = &self.key_encryption_key_file {
+            return (path.clone(), true);
+        }
+        let dir = idp_store::db::sqlite_path(&self.database_url())
+            .and_then(|db| PathBuf::from(db).parent().map(Path::to_path_buf))
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| self.data_dir.clone());
+        (dir.join("key-encryption.key"), false)
+    }
+
     pub fn outbox_dir(&self) -> PathBuf {
         self.data_dir.join("outbox")
     }
@@ -296,6 +319,19 @@ mod tests {
         assert_eq!(s.bind, "127.0.0.1:1");
         assert!(s.redis_url.is_none());
         assert_eq!(s.tickets.service_ticket_seconds, 5);
+    }
+
+    #[test]
+    fn the_key_encryption_key_sits_beside_the_sqlite_database_by_default() {
+        let s = Settings::default();
+        assert_eq!(s.key_encryption_key_file(), (PathBuf::from("./data/key-encryption.key"), false));
+        let s = Settings { database_url: Some("sqlite:///srv/idp/db/idp.db?mode=rwc".into()), ..Settings::default() };
+        assert_eq!(s.key_encryption_key_file().0, PathBuf::from("/srv/idp/db/key-encryption.key"));
+        let s = Settings { database_url: Some("postgres://h/idp".into()), ..Settings::default() };
+        assert_eq!(s.key_encryption_key_file().0, PathBuf::from("./data/key-encryption.key"));
+        let mut s = Settings::default();
+        s.apply_env(|n| (n == "IDP_KEY_ENCRYPTION_KEY_FILE").then(|| "/run/secrets/kek".into()));
+        assert_eq!(s.key_encryption_key_file(), (PathBuf::from("/run/secrets/kek"), true));
     }
 
     #[test]
