@@ -76,3 +76,47 @@ async fn connections_beyond_the_cap_get_a_503() {
     }
     panic!("no place freed: {answers:?}");
 }
+
+#[tokio::test]
+async fn metrics_answer_the_machine_itself_and_trusted_proxies_only() {
+    let get = |app: &crate::helpers::TestApp, forwarded: Option<&'static str>| {
+        let mut request = reqwest::Client::new().get(app.url("/metrics"));
+        if let Some(address) = forwarded {
+            request = request.header("x-forwarded-for", address);
+        }
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    // The test client connects from 127.0.0.1.
+    let app = spawn_app_with(|_| {}).await;
+    assert_eq!(get(&app, None).await, 200);
+    // A local reverse proxy that is not listed relays an outside client.
+    assert_eq!(get(&app, Some("203.0.113.7")).await, 403);
+
+    // Behind a trusted proxy: its own requests pass, relayed ones do not.
+    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    assert_eq!(get(&app, None).await, 200);
+    assert_eq!(get(&app, Some("203.0.113.7")).await, 403);
+    assert_eq!(get(&app, Some("127.0.0.1")).await, 200);
+}
+
+#[tokio::test]
+async fn metrics_on_a_listener_of_their_own() {
+    let data = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(data.path());
+    settings.server.metrics_bind = Some("127.0.0.1:0".into());
+    let clock = std::sync::Arc::new(idp_core::clock::FixedClock::new(chrono::Utc::now()));
+    let app = idp::app::Application::build(&settings, clock).await.unwrap();
+    let (port, metrics_port) = (app.port(), app.metrics_port().expect("a metrics listener"));
+    tokio::spawn(app.run_until(std::future::pending()));
+
+    let status = |port: u16, path: &'static str| async move {
+        let r = reqwest::get(format!("http://127.0.0.1:{port}{path}")).await.unwrap();
+        (r.status().as_u16(), r.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()))
+    };
+    let (code, content_type) = status(metrics_port, "/metrics").await;
+    assert_eq!(code, 200);
+    assert_eq!(content_type.as_deref(), Some("text/plain; version=0.0.4; charset=utf-8"));
+    assert_eq!(status(metrics_port, "/cas/login").await.0, 404, "the metrics listener serves nothing else");
+    assert_eq!(status(port, "/metrics").await.0, 404, "the main listener no longer serves them");
+    assert_eq!(status(port, "/healthz").await.0, 200);
+}

@@ -35,6 +35,8 @@ const DECOY_KEY: &str = "decoy_key";
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// The listener of `/metrics` alone, when it has one.
+    metrics: Option<(TcpListener, axum::Router)>,
     pub stores: Stores,
     public_url: url::Url,
     database: String,
@@ -179,8 +181,11 @@ impl Application {
             site_name: settings.site_name.clone(),
             profiles: settings.login.profiles.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
+            metrics_elsewhere: settings.server.metrics_bind.is_some(),
         };
         let handle = metrics_handle();
+        let render: Arc<dyn Fn() -> String + Send + Sync> =
+            Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default());
         let state = AppState {
             cas,
             oidc: Arc::new(oidc),
@@ -188,14 +193,23 @@ impl Application {
             views,
             config: Arc::new(config),
             readiness: Arc::new(StoresReadiness(stores.clone())),
-            metrics: Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default()),
+            metrics: render.clone(),
             lifecycle: Arc::new(lifecycle),
         };
         let listener =
             TcpListener::bind(&settings.bind).await.with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let metrics = match &settings.server.metrics_bind {
+            Some(bind) => {
+                let listener =
+                    TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind} (metrics)"))?;
+                Some((listener, idp_web::health::metrics_router(render)))
+            }
+            None => None,
+        };
         Ok(Application {
             listener,
             router: idp_web::router(state),
+            metrics,
             stores,
             public_url,
             database: redact(&settings.database_url()),
@@ -210,6 +224,11 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// The port of the metrics listener, when `server.metrics_bind` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok()).map(|a| a.port())
+    }
+
     /// One line per fact an operator needs at start.
     pub fn report(&self) -> Vec<String> {
         let addr = self.listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -218,12 +237,32 @@ impl Application {
             format!("public URL: {}", self.public_url),
             format!("database: {}", self.database),
             format!("ticket registry: {}", self.stores.ticket_store),
+            match self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok()) {
+                Some(addr) => format!("metrics: http://{addr}/metrics"),
+                None => "metrics: /metrics, for loopback and trusted proxies".to_owned(),
+            },
         ]
     }
 
     /// Serves until `shutdown` completes, then lets requests in flight end.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        crate::http::serve(self.listener, self.router, self.limits, shutdown).await;
+        let Some((listener, router)) = self.metrics else {
+            crate::http::serve(self.listener, self.router, self.limits, shutdown).await;
+            return Ok(());
+        };
+        // Both listeners stop on the same signal.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let metrics = tokio::spawn(crate::http::serve(listener, router, self.limits, signal(stopped.clone())));
+        let main = crate::http::serve(self.listener, self.router, self.limits, signal(stopped));
+        let trigger = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        tokio::join!(main, trigger);
+        metrics.await.context("metrics listener")?;
         Ok(())
     }
 }

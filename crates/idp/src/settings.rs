@@ -21,7 +21,7 @@ use idp_web::config::{LoginProfile, default_profiles};
 pub struct Settings {
     /// `host:port` to listen on.
     pub bind: String,
-    /// Connection limits (`[server]`).
+    /// Connection limits and the metrics listener (`[server]`).
     pub server: ServerSettings,
     /// The URL users and services see; `http://<bind>` when not set.
     pub public_url: Option<String>,
@@ -138,11 +138,16 @@ pub struct ServerSettings {
     /// Connections open at once; beyond, a new connection gets a 503 and is
     /// closed.
     pub max_connections: usize,
+    /// `host:port` of a listener of its own for `/metrics`, answering
+    /// whoever reaches it; the main listener then no longer serves
+    /// `/metrics`. When not set, `/metrics` on the main listener answers
+    /// loopback addresses and `trusted_proxies` only.
+    pub metrics_bind: Option<String>,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { header_read_timeout_secs: 30, max_connections: 1024 }
+        Self { header_read_timeout_secs: 30, max_connections: 1024, metrics_bind: None }
     }
 }
 
