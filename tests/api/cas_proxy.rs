@@ -20,21 +20,21 @@ use idp_core::service::UrlPattern;
 use crate::helpers::{TestApp, assert_valid_cas_xml, spawn_app_with};
 
 const PASSWORD: &str = "Bonjour-2026!";
-const PORTAL: &str = "https://portail.example.test/accueil";
-const PORTAL_PATTERN: &str = r"https://portail\.example\.test/.*";
-const CDT: &str = "https://cdt.example.test/api";
-const CDT_PATTERN: &str = r"https://cdt\.example\.test/.*";
+pub(crate) const PORTAL: &str = "https://portail.example.test/accueil";
+pub(crate) const PORTAL_PATTERN: &str = r"https://portail\.example\.test/.*";
+pub(crate) const CDT: &str = "https://cdt.example.test/api";
+pub(crate) const CDT_PATTERN: &str = r"https://cdt\.example\.test/.*";
 const MAIL: &str = "https://messagerie.example.test/";
-const MAIL_PATTERN: &str = r"https://messagerie\.example\.test/.*";
+pub(crate) const MAIL_PATTERN: &str = r"https://messagerie\.example\.test/.*";
 
 /// A certificate authority made for one test.
-struct TestCa {
+pub(crate) struct TestCa {
     params: CertificateParams,
     key: KeyPair,
-    pem: String,
+    pub(crate) pem: String,
 }
 
-fn test_ca(name: &str) -> TestCa {
+pub(crate) fn test_ca(name: &str) -> TestCa {
     let key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -49,13 +49,13 @@ type Received = Arc<Mutex<Vec<(String, HashMap<String, String>)>>>;
 
 /// An https listener on 127.0.0.1 with a certificate signed by `ca`. It
 /// answers 200 on paths starting with `/pgt` (but `…/404`), 404 elsewhere.
-struct Callback {
-    base: String,
+pub(crate) struct Callback {
+    pub(crate) base: String,
     received: Received,
 }
 
 impl Callback {
-    async fn spawn(ca: &TestCa) -> Callback {
+    pub(crate) async fn spawn(ca: &TestCa) -> Callback {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
         params.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
@@ -114,7 +114,7 @@ impl Callback {
     }
 }
 
-fn proxying(callback: &str, targets: &str) -> ServicePolicy {
+pub(crate) fn proxying(callback: &str, targets: &str) -> ServicePolicy {
     ServicePolicy {
         proxy: Some(ProxyPolicy {
             callback: UrlPattern::parse(callback).unwrap(),
@@ -152,13 +152,13 @@ async fn setup_with(ca: &TestCa, redis_url: Option<String>) -> TestApp {
     app
 }
 
-fn between<'a>(body: &'a str, open: &str, close: &str) -> &'a str {
+pub(crate) fn between<'a>(body: &'a str, open: &str, close: &str) -> &'a str {
     let start = body.find(open).unwrap_or_else(|| panic!("no {open} in {body}")) + open.len();
     &body[start..start + body[start..].find(close).unwrap()]
 }
 
 /// `/cas/proxy`, schema-checked.
-async fn proxy(app: &TestApp, pgt: &str, target: &str) -> String {
+pub(crate) async fn proxy(app: &TestApp, pgt: &str, target: &str) -> String {
     let (status, ct, body) = app.validate("/cas/proxy", &[("pgt", pgt), ("targetService", target)]).await;
     assert_eq!(status, 200);
     assert_eq!(ct, "application/xml; charset=utf-8");
@@ -167,7 +167,7 @@ async fn proxy(app: &TestApp, pgt: &str, target: &str) -> String {
 }
 
 /// Validates a ticket with a pgtUrl and returns the delivered PGT.
-async fn pgt(app: &TestApp, callback: &Callback, path: &str, service: &str, ticket: &str) -> String {
+pub(crate) async fn pgt(app: &TestApp, callback: &Callback, path: &str, service: &str, ticket: &str) -> String {
     let pgt_url = format!("{}{path}", callback.base);
     let query = [("service", service), ("ticket", ticket), ("pgtUrl", pgt_url.as_str())];
     let (_, _, body) = app.validate(path_for(ticket), &query).await;

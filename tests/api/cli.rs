@@ -434,6 +434,38 @@ async fn account_create_refuses_bad_input_with_a_message_on_stderr() {
     idp.run(&["account", "show", "x.y"]).await.fails_with("no account");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn account_create_reads_the_provisional_password_from_stdin() {
+    let (app, idp) = app_with_service().await;
+    let args = [
+        "account",
+        "create",
+        "s.stdin",
+        "--profile",
+        "eleve",
+        "--given-name",
+        "Sacha",
+        "--family-name",
+        "Stdin",
+        "--provisional-password-stdin",
+    ];
+    let out = idp.run_stdin(&args, "Provisoire-Stdin-7\n").await;
+    assert_eq!(out.secret_line(), "Provisoire-Stdin-7");
+    let r = app.login(Some(SERVICE), "s.stdin", "Provisoire-Stdin-7").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(must_activate(&r.body), "{}", r.body);
+
+    // Too short, or given twice: refused, nothing created.
+    let mut short = args.to_vec();
+    short[2] = "s.court";
+    idp.run_stdin(&short, "court\n").await.fails_with("8 characters");
+    let mut twice = short.clone();
+    twice.extend(["--provisional-password", "Provisoire-42"]);
+    let out = idp.run_stdin(&twice, "Provisoire-42\n").await;
+    assert!(!out.success() && out.stdout.is_empty() && !out.stderr.is_empty(), "{}", out.stderr);
+    idp.run(&["account", "show", "s.court"]).await.fails_with("no account");
+}
+
 // ---------------------------------------------------------------------------
 // account import
 
@@ -586,6 +618,40 @@ async fn account_import_output_is_valid_csv_even_when_a_given_password_has_a_com
         "{}",
         out.stdout
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_import_output_writes_formula_like_cells_as_text() {
+    let (app, idp) = app_with_service().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("formules.csv");
+    std::fs::write(
+        &file,
+        "login;profile;given_name;family_name;provisional_password\n\
+         -f.moins;eleve;Fanny;Moins;=HYPERLINK(\"http://x.test\",\"clic\")\n\
+         @f.arobase;eleve;Félix;Arobase;+33612345678\n\
+         f.simple;eleve;Flora;Simple;@SOMME(A1:A9)\n\
+         f.tiret;eleve;Fred;Tiret;-Provisoire-42\n",
+    )
+    .unwrap();
+    let out = idp.run(&["account", "import", file.to_str().unwrap()]).await;
+    out.ok();
+    let rows = created_rows(&out.stdout);
+    assert_eq!(
+        rows,
+        [
+            ("'-f.moins", "'=HYPERLINK(\"http://x.test\",\"clic\")"),
+            ("'@f.arobase", "'+33612345678"),
+            ("f.simple", "'@SOMME(A1:A9)"),
+            ("f.tiret", "'-Provisoire-42"),
+        ]
+        .map(|(l, p)| (l.to_owned(), p.to_owned())),
+        "{}",
+        out.stdout
+    );
+    // The mark is in the output only: the account's password has none.
+    let r = app.login(Some(SERVICE), "f.tiret", "-Provisoire-42").await;
+    assert!(must_activate(&r.body), "{}", r.body);
 }
 
 // ---------------------------------------------------------------------------

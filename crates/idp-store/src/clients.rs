@@ -1,16 +1,19 @@
 //! [`ClientRegistry`] and [`KeyStore`] on sea-orm. Every read goes to the
 //! table, so that a client registered or a key rotated by the CLI is seen
-//! at once by every running node.
+//! at once by every running node. Private keys are stored encrypted
+//! ([`crate::at_rest`]).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
+use std::sync::Arc;
 
 use idp_core::oidc::{ClientId, ClientRegistry, KeyStore, OidcClient, StoredKey, SubjectType};
 use idp_core::secret::Secret;
 use idp_core::{Error, Result};
 
+use crate::at_rest::KeyCipher;
 use crate::entities::oidc_client::{self, Entity as Clients};
 use crate::entities::oidc_key::{self, Entity as Keys};
 use crate::storage;
@@ -96,14 +99,30 @@ impl ClientRegistry for SqlClients {
     }
 }
 
-/// Signing keys in the SQL database.
+/// Signing keys in the SQL database, their private part encrypted.
 pub struct SqlKeys {
     db: DatabaseConnection,
+    cipher: Arc<KeyCipher>,
 }
 
 impl SqlKeys {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, cipher: Arc<KeyCipher>) -> Self {
+        Self { db, cipher }
+    }
+
+    /// Replaces a private key stored in clear by an earlier version with
+    /// its encrypted form (unless another process did it first).
+    async fn encrypt_in_place(&self, kid: &str, clear: &str) -> Result<()> {
+        let sealed = self.cipher.seal(kid, &Secret::new(clear))?;
+        Keys::update_many()
+            .col_expr(oidc_key::Column::PrivatePem, Expr::value(sealed))
+            .filter(oidc_key::Column::Kid.eq(kid))
+            .filter(oidc_key::Column::PrivatePem.eq(clear))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        tracing::info!(kid, "OIDC signing key encrypted at rest");
+        Ok(())
     }
 }
 
@@ -111,23 +130,29 @@ impl SqlKeys {
 impl KeyStore for SqlKeys {
     async fn list(&self) -> Result<Vec<StoredKey>> {
         let rows = Keys::find().order_by_asc(oidc_key::Column::CreatedAt).all(&self.db).await.map_err(storage)?;
-        Ok(rows
-            .into_iter()
-            .map(|m| StoredKey {
+        let mut keys = Vec::with_capacity(rows.len());
+        for m in rows {
+            let (private_pem, was_clear) = self.cipher.open(&m.kid, &m.private_pem)?;
+            if was_clear {
+                self.encrypt_in_place(&m.kid, &m.private_pem).await?;
+            }
+            keys.push(StoredKey {
                 kid: m.kid,
                 alg: m.alg,
-                private_pem: Secret::new(m.private_pem),
+                private_pem,
                 created_at: m.created_at,
                 retired_at: m.retired_at,
-            })
-            .collect())
+            });
+        }
+        Ok(keys)
     }
 
     async fn add(&self, key: StoredKey) -> Result<()> {
+        let sealed = self.cipher.seal(&key.kid, &key.private_pem)?;
         let row = oidc_key::ActiveModel {
             kid: Set(key.kid),
             alg: Set(key.alg),
-            private_pem: Set(key.private_pem.expose().to_owned()),
+            private_pem: Set(sealed),
             created_at: Set(key.created_at),
             retired_at: Set(key.retired_at),
         };

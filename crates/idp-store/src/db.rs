@@ -1,21 +1,34 @@
-//! Database connection and migrations.
+//! Database connection, migrations, and the deployment secrets the server
+//! makes itself.
 
+use chrono::{DateTime, Utc};
 use std::time::Duration;
 
+use idp_core::secret::{Secret, random_token};
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sea_query::OnConflict;
 use sea_orm::sqlx::sqlite::SqliteJournalMode;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ActiveValue::Set, ConnectOptions, Database, DatabaseConnection, EntityTrait};
 
+use crate::entities::server_secret;
 use crate::storage;
 
 /// Connects to `url` (`sqlite://path?mode=rwc`, `sqlite::memory:`,
-/// `postgres://…`). For a SQLite file, creates its folder, and uses WAL with
-/// a 5 s busy timeout so that the CLI can write while servers read.
+/// `postgres://…`). For a SQLite file, creates its folder and the file
+/// itself readable by its owner only (SQLite gives its `-wal` and `-shm`
+/// files the same mode), and uses WAL with a 5 s busy timeout so that the
+/// CLI can write while servers read.
 pub async fn connect(url: &str) -> idp_core::Result<DatabaseConnection> {
-    if let Some(path) = sqlite_path(url)
-        && let Some(dir) = std::path::Path::new(&path).parent().filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir).map_err(|e| storage(format!("cannot create {}: {e}", dir.display())))?;
+    if let Some(path) = sqlite_path(url) {
+        let path = std::path::Path::new(&path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| storage(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        match crate::at_rest::private_file(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(storage(format!("cannot create {}: {e}", path.display()))),
+        }
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -42,8 +55,29 @@ pub async fn ping(db: &DatabaseConnection) -> idp_core::Result<()> {
     db.ping().await.map_err(storage)
 }
 
+/// The deployment secret `name` (43 characters of `[A-Za-z0-9]`, 256 bits):
+/// the stored one, else a new one stored now. Nodes starting at once all
+/// end with the first one written, since an insert never replaces a row.
+pub async fn server_secret(db: &DatabaseConnection, name: &str, now: DateTime<Utc>) -> idp_core::Result<Secret> {
+    let find = || async { server_secret::Entity::find_by_id(name.to_owned()).one(db).await.map_err(storage) };
+    if let Some(row) = find().await? {
+        return Ok(Secret::new(row.value));
+    }
+    let row =
+        server_secret::ActiveModel { name: Set(name.to_owned()), value: Set(random_token(43)?), created_at: Set(now) };
+    server_secret::Entity::insert(row)
+        .on_conflict(OnConflict::column(server_secret::Column::Name).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await
+        .map_err(storage)?;
+    match find().await? {
+        Some(row) => Ok(Secret::new(row.value)),
+        None => Err(storage(format!("the secret '{name}' was not stored"))),
+    }
+}
+
 /// The file path of a SQLite URL, if it is one.
-fn sqlite_path(url: &str) -> Option<String> {
+pub fn sqlite_path(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     if rest.starts_with(":memory:") {
         return None;
@@ -53,7 +87,17 @@ fn sqlite_path(url: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_path;
+    use super::*;
+
+    #[tokio::test]
+    async fn a_server_secret_is_made_once_and_kept() {
+        let db = connect("sqlite::memory:").await.unwrap();
+        migrate(&db).await.unwrap();
+        let first = server_secret(&db, "decoy_key", Utc::now()).await.unwrap();
+        assert_eq!(first.expose().len(), 43);
+        assert_eq!(server_secret(&db, "decoy_key", Utc::now()).await.unwrap().expose(), first.expose());
+        assert_ne!(server_secret(&db, "other", Utc::now()).await.unwrap().expose(), first.expose());
+    }
 
     #[test]
     fn sqlite_paths() {

@@ -9,7 +9,8 @@
 //! - [`redis_store`]: the same three on Redis (several nodes).
 //! - [`proxy`]: CAS proxy-granting and proxy tickets, in memory or Redis.
 //! - [`pseudonyms`]: per-service pseudonymous identifiers (sea-orm).
-//! - [`clients`]: OIDC clients and signing keys on sea-orm; [`oidc_store`]:
+//! - [`clients`]: OIDC clients and signing keys on sea-orm (private keys
+//!   encrypted by [`at_rest`]); [`oidc_store`]:
 //!   OIDC codes, grants and consents in memory or Redis.
 //! - [`hashing`]: argon2id on a bounded blocking pool.
 //! - [`outbound`]: HTTP to services (single logout, proxy callbacks), with
@@ -25,6 +26,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod accounts;
+pub mod at_rest;
 pub mod audit;
 pub mod clients;
 pub mod db;

@@ -79,6 +79,7 @@ impl Outbound for HttpOutbound {
         let client = self.client.clone();
         let in_flight = self.in_flight.clone();
         in_flight.0.fetch_add(1, Ordering::SeqCst);
+        let endpoint = origin_and_path(&url);
         tokio::spawn(async move {
             // A service that is down or busy (connection error, 5xx) gets
             // the message again after 1 s and 3 s; a 4xx is its answer.
@@ -88,22 +89,26 @@ impl Outbound for HttpOutbound {
                 match client.post(&url).form(&form).send().await {
                     Ok(r) if r.status().is_success() => {
                         metrics::counter!("idp_single_logout_total", "result" => "delivered").increment(1);
-                        tracing::info!(target: "idp::slo", %url, status = r.status().as_u16(), attempt, "single logout delivered");
+                        tracing::info!(target: "idp::slo", %endpoint, status = r.status().as_u16(), attempt, "single logout delivered");
                         break;
                     }
                     Ok(r) if r.status().is_client_error() || (last && r.status().is_server_error()) => {
                         metrics::counter!("idp_single_logout_total", "result" => "refused").increment(1);
-                        tracing::warn!(target: "idp::slo", %url, status = r.status().as_u16(), attempt, "single logout refused");
+                        tracing::warn!(target: "idp::slo", %endpoint, status = r.status().as_u16(), attempt, "single logout refused");
                         break;
                     }
                     Ok(r) => {
-                        tracing::info!(target: "idp::slo", %url, status = r.status().as_u16(), attempt, "single logout to retry")
+                        tracing::info!(target: "idp::slo", %endpoint, status = r.status().as_u16(), attempt, "single logout to retry")
                     }
                     Err(e) if last => {
+                        let e = e.without_url();
                         metrics::counter!("idp_single_logout_total", "result" => "failed").increment(1);
-                        tracing::warn!(target: "idp::slo", %url, error = %e, attempt, "single logout failed");
+                        tracing::warn!(target: "idp::slo", %endpoint, error = %e, attempt, "single logout failed");
                     }
-                    Err(e) => tracing::info!(target: "idp::slo", %url, error = %e, attempt, "single logout to retry"),
+                    Err(e) => {
+                        let e = e.without_url();
+                        tracing::info!(target: "idp::slo", %endpoint, error = %e, attempt, "single logout to retry")
+                    }
                 }
             }
             in_flight.0.fetch_sub(1, Ordering::SeqCst);
@@ -112,15 +117,41 @@ impl Outbound for HttpOutbound {
     }
 
     async fn get_status(&self, url: &str) -> idp_core::Result<u16> {
+        let endpoint = origin_and_path(url);
         match self.client.get(url).send().await {
             Ok(r) => {
-                tracing::info!(target: "idp::proxy", %url, status = r.status().as_u16(), "proxy callback answered");
+                tracing::info!(target: "idp::proxy", %endpoint, status = r.status().as_u16(), "proxy callback answered");
                 Ok(r.status().as_u16())
             }
             Err(e) => {
-                tracing::warn!(target: "idp::proxy", %url, error = %e, "proxy callback failed");
+                let e = e.without_url();
+                tracing::warn!(target: "idp::proxy", %endpoint, error = %e, "proxy callback failed");
                 Err(crate::storage(e))
             }
         }
+    }
+}
+
+/// What the logs say of an outbound URL: its origin and path. The query
+/// may carry a secret (the `pgtId` of a proxy callback) and the user part a
+/// password, so neither is written.
+fn origin_and_path(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!("{}{}", u.origin().ascii_serialization(), u.path()),
+        Err(_) => "(invalid URL)".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::origin_and_path;
+
+    #[test]
+    fn logged_urls_lose_their_query_and_user() {
+        assert_eq!(
+            origin_and_path("https://u:secret@cb.example.fr:8443/pgt/x?pgtId=PGT-1-abc&pgtIou=PGTIOU-1#f"),
+            "https://cb.example.fr:8443/pgt/x"
+        );
+        assert_eq!(origin_and_path("not a url ?pgtId=PGT-1"), "(invalid URL)");
     }
 }

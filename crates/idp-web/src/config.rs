@@ -60,6 +60,8 @@ pub struct WebConfig {
     pub profiles: Vec<LoginProfile>,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpAddr>,
+    /// `/metrics` is served on a listener of its own, not on this one.
+    pub metrics_elsewhere: bool,
 }
 
 impl WebConfig {

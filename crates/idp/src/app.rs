@@ -3,7 +3,6 @@
 
 use anyhow::Context;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -30,13 +29,19 @@ use idp_web::views::Views;
 use crate::settings::Settings;
 use crate::stores::{Stores, StoresReadiness, redact};
 
+/// The name of the decoy-question key among the deployment secrets.
+const DECOY_KEY: &str = "decoy_key";
+
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    /// The listener of `/metrics` alone, when it has one.
+    metrics: Option<(TcpListener, axum::Router)>,
     pub stores: Stores,
     public_url: url::Url,
     database: String,
+    limits: crate::http::ConnectionLimits,
 }
 
 /// The process-wide Prometheus recorder (a recorder can only be installed
@@ -148,6 +153,14 @@ impl Application {
                     .with_dkim(dkim),
             ),
         };
+        let mut accounts_policy = settings.accounts.clone();
+        if accounts_policy.decoy_key.is_none() {
+            // Without a configured key, the one the first node made.
+            let key = idp_store::db::server_secret(&stores.db, DECOY_KEY, clock.now())
+                .await
+                .context("cannot read or make the decoy-question key")?;
+            accounts_policy.decoy_key = Some(key.expose().to_owned());
+        }
         let lifecycle = Lifecycle {
             accounts: stores.accounts.clone(),
             security: stores.security.clone(),
@@ -159,7 +172,7 @@ impl Application {
             composer: Arc::new(MailTemplates { views: views.clone(), public_url: public_url.clone() }),
             audit,
             clock,
-            policy: settings.accounts.clone(),
+            policy: accounts_policy,
             passwords: settings.password_policy,
             cgu_version: settings.cgu_version.clone(),
         };
@@ -170,10 +183,13 @@ impl Application {
             site_name: settings.site_name.clone(),
             profiles: settings.login.profiles.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
+            metrics_elsewhere: settings.server.metrics_bind.is_some(),
         };
         let handle = metrics_handle();
         let lifecycle = Arc::new(lifecycle);
         let login = LoginPipeline::new(cas.clone(), Arc::new(auth), lifecycle.clone());
+        let render: Arc<dyn Fn() -> String + Send + Sync> =
+            Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default());
         let state = AppState {
             cas,
             login: Arc::new(login),
@@ -181,22 +197,40 @@ impl Application {
             views,
             config: Arc::new(config),
             readiness: Arc::new(StoresReadiness(stores.clone())),
-            metrics: Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default()),
+            metrics: render.clone(),
             lifecycle,
         };
         let listener =
             TcpListener::bind(&settings.bind).await.with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let metrics = match &settings.server.metrics_bind {
+            Some(bind) => {
+                let listener =
+                    TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind} (metrics)"))?;
+                Some((listener, idp_web::health::metrics_router(render)))
+            }
+            None => None,
+        };
         Ok(Application {
             listener,
             router: idp_web::router(state),
+            metrics,
             stores,
             public_url,
             database: redact(&settings.database_url()),
+            limits: crate::http::ConnectionLimits {
+                header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_secs),
+                max_connections: settings.server.max_connections,
+            },
         })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The port of the metrics listener, when `server.metrics_bind` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok()).map(|a| a.port())
     }
 
     /// One line per fact an operator needs at start.
@@ -207,12 +241,32 @@ impl Application {
             format!("public URL: {}", self.public_url),
             format!("database: {}", self.database),
             format!("ticket registry: {}", self.stores.ticket_store),
+            match self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok()) {
+                Some(addr) => format!("metrics: http://{addr}/metrics"),
+                None => "metrics: /metrics, for loopback and trusted proxies".to_owned(),
+            },
         ]
     }
 
     /// Serves until `shutdown` completes, then lets requests in flight end.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service).with_graceful_shutdown(shutdown).await.context("server failed")
+        let Some((listener, router)) = self.metrics else {
+            crate::http::serve(self.listener, self.router, self.limits, shutdown).await;
+            return Ok(());
+        };
+        // Both listeners stop on the same signal.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let metrics = tokio::spawn(crate::http::serve(listener, router, self.limits, signal(stopped.clone())));
+        let main = crate::http::serve(self.listener, self.router, self.limits, signal(stopped));
+        let trigger = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        tokio::join!(main, trigger);
+        metrics.await.context("metrics listener")?;
+        Ok(())
     }
 }

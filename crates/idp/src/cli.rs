@@ -93,9 +93,13 @@ pub struct CreateAccount {
     /// The names and formats are those of `account import` (docs/services.md).
     #[arg(long = "ent", value_name = "NAME=VALUE")]
     pub ent: Vec<String>,
-    /// The provisional password (generated when not given).
+    /// The provisional password (generated when not given). Other users of
+    /// the machine can read a command line: prefer --provisional-password-stdin.
     #[arg(long, conflicts_with = "active")]
     pub provisional_password: Option<String>,
+    /// Read the provisional password from standard input (one line).
+    #[arg(long, conflicts_with_all = ["active", "provisional_password"])]
+    pub provisional_password_stdin: bool,
     /// Create an active account (password read from standard input).
     #[arg(long, requires = "password_stdin")]
     pub active: bool,
@@ -360,9 +364,7 @@ async fn create_account(args: CreateAccount, stores: &Stores, settings: &Setting
         attributes: parse_ent(&args.ent)?,
     };
     if args.active {
-        let mut password = String::new();
-        std::io::stdin().read_to_string(&mut password).context("cannot read the password from standard input")?;
-        let password = password.trim_end_matches(['\r', '\n']).to_owned();
+        let password = stdin_line("the password")?;
         if password.chars().count() < 8 {
             bail!("the password must have at least 8 characters");
         }
@@ -373,7 +375,11 @@ async fn create_account(args: CreateAccount, stores: &Stores, settings: &Setting
         let a = stores.accounts.create(new).await?;
         eprintln!("account '{}' created, active", a.login);
     } else {
-        let password = match args.provisional_password {
+        let given = match args.provisional_password_stdin {
+            true => Some(stdin_line("the provisional password")?),
+            false => args.provisional_password,
+        };
+        let password = match given {
             Some(p) if p.chars().count() >= 8 => p,
             Some(_) => bail!("the provisional password must have at least 8 characters"),
             None => provisional_password()?,
@@ -384,6 +390,13 @@ async fn create_account(args: CreateAccount, stores: &Stores, settings: &Setting
         eprintln!("account '{}' created, to be activated", a.login);
     }
     Ok(())
+}
+
+/// A secret given on standard input, without its line ending.
+fn stdin_line(what: &str) -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).with_context(|| format!("cannot read {what} from standard input"))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// `--ent NAME=VALUE` options as directory attributes, checked as the

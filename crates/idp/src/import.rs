@@ -12,6 +12,9 @@
 //! `ENTAuxEnsClasses`, `ENTPersonDateNaissance`; header case does not
 //! matter); several values in one cell are separated by `|`. On an update,
 //! an empty cell keeps the stored value, as for `email`.
+//!
+//! The output cells that a spreadsheet would take for a formula get a
+//! leading `'` (see `as_text`).
 
 use anyhow::{Context, bail};
 use std::collections::{HashMap, HashSet};
@@ -159,7 +162,7 @@ pub async fn import(bytes: &[u8], stores: &Stores) -> anyhow::Result<ImportRepor
             update.push(a);
         } else {
             let password = passwords.remove(&row.line).unwrap_or_default();
-            out.write_record([row.login.as_str(), password.as_str()])?;
+            out.write_record([as_text(row.login.as_str()).as_bytes(), as_text(&password).as_bytes()])?;
             create.push(NewAccount {
                 login: row.login,
                 profile: row.profile,
@@ -179,6 +182,14 @@ pub async fn import(bytes: &[u8], stores: &Stores) -> anyhow::Result<ImportRepor
     let (created, updated) = (create.len(), update.len());
     stores.accounts.apply_batch(create, update).await.context("nothing was imported")?;
     Ok(ImportReport { csv, created, updated })
+}
+
+/// A cell of the output as a spreadsheet must read it: text. A cell
+/// starting with `=`, `+`, `-`, `@`, a tab or a carriage return would be
+/// taken for a formula (which can run commands or leak the sheet), so it
+/// gets a leading `'`, the spreadsheets' mark of a text cell.
+fn as_text(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{cell}").into() } else { cell.into() }
 }
 
 #[cfg(test)]
@@ -214,6 +225,15 @@ mod tests {
         let err =
             parse_rows("login,profile,given_name,family_name,ENTPersonProfils\na,eleve,A,B,Prof\n").err().unwrap();
         assert!(err.to_string().starts_with("line 2:"), "{err}");
+    }
+
+    #[test]
+    fn formula_cells_are_written_as_text() {
+        for cell in ["=1+1", "+33", "-2", "@SUM(A1)", "\t=x"] {
+            assert_eq!(as_text(cell), format!("'{cell}"));
+        }
+        assert_eq!(as_text("Provisoire-42"), "Provisoire-42");
+        assert_eq!(as_text(""), "");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! - [`settings`]: defaults, TOML file, `IDP_*` environment.
 //! - [`stores`]: which adapter implements which port.
-//! - [`app`]: the server (`Application::build`, `port`, `run_until`).
+//! - [`app`]: the server (`Application::build`, `port`, `run_until`);
+//!   [`http`]: its accept loop (timeouts, connection cap).
 //! - [`cli`]: the commands of DESIGN.md §4.1; [`import`]: CSV import;
 //!   [`service_rules`]: the policy options of `service add|update`.
 //!   [`clients_cli`]: OIDC clients and signing keys.
@@ -13,6 +14,7 @@
 pub mod app;
 pub mod cli;
 pub mod clients_cli;
+pub mod http;
 pub mod import;
 pub mod service_rules;
 pub mod settings;

@@ -21,12 +21,18 @@ use idp_web::config::{LoginProfile, default_profiles};
 pub struct Settings {
     /// `host:port` to listen on.
     pub bind: String,
+    /// Connection limits and the metrics listener (`[server]`).
+    pub server: ServerSettings,
     /// The URL users and services see; `http://<bind>` when not set.
     pub public_url: Option<String>,
     /// Where the embedded default keeps its database and outbox.
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; `sqlite://<data_dir>/idp.db` when not set.
     pub database_url: Option<String>,
+    /// The file of the key that encrypts the OIDC signing keys in the
+    /// database (32 bytes in base64). When not set, `key-encryption.key`
+    /// beside the SQLite database (or in `data_dir`), made at first start.
+    pub key_encryption_key_file: Option<PathBuf>,
     /// `redis://…` for tickets, sessions and counters shared by several
     /// nodes; in memory when not set.
     pub redis_url: Option<String>,
@@ -97,9 +103,11 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             bind: "127.0.0.1:8080".into(),
+            server: ServerSettings::default(),
             public_url: None,
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            key_encryption_key_file: None,
             redis_url: None,
             redis_prefix: "idp:".into(),
             theme: "touraine-eschool".into(),
@@ -121,6 +129,30 @@ impl Default for Settings {
             password_policy: PasswordPolicy::default(),
             mail: MailSettings::default(),
         }
+    }
+}
+
+/// How the HTTP server treats connections.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// A client that has not sent a whole request head within this many
+    /// seconds is disconnected; an idle keep-alive connection is closed
+    /// after the same time.
+    pub header_read_timeout_secs: u64,
+    /// Connections open at once; beyond, a new connection gets a 503 and is
+    /// closed.
+    pub max_connections: usize,
+    /// `host:port` of a listener of its own for `/metrics`, answering
+    /// whoever reaches it; the main listener then no longer serves
+    /// `/metrics`. When not set, `/metrics` on the main listener answers
+    /// loopback addresses and `trusted_proxies` only.
+    pub metrics_bind: Option<String>,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self { header_read_timeout_secs: 30, max_connections: 1024, metrics_bind: None }
     }
 }
 
@@ -179,6 +211,9 @@ impl Settings {
         if let Some(v) = get("IDP_DATABASE_URL") {
             self.database_url = Some(v);
         }
+        if let Some(v) = get("IDP_KEY_ENCRYPTION_KEY_FILE") {
+            self.key_encryption_key_file = Some(PathBuf::from(v));
+        }
         if let Some(v) = get("IDP_REDIS_URL") {
             self.redis_url = Some(v);
         }
@@ -198,6 +233,12 @@ impl Settings {
             if !ok {
                 return Err(format!("login.profiles: id '{}' must be letters, digits and '-'", p.id));
             }
+        }
+        if self.server.header_read_timeout_secs == 0 {
+            return Err("server.header_read_timeout_secs: at least 1".into());
+        }
+        if !(1..=1_000_000).contains(&self.server.max_connections) {
+            return Err("server.max_connections: between 1 and 1000000".into());
         }
         let t = &self.tickets;
         if t.service_ticket_seconds <= 0 || t.sso_idle_seconds <= 0 || t.sso_hard_seconds <= 0 {
@@ -232,6 +273,21 @@ impl Settings {
         self.database_url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("idp.db").display()))
+    }
+
+    /// The key-encryption key file, and whether the settings name it (else
+    /// it is made when missing): the configured file, else
+    /// `key-encryption.key` in the folder of the SQLite database, so that
+    /// processes sharing that file share the key, else in `data_dir`.
+    pub fn key_encryption_key_file(&self) -> (PathBuf, bool) {
+        if let Some(path) = &self.key_encryption_key_file {
+            return (path.clone(), true);
+        }
+        let dir = idp_store::db::sqlite_path(&self.database_url())
+            .and_then(|db| PathBuf::from(db).parent().map(Path::to_path_buf))
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| self.data_dir.clone());
+        (dir.join("key-encryption.key"), false)
     }
 
     pub fn outbox_dir(&self) -> PathBuf {
@@ -273,6 +329,19 @@ mod tests {
         assert_eq!(s.bind, "127.0.0.1:1");
         assert!(s.redis_url.is_none());
         assert_eq!(s.tickets.service_ticket_seconds, 5);
+    }
+
+    #[test]
+    fn the_key_encryption_key_sits_beside_the_sqlite_database_by_default() {
+        let s = Settings::default();
+        assert_eq!(s.key_encryption_key_file(), (PathBuf::from("./data/key-encryption.key"), false));
+        let s = Settings { database_url: Some("sqlite:///srv/idp/db/idp.db?mode=rwc".into()), ..Settings::default() };
+        assert_eq!(s.key_encryption_key_file().0, PathBuf::from("/srv/idp/db/key-encryption.key"));
+        let s = Settings { database_url: Some("postgres://h/idp".into()), ..Settings::default() };
+        assert_eq!(s.key_encryption_key_file().0, PathBuf::from("./data/key-encryption.key"));
+        let mut s = Settings::default();
+        s.apply_env(|n| (n == "IDP_KEY_ENCRYPTION_KEY_FILE").then(|| "/run/secrets/kek".into()));
+        assert_eq!(s.key_encryption_key_file(), (PathBuf::from("/run/secrets/kek"), true));
     }
 
     #[test]

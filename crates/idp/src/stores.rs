@@ -15,6 +15,7 @@ use idp_core::ports::{
 use idp_core::proxy::ProxyTicketStore;
 use idp_core::pseudonym::PseudonymStore;
 use idp_store::accounts::SqlAccounts;
+use idp_store::at_rest::KeyCipher;
 use idp_store::clients::{SqlClients, SqlKeys};
 use idp_store::ephemeral::{MemoryEphemeral, RedisEphemeral};
 use idp_store::hashing::BlockingHasher;
@@ -92,6 +93,7 @@ impl Stores {
                 "in-memory",
             ),
         };
+        let cipher = Arc::new(key_cipher(settings)?);
         let concurrency = settings
             .hashing_concurrency
             .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
@@ -104,7 +106,7 @@ impl Stores {
             pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock)),
             proxies,
             clients: Arc::new(SqlClients::new(db.clone())),
-            keys: Arc::new(SqlKeys::new(db.clone())),
+            keys: Arc::new(SqlKeys::new(db.clone(), cipher)),
             oidc,
             security: Arc::new(SqlAccountSecurity::new(db.clone())),
             ephemeral,
@@ -116,6 +118,14 @@ impl Stores {
             ticket_store,
         })
     }
+}
+
+/// The key that encrypts the OIDC signing keys in the database: the
+/// configured file, which must exist, or the default one, made when missing.
+fn key_cipher(settings: &Settings) -> anyhow::Result<KeyCipher> {
+    let (path, configured) = settings.key_encryption_key_file();
+    let cipher = if configured { KeyCipher::from_file(&path) } else { KeyCipher::load_or_create(&path) };
+    cipher.with_context(|| format!("cannot use the key-encryption key {}", path.display()))
 }
 
 /// A URL without its password, for messages.

@@ -6,4 +6,5 @@ pub mod oidc_client;
 pub mod oidc_key;
 pub mod pseudonym;
 pub mod registry_version;
+pub mod server_secret;
 pub mod service;
