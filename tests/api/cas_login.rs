@@ -83,30 +83,80 @@ async fn login_redirects_to_the_service_with_a_ticket_and_no_cache() {
 }
 
 #[tokio::test]
-async fn the_tgc_cookie_is_secure_when_the_public_url_is_https() {
+async fn over_https_cookies_are_secure_and_host_prefixed() {
     let app = spawn_app_with(|s| s.public_url = Some("https://ent.example.test".into())).await;
     app.active_account("c.martin", "Bonjour-2026!", Profile::Eleve).await;
-    let page = app.get_login(&[("profile", "eleve-parent")]).await;
-    let mut form = hidden_inputs(&page.body);
+    // reqwest does not send Secure cookies over http: carry them by hand.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = client.get(app.url("/cas/login?profile=eleve-parent")).send().await.unwrap();
+    let set_cookie = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .find(|c| c.starts_with(&format!("{name}=")))
+    };
+    let csrf_cookie = set_cookie(&page, "__Host-idp_csrf").expect("a __Host- CSRF cookie");
+    assert!(csrf_cookie.contains("Secure") && csrf_cookie.contains("Path=/"), "{csrf_cookie}");
+    let pre_session = csrf_cookie.trim_start_matches("__Host-idp_csrf=").split(';').next().unwrap().to_owned();
+    let mut form = hidden_inputs(&page.text().await.unwrap());
     form.push(("username".into(), "c.martin".into()));
     form.push(("password".into(), "Bonjour-2026!".into()));
-    // reqwest keeps Secure cookies for http too? It does not send them: post
-    // the CSRF cookie by hand.
-    let csrf = form.iter().find(|(k, _)| k == "csrf_token").unwrap().1.clone();
-    let r = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let r = client
         .post(app.url("/cas/login"))
-        .header("cookie", format!("idp_csrf={csrf}"))
+        .header("cookie", format!("__Host-idp_csrf={pre_session}"))
         .form(&form)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "logged in page");
-    let cookie = tgc_of(&r).unwrap();
-    assert!(cookie.contains("Secure"), "{cookie}");
+    let cookie = set_cookie(&r, "__Host-TGC").expect("a __Host- session cookie");
+    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("Path=/"), "{cookie}");
     assert!(r.headers().contains_key("strict-transport-security"));
+}
+
+#[tokio::test]
+async fn a_planted_csrf_cookie_or_a_post_from_another_site_is_refused() {
+    let app = app().await;
+    // Plain double submit is not enough: a site able to write cookies for
+    // the ENT's domain sets its own value and sends the same in the form.
+    let planted = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    let form = [("username", "c.martin"), ("password", "Bonjour-2026!"), ("csrf_token", planted)];
+    let r = browser()
+        .post(app.url("/cas/login"))
+        .header("cookie", format!("idp_csrf={planted}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(tgc_of(&r).is_none());
+    // A genuine token, but the browser says the POST comes from elsewhere
+    // (fetch metadata, or the Origin of an older browser).
+    let page = app.get_login(&[("profile", "eleve-parent")]).await;
+    let mut fields = hidden_inputs(&page.body);
+    fields.push(("username".into(), "c.martin".into()));
+    fields.push(("password".into(), "Bonjour-2026!".into()));
+    for (header, value) in
+        [("sec-fetch-site", "cross-site"), ("sec-fetch-site", "same-site"), ("origin", "https://evil.example")]
+    {
+        let r = app.client.post(app.url("/cas/login")).header(header, value).form(&fields).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{header}: {value}");
+        assert!(tgc_of(&r).is_none());
+    }
+    // The same form from the server's own page goes through; browsers send
+    // `Origin: null` under `Referrer-Policy: no-referrer`.
+    let r = app
+        .client
+        .post(app.url("/cas/login"))
+        .header("origin", "null")
+        .header("sec-fetch-site", "same-origin")
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(tgc_of(&r).is_some());
 }
 
 #[tokio::test]

@@ -25,5 +25,5 @@ mod oidc;
 mod serving;
 mod slo;
 mod smtp;
-mod throttle;
 mod storage;
+mod throttle;

@@ -62,6 +62,8 @@ pub struct WebConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// `/metrics` is served on a listener of its own, not on this one.
     pub metrics_elsewhere: bool,
+    /// Signs the CSRF tokens of forms; the same on every node.
+    pub csrf_key: idp_core::secret::Secret,
 }
 
 impl WebConfig {

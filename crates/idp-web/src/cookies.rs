@@ -1,5 +1,11 @@
-//! The cookies of the site: the SSO session (`TGC`) and the chosen profile.
-//! The CSRF cookie is in [`crate::csrf`].
+//! The cookies of the site: the SSO session (`TGC`), the chosen profile,
+//! the activation attempt and the CSRF pre-session ([`crate::csrf`]).
+//!
+//! Over https every name takes the `__Host-` prefix: the browser then
+//! accepts the cookie only if it is `Secure`, has path `/` and no domain,
+//! so a sibling host of the ENT cannot plant or shadow it. Every cookie is
+//! HttpOnly, SameSite=Lax and has path `/` (so that `/cas`, the OIDC
+//! endpoints and `/compte/` share one session).
 
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 
@@ -8,55 +14,71 @@ use idp_core::account::Account;
 use crate::error::WebError;
 use crate::state::AppState;
 
-/// Name of the SSO session cookie (Apereo's name). Path `/`, so that
-/// `/cas`, the OIDC endpoints and `/compte/` share one session.
+/// The SSO session cookie over http (Apereo's name).
 pub const TGC: &str = "TGC";
 
-/// The cookie that remembers the chosen profile.
-pub const PROFILE: &str = "idp_profile";
+/// The cookies the site sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Name {
+    /// The SSO session.
+    Session,
+    /// The profile chosen on the login page.
+    Profile,
+    /// The activation attempt of this browser.
+    Activation,
+    /// The CSRF pre-session value.
+    Csrf,
+}
+
+impl Name {
+    /// The cookie's name, with the `__Host-` prefix over https.
+    pub fn as_str(self, https: bool) -> &'static str {
+        match (self, https) {
+            (Name::Session, false) => TGC,
+            (Name::Session, true) => "__Host-TGC",
+            (Name::Profile, false) => "idp_profile",
+            (Name::Profile, true) => "__Host-idp_profile",
+            (Name::Activation, false) => "idp_activation",
+            (Name::Activation, true) => "__Host-idp_activation",
+            (Name::Csrf, false) => "idp_csrf",
+            (Name::Csrf, true) => "__Host-idp_csrf",
+        }
+    }
+}
+
+/// The value of cookie `name`, if the browser sent it.
+pub fn get(jar: &CookieJar, name: Name, https: bool) -> Option<String> {
+    jar.get(name.as_str(https)).map(|c| c.value().to_owned())
+}
+
+/// The jar with cookie `name` set to `value` (a browser-session cookie, or
+/// kept a year when `lasting`).
+pub fn set(jar: CookieJar, name: Name, value: &str, https: bool, lasting: bool) -> CookieJar {
+    let mut cookie = Cookie::build((name.as_str(https), value.to_owned()))
+        .path("/")
+        .http_only(true)
+        .secure(https)
+        .same_site(SameSite::Lax);
+    if lasting {
+        cookie = cookie.permanent();
+    }
+    jar.add(cookie.build())
+}
+
+/// The jar without cookie `name`.
+pub fn remove(jar: CookieJar, name: Name, https: bool) -> CookieJar {
+    jar.remove(Cookie::build(name.as_str(https)).path("/"))
+}
 
 /// The SSO session id this browser carries, if any.
-pub fn session_id(jar: &CookieJar) -> Option<String> {
-    jar.get(TGC).map(|c| c.value().to_owned())
-}
-
-/// The jar with the SSO session `id` set.
-pub fn with_session(jar: CookieJar, id: &str, secure: bool) -> CookieJar {
-    let cookie =
-        Cookie::build((TGC, id.to_owned())).path("/").http_only(true).secure(secure).same_site(SameSite::Lax).build();
-    jar.add(cookie)
-}
-
-/// The jar without the SSO session.
-pub fn without_session(jar: CookieJar) -> CookieJar {
-    jar.remove(Cookie::build(TGC).path("/"))
+pub fn session_id(jar: &CookieJar, https: bool) -> Option<String> {
+    get(jar, Name::Session, https)
 }
 
 /// Opens an SSO session for `account` (the credentials were just checked:
 /// an activation or a password change) and sets its cookie.
 pub async fn open_session(state: &AppState, jar: CookieJar, account: &Account) -> Result<CookieJar, WebError> {
-    let session = state.cas.open_session(account, session_id(&jar).as_deref(), state.cas.now()).await?;
-    Ok(with_session(jar, &session.id, state.config.https()))
-}
-
-/// The profile chosen on the login page, if any.
-pub fn profile(jar: &CookieJar) -> Option<String> {
-    jar.get(PROFILE).map(|c| c.value().to_owned())
-}
-
-/// The jar remembering the chosen profile (for a year).
-pub fn with_profile(jar: CookieJar, id: &str, secure: bool) -> CookieJar {
-    let cookie = Cookie::build((PROFILE, id.to_owned()))
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .permanent()
-        .build();
-    jar.add(cookie)
-}
-
-/// The jar without a chosen profile.
-pub fn without_profile(jar: CookieJar) -> CookieJar {
-    jar.remove(Cookie::build(PROFILE).path("/"))
+    let https = state.config.https();
+    let session = state.cas.open_session(account, session_id(&jar, https).as_deref(), state.cas.now()).await?;
+    Ok(set(jar, Name::Session, &session.id, https, false))
 }

@@ -31,6 +31,8 @@ use crate::stores::{Stores, StoresReadiness, redact};
 
 /// The name of the decoy-question key among the deployment secrets.
 const DECOY_KEY: &str = "decoy_key";
+/// The name of the key that signs the CSRF tokens of forms.
+const CSRF_KEY: &str = "csrf_key";
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -161,6 +163,11 @@ impl Application {
                 .context("cannot read or make the decoy-question key")?;
             accounts_policy.decoy_key = Some(key.expose().to_owned());
         }
+        // Every node signs form tokens with the same key: a form shown by
+        // one node is accepted by the others.
+        let csrf_key = idp_store::db::server_secret(&stores.db, CSRF_KEY, clock.now())
+            .await
+            .context("cannot read or make the form-signing key")?;
         let lifecycle = Lifecycle {
             accounts: stores.accounts.clone(),
             security: stores.security.clone(),
@@ -184,6 +191,7 @@ impl Application {
             profiles: settings.login.profiles.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
             metrics_elsewhere: settings.server.metrics_bind.is_some(),
+            csrf_key,
         };
         let handle = metrics_handle();
         let lifecycle = Arc::new(lifecycle);

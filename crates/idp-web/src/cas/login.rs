@@ -14,7 +14,7 @@ use idp_core::secret::Secret;
 use idp_protocol::login::{LoginNext, LoginRequest, LoginStep, Refusal};
 
 use crate::cas::flag;
-use crate::cookies;
+use crate::cookies::{self, Name};
 use crate::csrf::{self, CsrfForm};
 use crate::error::WebError;
 use crate::net::{ClientIp, with_query};
@@ -76,13 +76,15 @@ pub async fn show(
 ) -> Result<Response, WebError> {
     let request =
         state.login.request(q.service.as_deref(), flag(&q.renew), flag(&q.gateway), q.method.as_deref()).await?;
-    let step = state.login.show(&request, cookies::session_id(&jar).as_deref()).await?;
     let https = state.config.https();
+    let step = state.login.show(&request, cookies::session_id(&jar, https).as_deref()).await?;
     let (jar, profile) = match q.profile.as_deref() {
-        Some("choose") => (cookies::without_profile(jar), None),
-        Some(id) if state.config.profile(id).is_some() => (cookies::with_profile(jar, id, https), Some(id.to_owned())),
+        Some("choose") => (cookies::remove(jar, Name::Profile, https), None),
+        Some(id) if state.config.profile(id).is_some() => {
+            (cookies::set(jar, Name::Profile, id, https, true), Some(id.to_owned()))
+        }
         _ => {
-            let chosen = cookies::profile(&jar);
+            let chosen = cookies::get(&jar, Name::Profile, https);
             (jar, chosen)
         }
     };
@@ -100,11 +102,13 @@ pub async fn submit(
 ) -> Result<Response, WebError> {
     let request =
         state.login.request(form.service.as_deref(), flag(&form.renew), false, form.method.as_deref()).await?;
-    let tgc = cookies::session_id(&jar);
+    let https = state.config.https();
+    let tgc = cookies::session_id(&jar, https);
     let password = Secret::new(form.password);
     let step = state.login.with_password(&request, &form.username, password, &source, tgc.as_deref()).await?;
     metrics::counter!("idp_logins_total", "outcome" => outcome_label(&step.next)).increment(1);
-    let profile = cookies::profile(&jar).or_else(|| state.config.profiles.first().map(|p| p.id.clone()));
+    let profile =
+        cookies::get(&jar, Name::Profile, https).or_else(|| state.config.profiles.first().map(|p| p.id.clone()));
     Page { state: &state, request: Some(&request), profile, username: &form.username, posted: true }.render(jar, step)
 }
 
@@ -115,7 +119,7 @@ pub async fn accept_cgu(
     jar: CookieJar,
     CsrfForm(form): CsrfForm<CguForm>,
 ) -> Result<Response, WebError> {
-    let tgc = cookies::session_id(&jar);
+    let tgc = cookies::session_id(&jar, state.config.https());
     let step = state.login.resume_after_cgu(&form.jeton, form.accepte.is_some(), tgc.as_deref()).await?;
     Page { state: &state, request: None, profile: None, username: "", posted: true }.render(jar, step)
 }
@@ -138,7 +142,7 @@ impl Page<'_> {
     /// when a session was opened.
     fn render(&self, jar: CookieJar, step: LoginStep) -> Result<Response, WebError> {
         let jar = match &step.session {
-            Some(id) => cookies::with_session(jar, id, self.state.config.https()),
+            Some(id) => cookies::set(jar, Name::Session, id, self.state.config.https(), false),
             None => jar,
         };
         let views = &self.state.views;
@@ -191,7 +195,7 @@ impl Page<'_> {
     /// The profile page or the credentials form, with the refusal's message.
     fn form(&self, jar: CookieJar, refused: Option<Refusal>) -> Result<Response, WebError> {
         let state = self.state;
-        let (jar, csrf_token) = csrf::token(jar, state.config.https())?;
+        let (jar, csrf_token) = csrf::token(jar, &state.config)?;
         let request = self.request;
         let service = request.and_then(LoginRequest::service_url);
         let renew = request.is_some_and(|r| r.renew);

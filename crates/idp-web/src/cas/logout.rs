@@ -4,12 +4,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar};
+use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
-use crate::cas::TGC;
 use crate::cas::login::redirect;
+use crate::cookies;
 use crate::error::WebError;
 use crate::params::Params;
 use crate::state::AppState;
@@ -24,10 +24,10 @@ pub async fn logout(
     jar: CookieJar,
     Params(q): Params<LogoutQuery>,
 ) -> Result<Response, WebError> {
-    if let Some(id) = jar.get(TGC).map(|c| c.value().to_owned()) {
+    if let Some(id) = cookies::session_id(&jar, state.config.https()) {
         state.cas.end_session(&id).await?;
     }
-    let jar = jar.remove(Cookie::build(TGC).path("/"));
+    let jar = cookies::remove(jar, cookies::Name::Session, state.config.https());
     // Only a registered service is followed: no open redirect.
     if let Some(service) = q.service.as_deref().filter(|s| !s.is_empty())
         && let Ok((url, _)) = state.cas.registered_service(service).await

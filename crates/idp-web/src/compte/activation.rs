@@ -6,7 +6,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
@@ -17,15 +17,13 @@ use idp_core::secret::Secret;
 use crate::cas::flag;
 use crate::cas::login::redirect;
 use crate::compte::{expired, page, strength_label, user_error};
-use crate::cookies;
+use crate::cookies::{self, Name};
 use crate::csrf::CsrfForm;
 use crate::error::WebError;
 use crate::net::{ClientIp, with_query};
 use crate::params::Params;
 use crate::state::AppState;
 
-/// The cookie holding the id of this browser's attempt.
-const COOKIE: &str = "idp_activation";
 const HOME: &str = "/compte/activation";
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,17 +54,16 @@ pub struct StepForm {
     code: String,
 }
 
-fn attempt_cookie(id: &str, secure: bool) -> Cookie<'static> {
-    Cookie::build((COOKIE, id.to_owned()))
-        .path("/compte")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .build()
+fn with_attempt(state: &AppState, jar: CookieJar, id: &str) -> CookieJar {
+    cookies::set(jar, Name::Activation, id, state.config.https(), false)
 }
 
-fn cookie_of(jar: &CookieJar) -> Option<String> {
-    jar.get(COOKIE).map(|c| c.value().to_owned())
+fn without_attempt(state: &AppState, jar: CookieJar) -> CookieJar {
+    cookies::remove(jar, Name::Activation, state.config.https())
+}
+
+fn cookie_of(state: &AppState, jar: &CookieJar) -> Option<String> {
+    cookies::get(jar, Name::Activation, state.config.https())
 }
 
 fn see_other(jar: CookieJar) -> Response {
@@ -82,16 +79,16 @@ pub async fn show(
 ) -> Result<Response, WebError> {
     let mut jar = jar;
     if flag(&q.recommencer)
-        && let Some(id) = cookie_of(&jar)
+        && let Some(id) = cookie_of(&state, &jar)
     {
         state.lifecycle.abandon_activation(&id).await?;
-        jar = jar.remove(Cookie::build(COOKIE).path("/compte"));
+        jar = without_attempt(&state, jar);
     }
-    if let Some(id) = cookie_of(&jar) {
+    if let Some(id) = cookie_of(&state, &jar) {
         match state.lifecycle.attempt(&id).await {
             Ok(attempt) => return step_page(&state, jar, &attempt, None, StatusCode::OK),
             Err(FlowError::Core(e)) => return Err(e.into()),
-            Err(_) => jar = jar.remove(Cookie::build(COOKIE).path("/compte")),
+            Err(_) => jar = without_attempt(&state, jar),
         }
     }
     start_page(&state, jar, flag(&q.reinitialise), q.service.as_deref(), "", None, StatusCode::OK)
@@ -145,7 +142,7 @@ async fn after_step(
 ) -> Result<Response, WebError> {
     match outcome {
         Ok(_) | Err(FlowError::WrongStep) => Ok(see_other(jar)),
-        Err(FlowError::Expired) => expired(state, jar.remove(Cookie::build(COOKIE).path("/compte"))),
+        Err(FlowError::Expired) => expired(state, without_attempt(state, jar)),
         Err(e) => {
             let message = user_error(e)?;
             let attempt = match state.lifecycle.attempt(id).await {
@@ -167,7 +164,7 @@ impl FromRequestParts<AppState> for AttemptId {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let jar = CookieJar::from_headers(&parts.headers);
-        match cookie_of(&jar) {
+        match cookie_of(state, &jar) {
             Some(id) => Ok(AttemptId(id)),
             None => Err(expired(state, jar).unwrap_or_else(IntoResponse::into_response)),
         }
@@ -200,7 +197,7 @@ pub async fn start(
     };
     let secret = Secret::new(form.mot_de_passe_provisoire.clone());
     match state.lifecycle.start_activation(&form.identifiant, secret, &source, service).await {
-        Ok(attempt) => Ok(see_other(jar.add(attempt_cookie(&attempt.id, state.config.https())))),
+        Ok(attempt) => Ok(see_other(with_attempt(&state, jar, &attempt.id))),
         Err(e) => {
             let status = match e {
                 FlowError::Throttled => StatusCode::TOO_MANY_REQUESTS,
@@ -235,7 +232,7 @@ pub async fn email(
 
 /// `GET /compte/activation/questions`: the secret questions form.
 pub async fn questions_page(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
-    let Some(id) = cookie_of(&jar) else { return Ok(see_other(jar)) };
+    let Some(id) = cookie_of(&state, &jar) else { return Ok(see_other(jar)) };
     match state.lifecycle.attempt(&id).await {
         Ok(a) if matches!(a.step, Step::Email | Step::AwaitingEmail) => {
             questions_form(&state, jar, ("", ""), None, StatusCode::OK)
@@ -315,7 +312,7 @@ pub async fn confirm_link(
     CsrfForm(form): CsrfForm<StepForm>,
 ) -> Result<Response, WebError> {
     match state.lifecycle.confirm_email_code(&form.code).await {
-        Ok(attempt) => Ok(see_other(jar.add(attempt_cookie(&attempt.id, state.config.https())))),
+        Ok(attempt) => Ok(see_other(with_attempt(&state, jar, &attempt.id))),
         Err(FlowError::Core(e)) => Err(e.into()),
         Err(_) => expired(&state, jar),
     }
@@ -346,7 +343,7 @@ pub async fn password(
                 return after_step(&state, jar, &id, Err(e)).await;
             }
         };
-    let jar = cookies::open_session(&state, jar.remove(Cookie::build(COOKIE).path("/compte")), &account).await?;
+    let jar = cookies::open_session(&state, without_attempt(&state, jar), &account).await?;
     let access_url = match &attempt.service {
         Some(s) => with_query("/cas/login", &[("service", s)]),
         None => "/cas/login".to_owned(),

@@ -161,7 +161,7 @@ pub fn page(
     status: StatusCode,
     ctx: Value,
 ) -> Result<Response, WebError> {
-    let (jar, csrf_token) = csrf::token(jar, state.config.https())?;
+    let (jar, csrf_token) = csrf::token(jar, &state.config)?;
     let html = state.views.render(template, context! { csrf_token, ..ctx })?;
     Ok((status, jar, Html(html)).into_response())
 }

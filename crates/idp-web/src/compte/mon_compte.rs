@@ -55,7 +55,7 @@ impl FromRequestParts<AppState> for SignedIn {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let jar = CookieJar::from_headers(&parts.headers);
-        let found = state.cas.current_session(cookies::session_id(&jar).as_deref()).await;
+        let found = state.cas.current_session(cookies::session_id(&jar, state.config.https()).as_deref()).await;
         match found {
             Ok(Some((session, account))) => Ok(SignedIn { session, account }),
             Ok(None) => Err(sign_in_first(state, jar).unwrap_or_else(IntoResponse::into_response)),

@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use idp_protocol::oidc::authorize::{AuthorizeParams, ConsentAnswer, ConsentReply, Next, Refusal};
 
-use crate::cas::TGC;
 use crate::cas::login::redirect;
+use crate::cookies;
 use crate::csrf;
 use crate::error::{ErrorCode, WebError};
 use crate::security::no_store;
@@ -25,7 +25,7 @@ pub async fn show(
     query: Result<Query<AuthorizeParams>, QueryRejection>,
 ) -> Result<Response, WebError> {
     let Query(params) = query.map_err(|_| bad_request())?;
-    let tgc = jar.get(TGC).map(|c| c.value().to_owned());
+    let tgc = cookies::session_id(&jar, state.config.https());
     let next = state.oidc.authorize(&params, tgc.as_deref(), None).await?;
     respond(&state, jar, &params, next)
 }
@@ -49,13 +49,13 @@ pub async fn consent(
     form: Result<Form<ConsentForm>, FormRejection>,
 ) -> Result<Response, WebError> {
     let Form(form) = form.map_err(|_| bad_request())?;
-    let tgc = jar.get(TGC).map(|c| c.value().to_owned());
+    let tgc = cookies::session_id(&jar, state.config.https());
     if form.consent.is_none() {
         // An authorization request sent by POST (OIDC Core §3.1.2.1).
         let next = state.oidc.authorize(&form.params, tgc.as_deref(), None).await?;
         return respond(&state, jar, &form.params, next);
     }
-    if !csrf::verify(&jar, form.csrf_token.as_deref()) {
+    if !csrf::verify(&jar, &state.config, form.csrf_token.as_deref()) {
         return Err(expired(ErrorCode::ConsentExpired));
     }
     let answer = match form.consent.as_deref() {
@@ -92,7 +92,7 @@ fn respond(state: &AppState, jar: CookieJar, params: &AuthorizeParams, next: Nex
         }
         Next::Refuse(Refusal::ConsentExpired) => return Err(expired(ErrorCode::UnknownConsent)),
         Next::Consent { client, scopes, account, consent_id } => {
-            let (jar, csrf_token) = csrf::token(jar, state.config.https())?;
+            let (jar, csrf_token) = csrf::token(jar, &state.config)?;
             let fields: Vec<_> = url::form_urlencoded::parse(params.to_query().as_bytes())
                 .map(|(name, value)| context! { name => name.into_owned(), value => value.into_owned() })
                 .collect();

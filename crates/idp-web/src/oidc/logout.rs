@@ -7,13 +7,13 @@ use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use axum_extra::extract::cookie::{Cookie, CookieJar};
+use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 
 use idp_protocol::oidc::logout::{EndSessionNext, EndSessionParams};
 
-use crate::cas::TGC;
 use crate::cas::login::redirect;
+use crate::cookies;
 use crate::error::{ErrorCode, WebError};
 use crate::state::AppState;
 
@@ -42,9 +42,9 @@ fn bad_request() -> WebError {
 }
 
 async fn run(state: AppState, jar: CookieJar, params: EndSessionParams) -> Result<Response, WebError> {
-    let tgc = jar.get(TGC).map(|c| c.value().to_owned());
+    let tgc = cookies::session_id(&jar, state.config.https());
     let next = state.oidc.end_session_request(&params, tgc.as_deref()).await?;
-    let jar = jar.remove(Cookie::build(TGC).path("/"));
+    let jar = cookies::remove(jar, cookies::Name::Session, state.config.https());
     match next {
         EndSessionNext::Redirect(url) => Ok((jar, redirect(StatusCode::FOUND, &url)).into_response()),
         EndSessionNext::LoggedOut => {
