@@ -5,7 +5,9 @@
 //!   PostgreSQL, and applying the migrations.
 //! - [`accounts`], [`services`]: sea-orm repositories.
 //! - [`memory`]: in-memory ticket registry, session store and rate limiter
-//!   (one node).
+//!   (one node), on `expiring::Expiring`, the one in-memory map with a time
+//!   to live (also under [`proxy`], [`ephemeral`] and
+//!   [`oidc_store`]).
 //! - [`redis_store`]: the same three on Redis (several nodes).
 //! - [`proxy`]: CAS proxy-granting and proxy tickets, in memory or Redis.
 //! - [`pseudonyms`]: per-service pseudonymous identifiers (sea-orm).
@@ -29,6 +31,7 @@ pub mod audit;
 pub mod clients;
 pub mod db;
 mod entities;
+mod expiring;
 pub mod hashing;
 pub mod memory;
 pub mod oidc_store;
