@@ -238,12 +238,7 @@ async fn account(
         AccountCommand::Reset { login } => {
             let mut a = find(login).await?;
             let password = provisional_password()?;
-            a.provisional_hash = Some(stores.hashing.hash(Secret::new(password.clone())).await?);
-            a.provisional_set_at = Some(clock.now());
-            a.password_hash = None;
-            a.state = AccountState::Reset;
-            a.sessions_valid_after = clock.now();
-            a.updated_at = clock.now();
+            a.reset(stores.hashing.hash(Secret::new(password.clone())).await?, clock.now());
             stores.accounts.update(&a).await?;
             println!("{password}");
             eprintln!("account '{}' reset; {}", a.login, end_sessions(settings, stores, clock, a.id).await?);
@@ -251,11 +246,7 @@ async fn account(
         }
         AccountCommand::Unlock { login } => {
             let mut a = find(login).await?;
-            if a.state == AccountState::Locked {
-                a.state = AccountState::Active;
-            }
-            a.failed_logins = 0;
-            a.updated_at = clock.now();
+            a.unlock(clock.now());
             stores.accounts.update(&a).await?;
             idp_core::throttle::Throttle::new(stores.limiter.clone(), settings.throttle)
                 .clear_login("login", a.login.as_str())
@@ -265,29 +256,14 @@ async fn account(
         }
         AccountCommand::Disable { login } => {
             let mut a = find(login).await?;
-            a.state = AccountState::Disabled;
-            a.sessions_valid_after = clock.now();
-            a.updated_at = clock.now();
+            a.disable(clock.now());
             stores.accounts.update(&a).await?;
             eprintln!("account '{}' disabled; {}", a.login, end_sessions(settings, stores, clock, a.id).await?);
             Ok(())
         }
         AccountCommand::Enable { login } => {
             let mut a = find(login).await?;
-            if a.state == AccountState::Disabled {
-                // Back to where it was: a chosen password means active; a
-                // provisional one means reset when the person had already
-                // activated once (accepted the CGU or logged in), else
-                // provisioned.
-                a.state = if a.password_hash.is_some() {
-                    AccountState::Active
-                } else if a.cgu_version.is_some() || a.last_login_at.is_some() {
-                    AccountState::Reset
-                } else {
-                    AccountState::Provisioned
-                };
-            }
-            a.updated_at = clock.now();
+            a.enable(clock.now());
             stores.accounts.update(&a).await?;
             eprintln!("account '{}' is {}", a.login, a.state.as_str());
             Ok(())
