@@ -38,7 +38,7 @@ fn to_domain(m: account::Model) -> Result<Account> {
         given_name: m.given_name,
         family_name: m.family_name,
         email: m.email,
-        schools: serde_json::from_str(&m.schools).map_err(storage)?,
+        schools: serde_json::from_str(&m.schools).map_err(Error::Json)?,
         state: AccountState::parse(&m.state)?,
         password_hash: m.password_hash,
         provisional_hash: m.provisional_hash,
@@ -47,7 +47,7 @@ fn to_domain(m: account::Model) -> Result<Account> {
         cgu_accepted_at: m.cgu_accepted_at,
         sessions_valid_after: m.sessions_valid_after,
         failed_logins: m.failed_logins,
-        attributes: serde_json::from_str::<BTreeMap<String, Vec<String>>>(&m.attributes).map_err(storage)?,
+        attributes: serde_json::from_str::<BTreeMap<String, Vec<String>>>(&m.attributes).map_err(Error::Json)?,
         created_at: m.created_at,
         updated_at: m.updated_at,
         last_login_at: m.last_login_at,
@@ -63,7 +63,7 @@ fn to_row(a: &Account) -> Result<account::Model> {
         given_name: a.given_name.clone(),
         family_name: a.family_name.clone(),
         email: a.email.clone(),
-        schools: serde_json::to_string(&a.schools).map_err(storage)?,
+        schools: serde_json::to_string(&a.schools).map_err(Error::Json)?,
         state: a.state.as_str().to_owned(),
         password_hash: a.password_hash.clone(),
         provisional_hash: a.provisional_hash.clone(),
@@ -72,7 +72,7 @@ fn to_row(a: &Account) -> Result<account::Model> {
         cgu_accepted_at: a.cgu_accepted_at,
         sessions_valid_after: a.sessions_valid_after,
         failed_logins: a.failed_logins,
-        attributes: serde_json::to_string(&a.attributes).map_err(storage)?,
+        attributes: serde_json::to_string(&a.attributes).map_err(Error::Json)?,
         created_at: a.created_at,
         updated_at: a.updated_at,
         last_login_at: a.last_login_at,
@@ -89,7 +89,7 @@ fn new_row(n: NewAccount, now: DateTime<Utc>) -> Result<account::ActiveModel> {
         given_name: Set(n.given_name),
         family_name: Set(n.family_name),
         email: Set(n.email),
-        schools: Set(serde_json::to_string(&n.schools).map_err(storage)?),
+        schools: Set(serde_json::to_string(&n.schools).map_err(Error::Json)?),
         state: Set(n.state.as_str().to_owned()),
         password_hash: Set(n.password_hash),
         provisional_hash: Set(n.provisional_hash),
@@ -99,7 +99,7 @@ fn new_row(n: NewAccount, now: DateTime<Utc>) -> Result<account::ActiveModel> {
         // No session can predate the account.
         sessions_valid_after: Set(DateTime::<Utc>::UNIX_EPOCH),
         failed_logins: Set(0),
-        attributes: Set(serde_json::to_string(&n.attributes).map_err(storage)?),
+        attributes: Set(serde_json::to_string(&n.attributes).map_err(Error::Json)?),
         created_at: Set(now),
         updated_at: Set(now),
         last_login_at: Set(None),
@@ -109,7 +109,7 @@ fn new_row(n: NewAccount, now: DateTime<Utc>) -> Result<account::ActiveModel> {
 
 fn conflict_or_storage(login: &Login) -> impl Fn(sea_orm::DbErr) -> Error + '_ {
     move |e| match e.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!("account '{login}'")),
+        Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!("account '{login}' already exists")),
         _ => storage(e),
     }
 }

@@ -25,9 +25,9 @@ impl BlockingHasher {
     }
 
     async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Argon2Hasher) -> T + Send + 'static) -> Result<T> {
-        let _permit = self.permits.acquire().await.map_err(|e| Error::Hashing(e.to_string()))?;
+        let _permit = self.permits.acquire().await.map_err(|e| Error::Hashing(e.into()))?;
         let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || f(&hasher)).await.map_err(|e| Error::Hashing(e.to_string()))
+        tokio::task::spawn_blocking(move || f(&hasher)).await.map_err(|e| Error::Hashing(e.into()))
     }
 }
 

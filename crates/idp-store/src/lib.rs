@@ -47,8 +47,8 @@ pub mod ephemeral;
 pub mod mail;
 pub mod security;
 
-/// Turns an adapter error into the core's storage error; the detail goes to
-/// the logs, never to a client.
-pub(crate) fn storage<E: std::fmt::Display>(e: E) -> idp_core::Error {
-    idp_core::Error::Storage(e.to_string())
+/// Turns an adapter error (or a message) into the core's storage error,
+/// keeping it as the cause; the detail goes to the logs, never to a client.
+pub(crate) fn storage(e: impl Into<idp_core::error::Cause>) -> idp_core::Error {
+    idp_core::Error::storage(e)
 }

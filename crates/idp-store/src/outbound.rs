@@ -119,7 +119,7 @@ impl Outbound for HttpOutbound {
             }
             Err(e) => {
                 tracing::warn!(target: "idp::proxy", %url, error = %e, "proxy callback failed");
-                Err(crate::storage(e))
+                Err(idp_core::Error::Outbound(e.into()))
             }
         }
     }

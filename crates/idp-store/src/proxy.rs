@@ -10,8 +10,8 @@ use redis::AsyncCommands;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use idp_core::Result;
 use idp_core::proxy::{ProxyGrantingTicket, ProxyTicket, ProxyTicketStore};
+use idp_core::{Error, Result};
 
 use crate::expiring::Expiring;
 use crate::memory::lock;
@@ -78,7 +78,7 @@ impl RedisProxyTickets {
 #[async_trait]
 impl ProxyTicketStore for RedisProxyTickets {
     async fn put_pgt(&self, pgt: &ProxyGrantingTicket, ttl: Duration) -> Result<()> {
-        let json = serde_json::to_string(pgt).map_err(storage)?;
+        let json = serde_json::to_string(pgt).map_err(Error::Json)?;
         let set = self.session_set(&pgt.session_id);
         let mut c = self.0.conn.clone();
         let _: () = redis::pipe()
@@ -98,7 +98,7 @@ impl ProxyTicketStore for RedisProxyTickets {
     async fn get_pgt(&self, id: &str) -> Result<Option<ProxyGrantingTicket>> {
         let mut c = self.0.conn.clone();
         let json: Option<String> = c.get(self.0.key("pgt", id)).await.map_err(storage)?;
-        json.map(|j| serde_json::from_str(&j).map_err(storage)).transpose()
+        json.map(|j| serde_json::from_str(&j).map_err(Error::Json)).transpose()
     }
 
     async fn remove_session(&self, session_id: &str) -> Result<usize> {
@@ -118,7 +118,7 @@ impl ProxyTicketStore for RedisProxyTickets {
     }
 
     async fn put_pt(&self, pt: &ProxyTicket, ttl: Duration) -> Result<()> {
-        let json = serde_json::to_string(pt).map_err(storage)?;
+        let json = serde_json::to_string(pt).map_err(Error::Json)?;
         let mut c = self.0.conn.clone();
         let _: () = c.set_ex(self.0.key("pt", &pt.ticket.id), json, secs(ttl)).await.map_err(storage)?;
         Ok(())
@@ -127,6 +127,6 @@ impl ProxyTicketStore for RedisProxyTickets {
     async fn take_pt(&self, id: &str) -> Result<Option<ProxyTicket>> {
         let mut c = self.0.conn.clone();
         let json: Option<String> = c.get_del(self.0.key("pt", id)).await.map_err(storage)?;
-        json.map(|j| serde_json::from_str(&j).map_err(storage)).transpose()
+        json.map(|j| serde_json::from_str(&j).map_err(Error::Json)).transpose()
     }
 }

@@ -31,7 +31,11 @@ pub enum WebError {
     /// redirected to.
     #[error("{code} service not allowed: {detail}")]
     ServiceNotAllowed { code: &'static str, detail: String },
-    /// A store does not answer: try again later.
+    /// The thing changed or was created meanwhile (two writes at once).
+    #[error("{code} conflict: {detail}")]
+    Conflict { code: &'static str, detail: String },
+    /// A store does not answer, or the password hashing queue is full: try
+    /// again later.
     #[error("{code} unavailable: {detail}")]
     Unavailable { code: &'static str, detail: String },
     /// A bug of ours (a template that does not render).
@@ -68,6 +72,15 @@ impl WebError {
                 ErrorPage {
                     title: "Application non autorisée",
                     message: "L'application qui vous a envoyé ici n'est pas autorisée à utiliser la connexion de l'ENT. Vous n'avez pas été redirigé(e) vers elle.",
+                    code: Some(code),
+                    detail: Some(detail.clone()),
+                },
+            ),
+            WebError::Conflict { code, detail } => (
+                StatusCode::CONFLICT,
+                ErrorPage {
+                    title: "Modification simultanée",
+                    message: "Ces informations ont été modifiées en même temps par ailleurs. Veuillez recharger la page et recommencer.",
                     code: Some(code),
                     detail: Some(detail.clone()),
                 },
@@ -110,6 +123,8 @@ impl From<idp_core::Error> for WebError {
                 WebError::bad_request("CORE0001", "Les informations envoyées sont incorrectes.")
             }
             idp_core::Error::NotFound(_) => WebError::NotFound,
+            idp_core::Error::Conflict(_) => WebError::Conflict { code: e.code(), detail: e.to_string() },
+            idp_core::Error::Hashing(_) => WebError::Unavailable { code: e.code(), detail: e.to_string() },
             other => WebError::Unavailable { code: other.code(), detail: other.to_string() },
         }
     }
@@ -129,4 +144,19 @@ impl From<idp_protocol::Error> for WebError {
 /// The fallback handler: a French 404 page.
 pub async fn not_found() -> WebError {
     WebError::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_and_hashing_have_their_own_statuses() {
+        let conflict = WebError::from(idp_core::Error::Conflict("account 'x' changed since it was read".into()));
+        assert_eq!(conflict.into_response().status(), StatusCode::CONFLICT);
+        let hashing = WebError::from(idp_core::Error::Hashing("queue full".into())).into_response();
+        assert_eq!(hashing.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let page = hashing.extensions().get::<ErrorPage>().unwrap();
+        assert_eq!((page.title, page.code), ("Service momentanément indisponible", Some("CORE0005")));
+    }
 }
