@@ -12,6 +12,7 @@ mod m20261128_200001_oidc;
 mod m20261128_300001_service_policy;
 mod m20261128_300002_pseudonyms;
 mod m20261128_400001_registry_version;
+mod m20261201_000001_account_version;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_300001_service_policy::Migration),
             Box::new(m20261128_300002_pseudonyms::Migration),
             Box::new(m20261128_400001_registry_version::Migration),
+            Box::new(m20261201_000001_account_version::Migration),
         ]
     }
 }

@@ -200,6 +200,7 @@ async fn disabled_and_locked_accounts_get_no_ticket() {
     let r = app.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await;
     assert_eq!(r.status, 403);
     assert!(r.body.contains("désactivé"));
+    let mut a = app.stores.accounts.find_by_id(a.id).await.unwrap().unwrap();
     a.state = AccountState::Locked;
     app.stores.accounts.update(&a).await.unwrap();
     let r = app.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await;

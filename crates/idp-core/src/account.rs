@@ -163,6 +163,9 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// The version of the stored row this value was read from; the
+    /// repository refuses to write it back once the row has changed since.
+    pub version: i64,
 }
 
 impl Account {
@@ -326,6 +329,7 @@ mod tests {
             created_at: epoch,
             updated_at: epoch,
             last_login_at: Some(epoch),
+            version: 0,
         }
     }
 

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use idp_core::account::{AccountState, Login, NewAccount, Profile, parse_email, parse_name, parse_uai};
+use idp_core::account::{Account, AccountState, Login, NewAccount, Profile, parse_email, parse_name, parse_uai};
 use idp_core::clock::{Clock, SystemClock};
 use idp_core::release::ReleaseRule;
 use idp_core::secret::{Secret, provisional_password};
@@ -236,18 +236,15 @@ async fn account(
             Ok(())
         }
         AccountCommand::Reset { login } => {
-            let mut a = find(login).await?;
             let password = provisional_password()?;
-            a.reset(stores.hashing.hash(Secret::new(password.clone())).await?, clock.now());
-            stores.accounts.update(&a).await?;
+            let hash = stores.hashing.hash(Secret::new(password.clone())).await?;
+            let a = change_account(stores, &login, |a| a.reset(hash.clone(), clock.now())).await?;
             println!("{password}");
             eprintln!("account '{}' reset; {}", a.login, end_sessions(settings, stores, clock, a.id).await?);
             Ok(())
         }
         AccountCommand::Unlock { login } => {
-            let mut a = find(login).await?;
-            a.unlock(clock.now());
-            stores.accounts.update(&a).await?;
+            let a = change_account(stores, &login, |a| a.unlock(clock.now())).await?;
             idp_core::throttle::Throttle::new(stores.limiter.clone(), settings.throttle)
                 .clear_login("login", a.login.as_str())
                 .await?;
@@ -255,16 +252,12 @@ async fn account(
             Ok(())
         }
         AccountCommand::Disable { login } => {
-            let mut a = find(login).await?;
-            a.disable(clock.now());
-            stores.accounts.update(&a).await?;
+            let a = change_account(stores, &login, |a| a.disable(clock.now())).await?;
             eprintln!("account '{}' disabled; {}", a.login, end_sessions(settings, stores, clock, a.id).await?);
             Ok(())
         }
         AccountCommand::Enable { login } => {
-            let mut a = find(login).await?;
-            a.enable(clock.now());
-            stores.accounts.update(&a).await?;
+            let a = change_account(stores, &login, |a| a.enable(clock.now())).await?;
             eprintln!("account '{}' is {}", a.login, a.state.as_str());
             Ok(())
         }
@@ -296,6 +289,23 @@ async fn account(
             println!("created_at: {}", a.created_at.to_rfc3339());
             println!("last_login_at: {}", opt(a.last_login_at.map(|t| t.to_rfc3339())));
             Ok(())
+        }
+    }
+}
+
+/// Reads the account, applies `change` and writes it. When the row changed
+/// between the read and the write (the person logged in or changed their
+/// password meanwhile), the write is refused: read it again and apply the
+/// change once more, so that the operator's change lands on the latest row.
+async fn change_account(stores: &Stores, login: &str, change: impl Fn(&mut Account)) -> anyhow::Result<Account> {
+    let parsed = Login::parse(login)?;
+    let mut attempts = 0;
+    loop {
+        let Some(mut account) = stores.accounts.find_by_login(&parsed).await? else { bail!("no account '{login}'") };
+        change(&mut account);
+        match stores.accounts.update(&account).await {
+            Err(idp_core::Error::Conflict(_)) if attempts == 0 => attempts += 1,
+            written => return written.map(|()| account).map_err(Into::into),
         }
     }
 }

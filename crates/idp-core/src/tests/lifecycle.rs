@@ -37,8 +37,12 @@ impl AccountRepository for Fakes {
         Err(crate::Error::Storage("not used by these tests".into()))
     }
     async fn update(&self, account: &Account) -> Result<()> {
+        // As the SQL repository: refused when the row changed since it was read.
         for a in self.accounts.lock().unwrap().iter_mut().filter(|a| a.id == account.id) {
-            *a = account.clone();
+            if a.version != account.version {
+                return Err(crate::Error::Conflict(format!("account '{}' changed since it was read", a.login)));
+            }
+            *a = Account { version: account.version + 1, ..account.clone() };
         }
         Ok(())
     }
@@ -169,6 +173,7 @@ fn setup() -> (Lifecycle, Arc<Fakes>, Arc<FixedClock>) {
         created_at: start(),
         updated_at: start(),
         last_login_at: None,
+        version: 0,
     });
     let lifecycle = Lifecycle {
         accounts: fakes.clone(),
