@@ -387,6 +387,16 @@ fn parse_ent(options: &[String]) -> anyhow::Result<std::collections::BTreeMap<St
     Ok(out)
 }
 
+/// Parses a URL pattern, warning on standard error when its host part is
+/// not spelled out.
+fn parse_pattern(source: &str) -> anyhow::Result<UrlPattern> {
+    let pattern = UrlPattern::parse(source)?;
+    if let Some(why) = pattern.host_warning() {
+        eprintln!("warning: the URL pattern '{source}' may match other hosts: {why}");
+    }
+    Ok(pattern)
+}
+
 fn parse_logout_url(raw: &str) -> anyhow::Result<url::Url> {
     let url = url::Url::parse(raw).with_context(|| format!("invalid logout URL '{raw}'"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -413,7 +423,7 @@ async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
             let service = Service {
                 id: ServiceId::parse(&args.id)?,
                 name: parse_name("name", &args.name)?,
-                url_pattern: UrlPattern::parse(&args.url_pattern)?,
+                url_pattern: parse_pattern(&args.url_pattern)?,
                 attributes: parse_attributes(&args.attributes)?,
                 logout_url: args.logout_url.as_deref().map(parse_logout_url).transpose()?,
                 evaluation_order: args.order,
@@ -429,7 +439,7 @@ async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
                 s.name = parse_name("name", name)?;
             }
             if let Some(p) = &args.url_pattern {
-                s.url_pattern = UrlPattern::parse(p)?;
+                s.url_pattern = parse_pattern(p)?;
             }
             if !args.attributes.is_empty() {
                 s.attributes = parse_attributes(&args.attributes)?;
