@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::account::{Account, parse_email};
+use crate::account::Account;
 use crate::lifecycle::{FlowError, FlowResult, Lifecycle, MailKind, key, new_code};
 use crate::ports::AuditEvent;
 use crate::secret::Secret;
@@ -99,13 +99,7 @@ impl Lifecycle {
     /// Sends a validation link to a new address; the address replaces the
     /// old one only when the link is followed.
     pub async fn request_email_change(&self, account: &Account, email: &str, confirmation: &str) -> FlowResult<()> {
-        let email = parse_email(email).map_err(|_| FlowError::EmailInvalid)?;
-        if !email.eq_ignore_ascii_case(confirmation.trim()) {
-            return Err(FlowError::EmailMismatch);
-        }
-        if !self.mail_allowed(&email).await? {
-            return Err(FlowError::MailLimit);
-        }
+        let email = self.new_address(email, confirmation).await?;
         let code = new_code()?;
         let expires_at = self.now() + Duration::hours(self.policy.email_link_hours);
         let change = EmailChange { account_id: account.id, email: email.clone(), expires_at };

@@ -23,7 +23,12 @@ struct Fakes {
     records: Mutex<HashMap<String, String>>,
     counters: Mutex<HashMap<String, u64>>,
     mails: Mutex<Vec<(String, String)>>,
+    /// Runs once on the records just before the next `take`: what another
+    /// request does between a check and the spending of a code.
+    before_take: Mutex<Option<Meanwhile>>,
 }
+
+type Meanwhile = Box<dyn FnOnce(&mut HashMap<String, String>) + Send>;
 
 #[async_trait]
 impl AccountRepository for Fakes {
@@ -87,7 +92,11 @@ impl EphemeralStore for Fakes {
         Ok(self.records.lock().unwrap().get(key).cloned())
     }
     async fn take(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.records.lock().unwrap().remove(key))
+        let mut records = self.records.lock().unwrap();
+        if let Some(meanwhile) = self.before_take.lock().unwrap().take() {
+            meanwhile(&mut records);
+        }
+        Ok(records.remove(key))
     }
     async fn remove(&self, key: &str) -> Result<()> {
         self.records.lock().unwrap().remove(key);
@@ -191,6 +200,31 @@ fn setup() -> (Lifecycle, Arc<Fakes>, Arc<FixedClock>) {
         cgu_version: "3".into(),
     };
     (lifecycle, fakes, clock)
+}
+
+#[tokio::test]
+async fn a_code_does_not_validate_an_address_typed_after_it_was_sent() {
+    let (l, fakes, _) = setup();
+    let a = l.start_activation("l.petit", Secret::new("Prov1soire"), "ip", None).await.unwrap();
+    l.accept_cgu(&a.id, true).await.unwrap();
+    l.set_activation_email(&a.id, "p@ex.fr", "p@ex.fr").await.unwrap();
+    let code = fakes.mails.lock().unwrap().last().unwrap().1.clone();
+    // Between the check of the code and its spending, the attempt gets
+    // another address (the e-mail step posted again in another tab).
+    let id = a.id.clone();
+    *fakes.before_take.lock().unwrap() = Some(Box::new(move |records: &mut HashMap<String, String>| {
+        for json in records.values_mut() {
+            let Ok(mut v) = serde_json::from_str::<serde_json::Value>(json) else { continue };
+            if v["id"] == id.as_str() && v.get("step").is_some() {
+                v["email"] = "autre@ex.fr".into();
+                *json = v.to_string();
+            }
+        }
+    }));
+    assert!(matches!(l.confirm_email_code(&code).await, Err(FlowError::Expired)));
+    let attempt = l.attempt(&a.id).await.unwrap();
+    assert_eq!(attempt.email.as_deref(), Some("autre@ex.fr"));
+    assert!(!attempt.email_verified, "the other address is not validated by the code sent to p@ex.fr");
 }
 
 #[tokio::test]
