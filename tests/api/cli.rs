@@ -900,6 +900,27 @@ async fn service_add_refuses_a_bad_pattern_attribute_id_or_logout_url() {
     assert!(list.stdout.contains(r"https://x\.test/.*"), "unchanged: {}", list.stdout);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn service_add_warns_when_the_host_of_a_pattern_is_not_spelled_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Idp::new(dir.path());
+    let add = |id: &'static str, pattern: &'static str| {
+        vec!["service", "add", id, "--name", "Appli", "--url-pattern", pattern]
+    };
+    let literal = idp.run(&add("literal", r"https://app\.example\.test/.*")).await;
+    literal.ok();
+    assert!(!literal.stderr.contains("warning"), "{}", literal.stderr);
+    for (id, pattern) in [("dot", r"https://app.example.test/.*"), ("any", r"https://[^/]+/cdt/.*")] {
+        let out = idp.run(&add(id, pattern)).await;
+        out.ok();
+        assert!(out.stderr.contains("warning: the URL pattern"), "{pattern}: {}", out.stderr);
+        assert_eq!(out.stdout, "");
+    }
+    let update = idp.run(&["service", "update", "literal", "--url-pattern", r"https://.*\.example\.test/.*"]).await;
+    update.ok();
+    assert!(update.stderr.contains("warning"), "{}", update.stderr);
+}
+
 // ---------------------------------------------------------------------------
 // help
 
