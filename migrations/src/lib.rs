@@ -12,6 +12,7 @@ mod m20261128_200001_oidc;
 mod m20261128_300001_service_policy;
 mod m20261128_300002_pseudonyms;
 mod m20261128_400001_registry_version;
+mod m20261201_000001_account_version;
 mod m20261201_500001_oidc_subject_type;
 mod m20261202_000001_server_secrets;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_300001_service_policy::Migration),
             Box::new(m20261128_300002_pseudonyms::Migration),
             Box::new(m20261128_400001_registry_version::Migration),
+            Box::new(m20261201_000001_account_version::Migration),
             Box::new(m20261201_500001_oidc_subject_type::Migration),
             Box::new(m20261202_000001_server_secrets::Migration),
         ]

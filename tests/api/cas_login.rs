@@ -240,6 +240,7 @@ async fn disabled_and_locked_accounts_get_no_ticket() {
     let r = app.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await;
     assert_eq!(r.status, 403);
     assert!(r.body.contains("désactivé"));
+    let mut a = app.stores.accounts.find_by_id(a.id).await.unwrap().unwrap();
     a.state = AccountState::Locked;
     app.stores.accounts.update(&a).await.unwrap();
     let r = app.login(Some(SERVICE), "c.martin", "Bonjour-2026!").await;
@@ -301,6 +302,31 @@ async fn an_unknown_service_is_refused_without_redirecting() {
     let r =
         app.client.post(app.url("/cas/login")).form(&[("service", "https://evil.example.test/")]).send().await.unwrap();
     assert_eq!(r.status(), 403);
+}
+
+#[tokio::test]
+async fn a_backslash_in_the_host_part_is_refused_and_redirects_go_to_the_normalised_url() {
+    let app = app().await;
+    app.service("ecoles", r"https://[^/]+\.ecole\.example\.test/.*", &["uid"], None).await;
+    // A browser reads `\` as `/`: this URL goes to evil.example.test.
+    let evil = r"https://evil.example.test\@college.ecole.example.test/";
+    let r = app.get_login(&[("service", evil)]).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.location.is_none());
+    let form = [("service", evil), ("username", "c.martin"), ("password", "Bonjour-2026!")];
+    let r = app.client.post(app.url("/cas/login")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("location").is_none());
+    app.login(None, "c.martin", "Bonjour-2026!").await;
+    let r = app.get_login(&[("service", evil)]).await;
+    assert_eq!(r.status, 403, "not even with a session");
+    assert!(r.location.is_none());
+
+    // A URL written oddly goes where a browser would go.
+    let odd = "https://College.Ecole.example.test/cdt/../notes";
+    let r = app.get_login(&[("service", odd)]).await;
+    let location = r.location.expect("a ticket for a registered service");
+    assert!(location.starts_with("https://college.ecole.example.test/notes?ticket=ST-"), "{location}");
 }
 
 #[tokio::test]

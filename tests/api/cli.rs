@@ -697,6 +697,30 @@ async fn account_reset_prints_a_new_provisional_password_and_ends_the_sessions()
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn account_reset_is_not_undone_by_a_write_from_an_earlier_read() {
+    let (app, idp) = app_with_service().await;
+    idp.create_active("c.martin", PASSWORD).await;
+    let login = idp_core::account::Login::parse("c.martin").unwrap();
+
+    // A password change on the server read the account, then the operator
+    // resets it, then the password change writes what it read.
+    let earlier = app.stores.accounts.find_by_login(&login).await.unwrap().unwrap();
+    idp.run(&["account", "reset", "c.martin"]).await.ok();
+    let mut stale = earlier.clone();
+    stale.password_hash = Some("$argon2id$v=19$chosen-meanwhile".into());
+    let refused = app.stores.accounts.update(&stale).await.unwrap_err();
+    assert!(matches!(refused, idp_core::Error::Conflict(_)), "{refused}");
+
+    assert_eq!(idp.field("c.martin", "state").await, "reset");
+    let old = app.login(Some(SERVICE), "c.martin", PASSWORD).await;
+    assert_eq!(old.status, 401, "the old password stays refused: {}", old.body);
+
+    // The operator's commands read the row again when it moved meanwhile.
+    idp.run(&["account", "disable", "c.martin"]).await.ok();
+    assert_eq!(idp.field("c.martin", "state").await, "disabled");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn account_disable_ends_sessions_and_refuses_login_until_enable() {
     let (app, idp) = app_with_service().await;
     idp.create_active("c.martin", PASSWORD).await;
@@ -940,6 +964,27 @@ async fn service_add_refuses_a_bad_pattern_attribute_id_or_logout_url() {
     idp.run(&["service", "update", "ok", "--attribute", "1abc"]).await.fails_with("attribute");
     let list = idp.run(&["service", "list"]).await;
     assert!(list.stdout.contains(r"https://x\.test/.*"), "unchanged: {}", list.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_add_warns_when_the_host_of_a_pattern_is_not_spelled_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Idp::new(dir.path());
+    let add = |id: &'static str, pattern: &'static str| {
+        vec!["service", "add", id, "--name", "Appli", "--url-pattern", pattern]
+    };
+    let literal = idp.run(&add("literal", r"https://app\.example\.test/.*")).await;
+    literal.ok();
+    assert!(!literal.stderr.contains("warning"), "{}", literal.stderr);
+    for (id, pattern) in [("dot", r"https://app.example.test/.*"), ("any", r"https://[^/]+/cdt/.*")] {
+        let out = idp.run(&add(id, pattern)).await;
+        out.ok();
+        assert!(out.stderr.contains("warning: the URL pattern"), "{pattern}: {}", out.stderr);
+        assert_eq!(out.stdout, "");
+    }
+    let update = idp.run(&["service", "update", "literal", "--url-pattern", r"https://.*\.example\.test/.*"]).await;
+    update.ok();
+    assert!(update.stderr.contains("warning"), "{}", update.stderr);
 }
 
 // ---------------------------------------------------------------------------

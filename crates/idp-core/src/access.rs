@@ -174,6 +174,7 @@ pub(crate) fn test_account(profile: Profile, schools: &[&str], codes: &[&str]) -
         created_at: Utc::now(),
         updated_at: Utc::now(),
         last_login_at: None,
+        version: 0,
     }
 }
 

@@ -163,12 +163,68 @@ pub struct Account {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_login_at: Option<DateTime<Utc>>,
+    /// The version of the stored row this value was read from; the
+    /// repository refuses to write it back once the row has changed since.
+    pub version: i64,
 }
 
 impl Account {
     /// "Prénom Nom", as pages greet the person.
     pub fn display_name(&self) -> String {
         format!("{} {}", self.given_name, self.family_name).trim().to_owned()
+    }
+
+    /// An operator's reset: the account goes back to `reset`, opened only by
+    /// the new provisional password (`provisional_hash`) through the
+    /// activation wizard; the chosen password is forgotten and every
+    /// session opened before `now` ends.
+    pub fn reset(&mut self, provisional_hash: String, now: DateTime<Utc>) {
+        self.provisional_hash = Some(provisional_hash);
+        self.provisional_set_at = Some(now);
+        self.password_hash = None;
+        self.state = AccountState::Reset;
+        self.sessions_valid_after = now;
+        self.updated_at = now;
+    }
+
+    /// An operator's disable: no login, and every session opened before
+    /// `now` ends.
+    pub fn disable(&mut self, now: DateTime<Utc>) {
+        self.state = AccountState::Disabled;
+        self.sessions_valid_after = now;
+        self.updated_at = now;
+    }
+
+    /// Undoes [`Account::disable`]; an account in another state is left as
+    /// it is.
+    pub fn enable(&mut self, now: DateTime<Utc>) {
+        if self.state == AccountState::Disabled {
+            self.state = self.state_before_block();
+        }
+        self.updated_at = now;
+    }
+
+    /// Undoes the lock of the failed-login policy and forgets the failures.
+    pub fn unlock(&mut self, now: DateTime<Utc>) {
+        if self.state == AccountState::Locked {
+            self.state = self.state_before_block();
+        }
+        self.failed_logins = 0;
+        self.updated_at = now;
+    }
+
+    /// The state a locked or disabled account goes back to: a chosen
+    /// password means active; a provisional one means reset when the person
+    /// had already activated once (accepted the CGU or logged in), else
+    /// provisioned.
+    fn state_before_block(&self) -> AccountState {
+        if self.password_hash.is_some() {
+            AccountState::Active
+        } else if self.cgu_version.is_some() || self.last_login_at.is_some() {
+            AccountState::Reset
+        } else {
+            AccountState::Provisioned
+        }
     }
 }
 
@@ -249,6 +305,88 @@ mod tests {
         assert!(Profile::parse("prof").is_err());
         assert!(AccountState::Reset.must_activate());
         assert!(!AccountState::Active.must_activate());
+    }
+
+    fn account(state: AccountState) -> Account {
+        let epoch = DateTime::<Utc>::UNIX_EPOCH;
+        Account {
+            id: 1,
+            login: Login::parse("jdupont").unwrap(),
+            profile: Profile::Eleve,
+            given_name: "Jean".into(),
+            family_name: "Dupont".into(),
+            email: None,
+            schools: Vec::new(),
+            state,
+            password_hash: Some("$argon2id$chosen".into()),
+            provisional_hash: None,
+            provisional_set_at: None,
+            cgu_version: Some("1".into()),
+            cgu_accepted_at: Some(epoch),
+            sessions_valid_after: epoch,
+            failed_logins: 3,
+            attributes: BTreeMap::new(),
+            created_at: epoch,
+            updated_at: epoch,
+            last_login_at: Some(epoch),
+            version: 0,
+        }
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn reset_forgets_the_password_and_ends_the_sessions() {
+        let mut a = account(AccountState::Active);
+        a.reset("$argon2id$provisional".into(), at(100));
+        assert_eq!(a.state, AccountState::Reset);
+        assert_eq!(a.password_hash, None);
+        assert_eq!(a.provisional_hash.as_deref(), Some("$argon2id$provisional"));
+        assert_eq!(a.provisional_set_at, Some(at(100)));
+        assert_eq!(a.sessions_valid_after, at(100));
+        assert_eq!(a.updated_at, at(100));
+    }
+
+    #[test]
+    fn disable_then_enable_comes_back_to_the_state_before() {
+        let mut a = account(AccountState::Active);
+        a.disable(at(100));
+        assert_eq!((a.state, a.sessions_valid_after), (AccountState::Disabled, at(100)));
+        a.enable(at(200));
+        assert_eq!((a.state, a.updated_at), (AccountState::Active, at(200)));
+
+        let mut reset = account(AccountState::Active);
+        reset.reset("$argon2id$provisional".into(), at(100));
+        reset.disable(at(150));
+        reset.enable(at(200));
+        assert_eq!(reset.state, AccountState::Reset, "activated once: back to reset");
+
+        let mut new = account(AccountState::Provisioned);
+        (new.password_hash, new.cgu_version, new.last_login_at) = (None, None, None);
+        new.disable(at(100));
+        new.enable(at(200));
+        assert_eq!(new.state, AccountState::Provisioned);
+    }
+
+    #[test]
+    fn enable_and_unlock_leave_other_states_alone() {
+        let mut a = account(AccountState::Reset);
+        a.enable(at(100));
+        assert_eq!(a.state, AccountState::Reset);
+        a.unlock(at(100));
+        assert_eq!((a.state, a.failed_logins), (AccountState::Reset, 0));
+        let mut disabled = account(AccountState::Disabled);
+        disabled.unlock(at(100));
+        assert_eq!(disabled.state, AccountState::Disabled, "unlock does not enable");
+    }
+
+    #[test]
+    fn unlock_forgets_the_failures() {
+        let mut a = account(AccountState::Locked);
+        a.unlock(at(100));
+        assert_eq!((a.state, a.failed_logins, a.updated_at), (AccountState::Active, 0, at(100)));
     }
 
     #[test]

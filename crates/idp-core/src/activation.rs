@@ -195,13 +195,7 @@ impl Lifecycle {
         if !matches!(attempt.step, Step::Email | Step::AwaitingEmail) {
             return Err(FlowError::WrongStep);
         }
-        let email = parse_email(email).map_err(|_| FlowError::EmailInvalid)?;
-        if !email.eq_ignore_ascii_case(confirmation.trim()) {
-            return Err(FlowError::EmailMismatch);
-        }
-        if !self.mail_allowed(&email).await? {
-            return Err(FlowError::MailLimit);
-        }
+        let email = self.new_address(email, confirmation).await?;
         let code = new_code()?;
         let record = EmailCode { attempt_id: attempt.id.clone(), email: email.clone() };
         self.put_json(&code_key(&code), &record, attempt.expires_at).await?;
@@ -214,32 +208,52 @@ impl Lifecycle {
         Ok(attempt)
     }
 
+    /// An address typed twice for a validation mail: well formed, the same
+    /// both times, and within the mail limit.
+    pub(crate) async fn new_address(&self, email: &str, confirmation: &str) -> FlowResult<String> {
+        let email = parse_email(email).map_err(|_| FlowError::EmailInvalid)?;
+        if !email.eq_ignore_ascii_case(confirmation.trim()) {
+            return Err(FlowError::EmailMismatch);
+        }
+        if !self.mail_allowed(&email).await? {
+            return Err(FlowError::MailLimit);
+        }
+        Ok(email)
+    }
+
     /// The attempt a mailed code belongs to, without spending the code (a
     /// GET, which mail scanners also do).
     pub async fn peek_email_code(&self, code: &str) -> FlowResult<Attempt> {
         let Some(record) = self.get_json::<EmailCode>(&code_key(code)).await? else {
             return Err(FlowError::Expired);
         };
-        let attempt = self.attempt(&record.attempt_id).await?;
-        if attempt.email.as_deref() != Some(record.email.as_str()) || attempt.step != Step::AwaitingEmail {
-            return Err(FlowError::Expired);
-        }
-        Ok(attempt)
+        self.attempt_awaiting(&record).await
     }
 
     /// Spends the mailed code (the person pressed "Continuer"): the address
     /// is validated and the attempt goes on to the password. The attempt may
-    /// continue in this browser even if it started in another one.
+    /// continue in this browser even if it started in another one. The
+    /// attempt is checked after the code is spent: an address typed anew in
+    /// the meantime is not validated by the code sent to the previous one.
     pub async fn confirm_email_code(&self, code: &str) -> FlowResult<Attempt> {
-        self.peek_email_code(code).await?;
         let Some(record) = self.take_json::<EmailCode>(&code_key(code)).await? else {
             return Err(FlowError::Expired);
         };
-        let mut attempt = self.attempt(&record.attempt_id).await?;
+        let mut attempt = self.attempt_awaiting(&record).await?;
         attempt.email_verified = true;
         attempt.questions = None;
         attempt.step = Step::Password;
         self.save_attempt(&attempt).await?;
+        Ok(attempt)
+    }
+
+    /// The attempt of a mailed code, if it still waits for the address the
+    /// code was sent to.
+    async fn attempt_awaiting(&self, record: &EmailCode) -> FlowResult<Attempt> {
+        let attempt = self.attempt(&record.attempt_id).await?;
+        if attempt.email.as_deref() != Some(record.email.as_str()) || attempt.step != Step::AwaitingEmail {
+            return Err(FlowError::Expired);
+        }
         Ok(attempt)
     }
 

@@ -202,7 +202,7 @@ impl Lifecycle {
     }
 
     pub(crate) async fn put_json<T: Serialize>(&self, key: &str, value: &T, until: DateTime<Utc>) -> Result<()> {
-        let json = serde_json::to_string(value).map_err(|e| Error::Storage(e.to_string()))?;
+        let json = serde_json::to_string(value)?;
         self.ephemeral.put(key, json, self.ttl(until)).await
     }
 

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::account::{Account, parse_email};
+use crate::account::Account;
 use crate::lifecycle::{FlowError, FlowResult, Lifecycle, MailKind, key, new_code};
 use crate::ports::AuditEvent;
 use crate::secret::Secret;
@@ -121,13 +121,7 @@ impl Lifecycle {
         source: &str,
     ) -> FlowResult<()> {
         self.check_current_password(account, current, source).await?;
-        let email = parse_email(email).map_err(|_| FlowError::EmailInvalid)?;
-        if !email.eq_ignore_ascii_case(confirmation.trim()) {
-            return Err(FlowError::EmailMismatch);
-        }
-        if !self.mail_allowed(&email).await? {
-            return Err(FlowError::MailLimit);
-        }
+        let email = self.new_address(email, confirmation).await?;
         let code = new_code()?;
         let expires_at = self.now() + Duration::hours(self.policy.email_link_hours);
         let change = EmailChange { account_id: account.id, email: email.clone(), expires_at, requested_at: self.now() };

@@ -49,12 +49,12 @@ impl Argon2Hasher {
     /// The PHC string (`$argon2id$v=19$m=...`) of `password` with a fresh salt.
     pub fn hash(&self, password: &Secret) -> Result<String> {
         let mut salt = [0u8; 16];
-        getrandom::fill(&mut salt).map_err(|e| Error::Hashing(e.to_string()))?;
-        let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Hashing(e.to_string()))?;
+        getrandom::fill(&mut salt).map_err(|e| Error::Random(e.into()))?;
+        let salt = SaltString::encode_b64(&salt).map_err(|e| Error::Hashing(e.into()))?;
         self.argon2
             .hash_password(password.expose().as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| Error::Hashing(e.to_string()))
+            .map_err(|e| Error::Hashing(e.into()))
     }
 
     /// Whether `password` matches `hash`. With no hash (unknown login, no

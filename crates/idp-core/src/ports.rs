@@ -23,11 +23,17 @@ pub trait AccountRepository: Send + Sync {
     async fn find_by_id(&self, id: i64) -> Result<Option<Account>>;
     /// Fails with [`crate::Error::Conflict`] when the login is taken.
     async fn create(&self, account: NewAccount) -> Result<Account>;
-    /// Writes every field of `account` (by id).
+    /// Writes every field of `account` (by id) and bumps the row's version.
+    /// Fails with [`crate::Error::Conflict`] when the row changed since
+    /// `account` was read (its `version` is no longer the row's), and with
+    /// [`crate::Error::NotFound`] when the account is gone: a write from an
+    /// old read never undoes a change made meanwhile. Read again before a
+    /// second write.
     async fn update(&self, account: &Account) -> Result<()>;
     /// Removes the account; false when there was none.
     async fn delete(&self, login: &Login) -> Result<bool>;
-    /// Creates and updates many accounts in one transaction: all or nothing.
+    /// Creates and updates many accounts in one transaction: all or nothing
+    /// (an update refused as by [`AccountRepository::update`] refuses all).
     async fn apply_batch(&self, create: Vec<NewAccount>, update: Vec<Account>) -> Result<()>;
     /// Counts a failed login and returns the new count of consecutive
     /// failures (atomic, so that two nodes count both failures).

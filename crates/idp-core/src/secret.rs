@@ -47,7 +47,7 @@ pub fn random_token(chars: usize) -> crate::Result<String> {
     let mut out = String::with_capacity(chars);
     let mut buf = [0u8; 64];
     while out.len() < chars {
-        getrandom::fill(&mut buf).map_err(|e| crate::Error::Storage(format!("OS random generator: {e}")))?;
+        getrandom::fill(&mut buf).map_err(|e| crate::Error::Random(e.into()))?;
         for b in buf {
             // 248 = 4 * 62: values above would bias the first characters.
             if b < 248 {
@@ -70,7 +70,7 @@ pub fn provisional_password() -> crate::Result<String> {
     let mut out = String::with_capacity(10);
     let mut buf = [0u8; 32];
     while out.len() < 10 {
-        getrandom::fill(&mut buf).map_err(|e| crate::Error::Storage(format!("OS random generator: {e}")))?;
+        getrandom::fill(&mut buf).map_err(|e| crate::Error::Random(e.into()))?;
         let limit = (256 / READABLE.len() * READABLE.len()) as u8;
         for b in buf {
             if b < limit {

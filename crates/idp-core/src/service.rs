@@ -67,8 +67,43 @@ impl UrlPattern {
         regex::escape(text)
     }
 
+    /// Whether the normalised `url` matches (the URL as a browser reads it:
+    /// host in lower case, default port and dot segments removed).
     pub fn matches(&self, url: &ServiceUrl) -> bool {
-        self.regex.is_match(url.as_str())
+        self.regex.is_match(url.normalized.as_str())
+    }
+
+    /// Why the host part of the pattern may match hosts the operator did not
+    /// mean, if it may: a pattern should spell its host literally
+    /// (`https://app\.example\.fr/.*`), or with a class of host characters
+    /// (`[a-z0-9-]+\.example\.fr`), so that no wildcard reaches past it.
+    pub fn host_warning(&self) -> Option<&'static str> {
+        const WILDCARD: &str = "its host part has a wildcard ('.', a negated class, \\S, \\W or \\D) that may match \
+                                another host: spell the host literally (app\\.example\\.fr) or with [a-z0-9-]";
+        let source = self.source.strip_prefix('^').unwrap_or(&self.source).replace(r"\/", "/");
+        let Some((_, rest)) = source.split_once("://") else {
+            return Some("it does not start with a scheme and a host (https://host/)");
+        };
+        let mut chars = rest.chars().peekable();
+        let mut in_class = false;
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if chars.next().is_some_and(|e| matches!(e, 'S' | 'W' | 'D' | 'p' | 'P')) => {
+                    return Some(WILDCARD);
+                }
+                '[' if !in_class => {
+                    in_class = true;
+                    if chars.peek() == Some(&'^') {
+                        return Some(WILDCARD);
+                    }
+                }
+                ']' => in_class = false,
+                '.' if !in_class => return Some(WILDCARD),
+                '/' if !in_class => return None,
+                _ => {}
+            }
+        }
+        None
     }
 }
 
@@ -79,16 +114,25 @@ impl fmt::Debug for UrlPattern {
 }
 
 /// A service URL as sent in `service=` (or `TARGET=`): absolute http(s),
-/// without user info, at most 2048 bytes. The string is kept exactly as
-/// received, because validation compares it with the one the ticket was
-/// issued for.
+/// without user info nor backslash, at most 2048 bytes. The string is kept
+/// exactly as received, because validation compares it with the one the
+/// ticket was issued for; patterns match, and redirects go to, its
+/// normalised form, the URL a browser would follow.
 #[derive(Clone, PartialEq, Eq)]
-pub struct ServiceUrl(String);
+pub struct ServiceUrl {
+    raw: String,
+    normalized: Url,
+}
 
 impl ServiceUrl {
     pub fn parse(value: &str) -> Result<ServiceUrl> {
         if value.is_empty() || value.len() > 2048 {
             return Err(Error::invalid("service", "1 to 2048 characters expected"));
+        }
+        // Browsers read `\` as `/` in http(s) URLs, so `https://evil.fr\@good.fr/`
+        // goes to evil.fr while its text looks like good.fr's.
+        if value.contains('\\') {
+            return Err(Error::invalid("service", "a backslash is not allowed in a service URL"));
         }
         let url = Url::parse(value).map_err(|e| Error::invalid("service", e.to_string()))?;
         if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
@@ -97,19 +141,21 @@ impl ServiceUrl {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Error::invalid("service", "user information is not allowed in a service URL"));
         }
-        Ok(ServiceUrl(value.to_owned()))
+        Ok(ServiceUrl { raw: value.to_owned(), normalized: url })
     }
 
+    /// The URL as received.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.raw
     }
 
-    /// The URL with `name=value` appended to its query, as CAS redirects
-    /// (`service?ticket=ST-...`). Keeps any fragment at the end.
+    /// The normalised URL with `name=value` appended to its query, as CAS
+    /// redirects (`service?ticket=ST-...`). Keeps any fragment at the end.
     pub fn with_param(&self, name: &str, value: &str) -> String {
-        let (base, fragment) = match self.0.split_once('#') {
+        let url = self.normalized.as_str();
+        let (base, fragment) = match url.split_once('#') {
             Some((b, f)) => (b, Some(f)),
-            None => (self.0.as_str(), None),
+            None => (url, None),
         };
         let sep = if base.contains('?') { '&' } else { '?' };
         let enc: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
@@ -122,7 +168,7 @@ impl ServiceUrl {
 
 impl fmt::Debug for ServiceUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ServiceUrl({})", self.0)
+        write!(f, "ServiceUrl({})", self.raw)
     }
 }
 
@@ -218,6 +264,34 @@ mod tests {
             ServiceUrl::parse("https://x.fr/").unwrap().with_param("ticket", "ST-1"),
             "https://x.fr/?ticket=ST-1"
         );
+    }
+
+    #[test]
+    fn a_backslash_is_refused_and_patterns_match_the_url_a_browser_follows() {
+        let s = svc("a", r"https://[^/]+\.good\.fr/.*", 0);
+        assert!(ServiceUrl::parse(r"https://evil.example\@x.good.fr/").is_err());
+        assert!(ServiceUrl::parse(r"https://x.good.fr/a\b").is_err());
+        // Matched and redirected as normalised: host in lower case, dot
+        // segments resolved, the path slash added.
+        let odd = ServiceUrl::parse("https://X.Good.FR/a/../b?c=1").unwrap();
+        assert!(s.matches(&odd));
+        assert_eq!(odd.as_str(), "https://X.Good.FR/a/../b?c=1", "kept as received for validation");
+        assert_eq!(odd.with_param("ticket", "ST-1"), "https://x.good.fr/b?c=1&ticket=ST-1");
+        let bare = ServiceUrl::parse("https://evil.fr#.good.fr/").unwrap();
+        assert!(!s.matches(&bare));
+    }
+
+    #[test]
+    fn host_warnings() {
+        let warns = |p: &str| UrlPattern::parse(p).unwrap().host_warning().is_some();
+        assert!(!warns(r"https://app\.example\.fr/.*"));
+        assert!(!warns(r"^https?://[a-z0-9-]+\.example\.fr(:\d+)?/.*"));
+        assert!(!warns(r"https://app\.example\.fr"));
+        assert!(warns(r"https://app.example.fr/.*"), "unescaped dot");
+        assert!(warns(r"https://.*\.example\.fr/.*"));
+        assert!(warns(r"https://[^/]+\.example\.fr/.*"));
+        assert!(warns(r"https://\S+/.*"));
+        assert!(warns(r".*"));
     }
 
     #[test]

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set, SqlErr,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet,
+    QueryFilter, Set, SqlErr, TransactionTrait,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ fn to_domain(m: account::Model) -> Result<Account> {
         given_name: m.given_name,
         family_name: m.family_name,
         email: m.email,
-        schools: serde_json::from_str(&m.schools).map_err(storage)?,
+        schools: serde_json::from_str(&m.schools).map_err(Error::Json)?,
         state: AccountState::parse(&m.state)?,
         password_hash: m.password_hash,
         provisional_hash: m.provisional_hash,
@@ -47,10 +47,11 @@ fn to_domain(m: account::Model) -> Result<Account> {
         cgu_accepted_at: m.cgu_accepted_at,
         sessions_valid_after: m.sessions_valid_after,
         failed_logins: m.failed_logins,
-        attributes: serde_json::from_str::<BTreeMap<String, Vec<String>>>(&m.attributes).map_err(storage)?,
+        attributes: serde_json::from_str::<BTreeMap<String, Vec<String>>>(&m.attributes).map_err(Error::Json)?,
         created_at: m.created_at,
         updated_at: m.updated_at,
         last_login_at: m.last_login_at,
+        version: m.version,
     })
 }
 
@@ -63,7 +64,7 @@ fn to_row(a: &Account) -> Result<account::Model> {
         given_name: a.given_name.clone(),
         family_name: a.family_name.clone(),
         email: a.email.clone(),
-        schools: serde_json::to_string(&a.schools).map_err(storage)?,
+        schools: serde_json::to_string(&a.schools).map_err(Error::Json)?,
         state: a.state.as_str().to_owned(),
         password_hash: a.password_hash.clone(),
         provisional_hash: a.provisional_hash.clone(),
@@ -72,10 +73,11 @@ fn to_row(a: &Account) -> Result<account::Model> {
         cgu_accepted_at: a.cgu_accepted_at,
         sessions_valid_after: a.sessions_valid_after,
         failed_logins: a.failed_logins,
-        attributes: serde_json::to_string(&a.attributes).map_err(storage)?,
+        attributes: serde_json::to_string(&a.attributes).map_err(Error::Json)?,
         created_at: a.created_at,
         updated_at: a.updated_at,
         last_login_at: a.last_login_at,
+        version: a.version,
     })
 }
 
@@ -89,7 +91,7 @@ fn new_row(n: NewAccount, now: DateTime<Utc>) -> Result<account::ActiveModel> {
         given_name: Set(n.given_name),
         family_name: Set(n.family_name),
         email: Set(n.email),
-        schools: Set(serde_json::to_string(&n.schools).map_err(storage)?),
+        schools: Set(serde_json::to_string(&n.schools).map_err(Error::Json)?),
         state: Set(n.state.as_str().to_owned()),
         password_hash: Set(n.password_hash),
         provisional_hash: Set(n.provisional_hash),
@@ -99,17 +101,41 @@ fn new_row(n: NewAccount, now: DateTime<Utc>) -> Result<account::ActiveModel> {
         // No session can predate the account.
         sessions_valid_after: Set(DateTime::<Utc>::UNIX_EPOCH),
         failed_logins: Set(0),
-        attributes: Set(serde_json::to_string(&n.attributes).map_err(storage)?),
+        attributes: Set(serde_json::to_string(&n.attributes).map_err(Error::Json)?),
         created_at: Set(now),
         updated_at: Set(now),
         last_login_at: Set(None),
+        version: Set(0),
         ..Default::default()
     })
 }
 
+/// Writes `account` over its row if the row still has the version it was
+/// read with, and bumps that version.
+async fn write_if_unchanged(db: &impl ConnectionTrait, account: &Account) -> Result<()> {
+    let mut row = to_row(account)?.into_active_model().reset_all();
+    row.id = NotSet;
+    row.version = NotSet;
+    let done = Accounts::update_many()
+        .set(row)
+        .col_expr(account::Column::Version, Expr::col(account::Column::Version).add(1))
+        .filter(account::Column::Id.eq(account.id))
+        .filter(account::Column::Version.eq(account.version))
+        .exec(db)
+        .await
+        .map_err(conflict_or_storage(&account.login))?;
+    if done.rows_affected > 0 {
+        return Ok(());
+    }
+    match Accounts::find_by_id(account.id).one(db).await.map_err(storage)? {
+        Some(_) => Err(Error::Conflict(format!("account '{}' changed since it was read", account.login))),
+        None => Err(Error::NotFound(format!("account '{}'", account.login))),
+    }
+}
+
 fn conflict_or_storage(login: &Login) -> impl Fn(sea_orm::DbErr) -> Error + '_ {
     move |e| match e.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!("account '{login}'")),
+        Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!("account '{login}' already exists")),
         _ => storage(e),
     }
 }
@@ -138,9 +164,7 @@ impl AccountRepository for SqlAccounts {
     }
 
     async fn update(&self, account: &Account) -> Result<()> {
-        let row = to_row(account)?.into_active_model().reset_all();
-        row.update(&self.db).await.map_err(conflict_or_storage(&account.login))?;
-        Ok(())
+        write_if_unchanged(&self.db, account).await
     }
 
     async fn delete(&self, login: &Login) -> Result<bool> {
@@ -160,12 +184,7 @@ impl AccountRepository for SqlAccounts {
             new_row(new, now)?.insert(&txn).await.map_err(conflict_or_storage(&login))?;
         }
         for account in &update {
-            to_row(account)?
-                .into_active_model()
-                .reset_all()
-                .update(&txn)
-                .await
-                .map_err(conflict_or_storage(&account.login))?;
+            write_if_unchanged(&txn, account).await?;
         }
         txn.commit().await.map_err(storage)
     }
@@ -189,5 +208,86 @@ impl AccountRepository for SqlAccounts {
             .await
             .map_err(storage)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use idp_core::clock::FixedClock;
+
+    async fn repository() -> SqlAccounts {
+        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        SqlAccounts::new(db, Arc::new(FixedClock::new(DateTime::<Utc>::UNIX_EPOCH)))
+    }
+
+    fn new_account(login: &str) -> NewAccount {
+        NewAccount {
+            login: Login::parse(login).unwrap(),
+            profile: Profile::Eleve,
+            given_name: "Léa".into(),
+            family_name: "Petit".into(),
+            email: None,
+            schools: Vec::new(),
+            state: AccountState::Active,
+            password_hash: Some("$argon2id$chosen".into()),
+            provisional_hash: None,
+            cgu_version: None,
+            attributes: BTreeMap::new(),
+        }
+    }
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(seconds, 0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_write_from_an_older_read_is_refused() {
+        let repo = repository().await;
+        let created = repo.create(new_account("l.petit")).await.unwrap();
+        let login = created.login.clone();
+        // Two reads of the same row: an operator's reset, and a password
+        // change that read the account before the reset was written.
+        let mut operator = repo.find_by_login(&login).await.unwrap().unwrap();
+        let mut person = repo.find_by_login(&login).await.unwrap().unwrap();
+        operator.reset("$argon2id$provisional".into(), at(100));
+        repo.update(&operator).await.unwrap();
+        person.password_hash = Some("$argon2id$new".into());
+        let refused = repo.update(&person).await.unwrap_err();
+        assert!(matches!(refused, Error::Conflict(_)), "{refused}");
+        let stored = repo.find_by_login(&login).await.unwrap().unwrap();
+        assert_eq!(stored.state, AccountState::Reset);
+        assert_eq!(stored.password_hash, None, "the reset stays");
+        assert_eq!(stored.version, created.version + 1);
+        // A fresh read writes again.
+        let mut again = stored.clone();
+        again.given_name = "Lea".into();
+        repo.update(&again).await.unwrap();
+        assert!(matches!(repo.update(&again).await, Err(Error::Conflict(_))), "the same snapshot twice");
+    }
+
+    #[tokio::test]
+    async fn an_import_does_not_revert_an_account_changed_meanwhile() {
+        let repo = repository().await;
+        let created = repo.create(new_account("l.petit")).await.unwrap();
+        let mut imported = created.clone();
+        imported.family_name = "Petit-Martin".into();
+        let mut disabled = created.clone();
+        disabled.disable(at(100));
+        repo.update(&disabled).await.unwrap();
+        let refused = repo.apply_batch(vec![new_account("t.durand")], vec![imported]).await.unwrap_err();
+        assert!(matches!(refused, Error::Conflict(_)), "{refused}");
+        let stored = repo.find_by_login(&created.login).await.unwrap().unwrap();
+        assert_eq!((stored.state, stored.family_name.as_str()), (AccountState::Disabled, "Petit"));
+        assert!(repo.find_by_login(&Login::parse("t.durand").unwrap()).await.unwrap().is_none(), "all or nothing");
+    }
+
+    #[tokio::test]
+    async fn updating_a_deleted_account_is_not_found() {
+        let repo = repository().await;
+        let created = repo.create(new_account("l.petit")).await.unwrap();
+        repo.delete(&created.login).await.unwrap();
+        assert!(matches!(repo.update(&created).await, Err(Error::NotFound(_))));
     }
 }

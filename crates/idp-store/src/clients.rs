@@ -30,7 +30,7 @@ impl SqlClients {
 }
 
 fn list_of(json: &str) -> Result<Vec<String>> {
-    serde_json::from_str(json).map_err(storage)
+    serde_json::from_str(json).map_err(Error::Json)
 }
 
 fn to_domain(m: oidc_client::Model) -> Result<OidcClient> {
@@ -50,7 +50,7 @@ fn to_domain(m: oidc_client::Model) -> Result<OidcClient> {
 
 /// The row of a client, every column set.
 fn to_row(c: &OidcClient) -> Result<oidc_client::ActiveModel> {
-    let json = |v: &Vec<String>| serde_json::to_string(v).map_err(storage);
+    let json = |v: &Vec<String>| serde_json::to_string(v).map_err(Error::Json);
     Ok(oidc_client::ActiveModel {
         id: Set(c.id.as_str().to_owned()),
         name: Set(c.name.clone()),
@@ -79,7 +79,7 @@ impl ClientRegistry for SqlClients {
     async fn add(&self, c: OidcClient) -> Result<()> {
         let row = to_row(&c)?;
         Clients::insert(row).exec(&self.db).await.map_err(|e| match e.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!("client '{}'", c.id)),
+            Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!("client '{}' already exists", c.id)),
             _ => storage(e),
         })?;
         Ok(())

@@ -52,9 +52,9 @@ impl BlockingHasher {
         if place.0.fetch_add(1, Ordering::AcqRel) >= self.limit {
             return Err(Error::Hashing("the hashing queue is full".into()));
         }
-        let _permit = self.permits.acquire().await.map_err(|e| Error::Hashing(e.to_string()))?;
+        let _permit = self.permits.acquire().await.map_err(|e| Error::Hashing(e.into()))?;
         let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || f(&hasher)).await.map_err(|e| Error::Hashing(e.to_string()))
+        tokio::task::spawn_blocking(move || f(&hasher)).await.map_err(|e| Error::Hashing(e.into()))
     }
 }
 

@@ -5,7 +5,9 @@
 //!   PostgreSQL, and applying the migrations.
 //! - [`accounts`], [`services`]: sea-orm repositories.
 //! - [`memory`]: in-memory ticket registry, session store and rate limiter
-//!   (one node).
+//!   (one node), on `expiring::Expiring`, the one in-memory map with a time
+//!   to live (also under [`proxy`], [`ephemeral`] and
+//!   [`oidc_store`]).
 //! - [`redis_store`]: the same three on Redis (several nodes).
 //! - [`proxy`]: CAS proxy-granting and proxy tickets, in memory or Redis.
 //! - [`pseudonyms`]: per-service pseudonymous identifiers (sea-orm).
@@ -31,6 +33,7 @@ pub mod audit;
 pub mod clients;
 pub mod db;
 mod entities;
+mod expiring;
 pub mod hashing;
 pub mod memory;
 pub mod oidc_store;
@@ -46,8 +49,8 @@ pub mod ephemeral;
 pub mod mail;
 pub mod security;
 
-/// Turns an adapter error into the core's storage error; the detail goes to
-/// the logs, never to a client.
-pub(crate) fn storage<E: std::fmt::Display>(e: E) -> idp_core::Error {
-    idp_core::Error::Storage(e.to_string())
+/// Turns an adapter error (or a message) into the core's storage error,
+/// keeping it as the cause; the detail goes to the logs, never to a client.
+pub(crate) fn storage(e: impl Into<idp_core::error::Cause>) -> idp_core::Error {
+    idp_core::Error::storage(e)
 }

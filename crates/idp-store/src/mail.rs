@@ -71,7 +71,7 @@ pub fn build_message(from: &Mailbox, mail: &OutgoingMail, dkim: Option<&DkimConf
     let to: Mailbox = mail.to.parse().map_err(|e| Error::invalid("email", format!("{e}")))?;
     let part = |ct: ContentType, text: &str| -> Result<SinglePart> {
         let body = Body::new_with_encoding(text.to_owned(), ContentTransferEncoding::QuotedPrintable)
-            .map_err(|_| Error::Storage("cannot encode the message".into()))?;
+            .map_err(|_| storage("the message cannot be encoded"))?;
         Ok(SinglePart::builder().header(ct).body(body))
     };
     let text = part(ContentType::TEXT_PLAIN, &mail.text)?;
@@ -83,7 +83,7 @@ pub fn build_message(from: &Mailbox, mail: &OutgoingMail, dkim: Option<&DkimConf
         }
         None => builder.singlepart(text),
     }
-    .map_err(|e| Error::Storage(format!("cannot build the message: {e}")))?;
+    .map_err(storage)?;
     if let Some(config) = dkim {
         message.sign(config);
     }
@@ -140,7 +140,7 @@ impl Mailer for OutboxMailer {
         })
         .await
         .map_err(storage)?
-        .map_err(|e| Error::Storage(format!("cannot write to the outbox: {e}")))
+        .map_err(storage)
     }
 }
 

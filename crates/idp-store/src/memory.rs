@@ -1,6 +1,6 @@
 //! In-memory adapters for a single node: ticket registry, session store and
-//! rate limiter. Expired entries are dropped when touched and by a sweep on
-//! writes, so memory stays bounded by the live entries.
+//! rate limiter, each on an `Expiring` map (whose sweep rule keeps memory
+//! bounded by the live entries).
 //!
 //! A std `Mutex` is used rather than tokio's: no lock is held across an
 //! `.await`, and the critical sections are a few map operations.
@@ -15,39 +15,7 @@ use idp_core::Result;
 use idp_core::ports::{RateLimiter, SessionStore, TicketRegistry};
 use idp_core::session::{ServiceTicket, SessionService, SsoSession};
 
-/// A map whose entries expire.
-pub(crate) struct Expiring<V> {
-    entries: HashMap<String, (V, Instant)>,
-    writes: u64,
-}
-
-impl<V> Expiring<V> {
-    pub(crate) fn new() -> Self {
-        Self { entries: HashMap::new(), writes: 0 }
-    }
-
-    pub(crate) fn insert(&mut self, key: String, value: V, ttl: Duration) {
-        self.writes += 1;
-        if self.writes.is_multiple_of(1024) {
-            let now = Instant::now();
-            self.entries.retain(|_, (_, until)| *until > now);
-        }
-        self.entries.insert(key, (value, Instant::now() + ttl));
-    }
-
-    pub(crate) fn get_mut(&mut self, key: &str) -> Option<&mut V> {
-        let now = Instant::now();
-        if self.entries.get(key).is_some_and(|(_, until)| *until <= now) {
-            self.entries.remove(key);
-        }
-        self.entries.get_mut(key).map(|(v, _)| v)
-    }
-
-    pub(crate) fn remove(&mut self, key: &str) -> Option<V> {
-        let (value, until) = self.entries.remove(key)?;
-        (until > Instant::now()).then_some(value)
-    }
-}
+use crate::expiring::Expiring;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave a map half-updated in a
@@ -56,25 +24,20 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Service tickets in memory.
+#[derive(Default)]
 pub struct MemoryTickets {
     map: Mutex<Expiring<ServiceTicket>>,
-}
-
-impl Default for MemoryTickets {
-    fn default() -> Self {
-        Self { map: Mutex::new(Expiring::new()) }
-    }
 }
 
 #[async_trait]
 impl TicketRegistry for MemoryTickets {
     async fn put(&self, ticket: &ServiceTicket, ttl: Duration) -> Result<()> {
-        lock(&self.map).insert(ticket.id.clone(), ticket.clone(), ttl);
+        lock(&self.map).insert(ticket.id.clone(), ticket.clone(), ttl, Instant::now());
         Ok(())
     }
 
     async fn take(&self, id: &str) -> Result<Option<ServiceTicket>> {
-        Ok(lock(&self.map).remove(id))
+        Ok(lock(&self.map).remove(id, Instant::now()))
     }
 
     async fn ping(&self) -> Result<()> {
@@ -83,69 +46,98 @@ impl TicketRegistry for MemoryTickets {
 }
 
 /// SSO sessions in memory.
+#[derive(Default)]
 pub struct MemorySessions {
-    map: Mutex<Expiring<(SsoSession, Vec<SessionService>)>>,
-    /// Session ids per account; ids of expired sessions are dropped when
-    /// the account's list is read.
-    by_account: Mutex<HashMap<i64, Vec<String>>>,
+    inner: Mutex<Sessions>,
 }
 
-impl Default for MemorySessions {
-    fn default() -> Self {
-        Self { map: Mutex::new(Expiring::new()), by_account: Mutex::new(HashMap::new()) }
+/// The sessions and, per account, the ids of its sessions. An id leaves
+/// `by_account` when its session is removed, when the account's list is
+/// read, or at the first sweep of `map` after its session expired: the
+/// index is swept with the sessions, so it is bounded as the map is.
+#[derive(Default)]
+struct Sessions {
+    map: Expiring<(SsoSession, Vec<SessionService>)>,
+    by_account: HashMap<i64, Vec<String>>,
+}
+
+impl Sessions {
+    fn insert(&mut self, session: SsoSession, services: Vec<SessionService>, ttl: Duration, now: Instant) {
+        let id = session.id.clone();
+        let account_id = session.account_id;
+        if self.map.insert(id.clone(), (session, services), ttl, now) {
+            let map = &self.map;
+            self.by_account.retain(|_, ids| {
+                ids.retain(|id| map.contains(id, now));
+                !ids.is_empty()
+            });
+        }
+        let ids = self.by_account.entry(account_id).or_default();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+
+    fn forget(&mut self, account_id: i64, id: &str) {
+        if let Some(ids) = self.by_account.get_mut(&account_id) {
+            ids.retain(|i| i != id);
+            if ids.is_empty() {
+                self.by_account.remove(&account_id);
+            }
+        }
     }
 }
 
 #[async_trait]
 impl SessionStore for MemorySessions {
     async fn create(&self, session: &SsoSession, ttl: Duration) -> Result<()> {
-        lock(&self.map).insert(session.id.clone(), (session.clone(), Vec::new()), ttl);
-        lock(&self.by_account).entry(session.account_id).or_default().push(session.id.clone());
+        lock(&self.inner).insert(session.clone(), Vec::new(), ttl, Instant::now());
         Ok(())
     }
 
     async fn get(&self, id: &str) -> Result<Option<SsoSession>> {
-        Ok(lock(&self.map).get_mut(id).map(|(s, _)| s.clone()))
+        Ok(lock(&self.inner).map.get(id, Instant::now()).map(|(s, _)| s.clone()))
     }
 
     async fn touch(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
-        if let Some((s, _)) = lock(&self.map).get_mut(id) {
+        if let Some((s, _)) = lock(&self.inner).map.get_mut(id, Instant::now()) {
             s.last_used_at = at;
         }
         Ok(())
     }
 
     async fn add_service(&self, id: &str, service: SessionService) -> Result<()> {
-        if let Some((_, services)) = lock(&self.map).get_mut(id) {
+        if let Some((_, services)) = lock(&self.inner).map.get_mut(id, Instant::now()) {
             services.push(service);
         }
         Ok(())
     }
 
     async fn remove(&self, id: &str) -> Result<Option<(SsoSession, Vec<SessionService>)>> {
-        let removed = lock(&self.map).remove(id);
-        if let Some((session, _)) = &removed
-            && let Some(ids) = lock(&self.by_account).get_mut(&session.account_id)
-        {
-            ids.retain(|i| i != id);
+        let mut inner = lock(&self.inner);
+        let removed = inner.map.remove(id, Instant::now());
+        if let Some((session, _)) = &removed {
+            inner.forget(session.account_id, id);
         }
         Ok(removed)
     }
 
     async fn reauthenticate(&self, id: &str, at: DateTime<Utc>, ttl: Duration) -> Result<Option<SsoSession>> {
-        let mut map = lock(&self.map);
-        let Some((mut session, services)) = map.remove(id) else { return Ok(None) };
+        let now = Instant::now();
+        let mut inner = lock(&self.inner);
+        let Some((mut session, services)) = inner.map.remove(id, now) else { return Ok(None) };
         session.authenticated_at = at;
         session.last_used_at = at;
-        map.insert(id.to_owned(), (session.clone(), services), ttl);
+        inner.insert(session.clone(), services, ttl, now);
         Ok(Some(session))
     }
 
     async fn sessions_of(&self, account_id: i64) -> Result<Vec<String>> {
-        let mut by_account = lock(&self.by_account);
+        let now = Instant::now();
+        let mut inner = lock(&self.inner);
+        let Sessions { map, by_account } = &mut *inner;
         let Some(ids) = by_account.get_mut(&account_id) else { return Ok(Vec::new()) };
-        let mut map = lock(&self.map);
-        ids.retain(|id| map.get_mut(id).is_some());
+        ids.retain(|id| map.contains(id, now));
         let live = ids.clone();
         if live.is_empty() {
             by_account.remove(&account_id);
@@ -155,14 +147,9 @@ impl SessionStore for MemorySessions {
 }
 
 /// Rate-limit counters in memory.
+#[derive(Default)]
 pub struct MemoryRateLimiter {
     map: Mutex<Expiring<u64>>,
-}
-
-impl Default for MemoryRateLimiter {
-    fn default() -> Self {
-        Self { map: Mutex::new(Expiring::new()) }
-    }
 }
 
 #[async_trait]
@@ -172,21 +159,63 @@ impl RateLimiter for MemoryRateLimiter {
     }
 
     async fn hit(&self, key: &str, window: Duration) -> Result<u64> {
+        let now = Instant::now();
         let mut map = lock(&self.map);
-        if let Some(count) = map.get_mut(key) {
+        if let Some(count) = map.get_mut(key, now) {
             *count += 1;
             return Ok(*count);
         }
-        map.insert(key.to_owned(), 1, window);
+        map.insert(key.to_owned(), 1, window, now);
         Ok(1)
     }
 
     async fn count(&self, key: &str) -> Result<u64> {
-        Ok(lock(&self.map).get_mut(key).map(|c| *c).unwrap_or(0))
+        Ok(lock(&self.map).get(key, Instant::now()).copied().unwrap_or(0))
     }
 
     async fn clear(&self, key: &str) -> Result<()> {
-        lock(&self.map).remove(key);
+        lock(&self.map).remove(key, Instant::now());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expiring::MIN_SWEEP;
+
+    fn session(id: String, account_id: i64) -> SsoSession {
+        let at = DateTime::<Utc>::UNIX_EPOCH;
+        SsoSession { id, account_id, login: "jdupont".into(), authenticated_at: at, last_used_at: at }
+    }
+
+    #[test]
+    fn the_account_index_is_swept_with_the_sessions() {
+        let mut now = Instant::now();
+        let mut sessions = Sessions::default();
+        // One session per account, never listed nor removed: each expires
+        // after a second, one is opened per tenth of a second.
+        for i in 0..20_000 {
+            now += Duration::from_millis(100);
+            sessions.insert(session(format!("TGT-{i}"), i), Vec::new(), Duration::from_secs(1), now);
+            assert!(sessions.by_account.len() <= MIN_SWEEP, "{} accounts indexed", sessions.by_account.len());
+        }
+        let live: usize = sessions.by_account.values().map(Vec::len).sum();
+        assert!(live <= sessions.map.len());
+    }
+
+    #[tokio::test]
+    async fn sessions_of_lists_the_live_sessions_and_remove_forgets_them() {
+        let store = MemorySessions::default();
+        let minute = Duration::from_secs(60);
+        store.create(&session("TGT-a".into(), 7), minute).await.unwrap();
+        store.create(&session("TGT-b".into(), 7), minute).await.unwrap();
+        store.create(&session("TGT-c".into(), 8), minute).await.unwrap();
+        assert_eq!(store.sessions_of(7).await.unwrap(), ["TGT-a", "TGT-b"]);
+        store.remove("TGT-a").await.unwrap();
+        assert_eq!(store.sessions_of(7).await.unwrap(), ["TGT-b"]);
+        store.remove("TGT-b").await.unwrap();
+        assert!(store.sessions_of(7).await.unwrap().is_empty());
+        assert!(!lock(&store.inner).by_account.contains_key(&7));
     }
 }

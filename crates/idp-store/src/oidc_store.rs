@@ -9,56 +9,23 @@
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use idp_core::Result;
 use idp_core::oidc::{AuthorizationCode, Grant, OidcStore, ROTATED_OUT_KEPT, Rotation};
 
+use crate::expiring::Expiring;
 use crate::redis_store::Redis;
 use crate::storage;
 
-/// Values that expire, keyed by string.
-struct Map<V> {
-    entries: HashMap<String, (V, Instant)>,
-}
-
-impl<V> Default for Map<V> {
-    fn default() -> Self {
-        Self { entries: HashMap::new() }
-    }
-}
-
-impl<V: Clone> Map<V> {
-    fn put(&mut self, key: String, value: V, ttl: Duration) {
-        let now = Instant::now();
-        if self.entries.len() % 1024 == 1023 {
-            self.entries.retain(|_, (_, until)| *until > now);
-        }
-        self.entries.insert(key, (value, now + ttl));
-    }
-
-    fn get_mut(&mut self, key: &str) -> Option<&mut V> {
-        if self.entries.get(key).is_some_and(|(_, until)| *until <= Instant::now()) {
-            self.entries.remove(key);
-        }
-        self.entries.get_mut(key).map(|(v, _)| v)
-    }
-
-    fn take(&mut self, key: &str) -> Option<V> {
-        let (v, until) = self.entries.remove(key)?;
-        (until > Instant::now()).then_some(v)
-    }
-}
-
 #[derive(Default)]
 struct Maps {
-    codes: Map<AuthorizationCode>,
-    used: Map<String>,
-    grants: Map<Grant>,
-    access: Map<String>,
-    consents: Map<Vec<String>>,
+    codes: Expiring<AuthorizationCode>,
+    used: Expiring<String>,
+    grants: Expiring<Grant>,
+    access: Expiring<String>,
+    consents: Expiring<Vec<String>>,
 }
 
 /// Codes, grants and consents in memory.
@@ -80,35 +47,35 @@ fn consent_key(account_id: i64, client_id: &str) -> String {
 #[async_trait]
 impl OidcStore for MemoryOidcStore {
     async fn put_code(&self, code: &str, value: &AuthorizationCode, ttl: Duration) -> Result<()> {
-        self.lock().codes.put(code.to_owned(), value.clone(), ttl);
+        self.lock().codes.insert(code.to_owned(), value.clone(), ttl, Instant::now());
         Ok(())
     }
 
     async fn take_code(&self, code: &str) -> Result<Option<AuthorizationCode>> {
-        Ok(self.lock().codes.take(code))
+        Ok(self.lock().codes.remove(code, Instant::now()))
     }
 
     async fn remember_used_code(&self, code: &str, grant_id: &str, ttl: Duration) -> Result<()> {
-        self.lock().used.put(code.to_owned(), grant_id.to_owned(), ttl);
+        self.lock().used.insert(code.to_owned(), grant_id.to_owned(), ttl, Instant::now());
         Ok(())
     }
 
     async fn used_code(&self, code: &str) -> Result<Option<String>> {
-        Ok(self.lock().used.get_mut(code).cloned())
+        Ok(self.lock().used.get(code, Instant::now()).cloned())
     }
 
     async fn put_grant(&self, grant: &Grant, ttl: Duration) -> Result<()> {
-        self.lock().grants.put(grant.id.clone(), grant.clone(), ttl);
+        self.lock().grants.insert(grant.id.clone(), grant.clone(), ttl, Instant::now());
         Ok(())
     }
 
     async fn get_grant(&self, id: &str) -> Result<Option<Grant>> {
-        Ok(self.lock().grants.get_mut(id).cloned())
+        Ok(self.lock().grants.get(id, Instant::now()).cloned())
     }
 
     async fn rotate_refresh(&self, id: &str, expected: &str, new_hash: &str, new_jti: &str) -> Result<Rotation> {
         let mut maps = self.lock();
-        let Some(grant) = maps.grants.get_mut(id) else { return Ok(Rotation::Missing) };
+        let Some(grant) = maps.grants.get_mut(id, Instant::now()) else { return Ok(Rotation::Missing) };
         if grant.refresh_hash.as_deref() != Some(expected) {
             let reused = grant.rotated_out.iter().any(|h| h == expected);
             return Ok(if reused { Rotation::Reused } else { Rotation::Mismatch });
@@ -122,25 +89,25 @@ impl OidcStore for MemoryOidcStore {
     }
 
     async fn put_access(&self, jti: &str, grant_id: &str, ttl: Duration) -> Result<()> {
-        self.lock().access.put(jti.to_owned(), grant_id.to_owned(), ttl);
+        self.lock().access.insert(jti.to_owned(), grant_id.to_owned(), ttl, Instant::now());
         Ok(())
     }
 
     async fn access_grant(&self, jti: &str) -> Result<Option<String>> {
-        Ok(self.lock().access.get_mut(jti).cloned())
+        Ok(self.lock().access.get(jti, Instant::now()).cloned())
     }
 
     async fn remove_grant(&self, id: &str) -> Result<bool> {
-        Ok(self.lock().grants.take(id).is_some())
+        Ok(self.lock().grants.remove(id, Instant::now()).is_some())
     }
 
     async fn put_consent(&self, account_id: i64, client_id: &str, scopes: &[String], ttl: Duration) -> Result<()> {
-        self.lock().consents.put(consent_key(account_id, client_id), scopes.to_vec(), ttl);
+        self.lock().consents.insert(consent_key(account_id, client_id), scopes.to_vec(), ttl, Instant::now());
         Ok(())
     }
 
     async fn get_consent(&self, account_id: i64, client_id: &str) -> Result<Option<Vec<String>>> {
-        Ok(self.lock().consents.get_mut(&consent_key(account_id, client_id)).cloned())
+        Ok(self.lock().consents.get(&consent_key(account_id, client_id), Instant::now()).cloned())
     }
 }
 

@@ -126,7 +126,7 @@ impl Outbound for HttpOutbound {
             Err(e) => {
                 let e = e.without_url();
                 tracing::warn!(target: "idp::proxy", %endpoint, error = %e, "proxy callback failed");
-                Err(crate::storage(e))
+                Err(idp_core::Error::Outbound(e.into()))
             }
         }
     }

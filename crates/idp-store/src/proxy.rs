@@ -8,15 +8,17 @@
 use async_trait::async_trait;
 use redis::AsyncCommands;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use idp_core::Result;
 use idp_core::proxy::{ProxyGrantingTicket, ProxyTicket, ProxyTicketStore};
+use idp_core::{Error, Result};
 
-use crate::memory::{Expiring, lock};
+use crate::expiring::Expiring;
+use crate::memory::lock;
 use crate::redis_store::{Redis, secs};
 use crate::storage;
 
+#[derive(Default)]
 struct Maps {
     pgts: Expiring<ProxyGrantingTicket>,
     /// PGT ids by SSO session id; expires with the session's last PGT, so a
@@ -26,44 +28,41 @@ struct Maps {
 }
 
 /// PGTs and PTs in memory.
+#[derive(Default)]
 pub struct MemoryProxyTickets {
     maps: Mutex<Maps>,
-}
-
-impl Default for MemoryProxyTickets {
-    fn default() -> Self {
-        Self { maps: Mutex::new(Maps { pgts: Expiring::new(), by_session: Expiring::new(), pts: Expiring::new() }) }
-    }
 }
 
 #[async_trait]
 impl ProxyTicketStore for MemoryProxyTickets {
     async fn put_pgt(&self, pgt: &ProxyGrantingTicket, ttl: Duration) -> Result<()> {
+        let now = Instant::now();
         let mut maps = lock(&self.maps);
-        maps.pgts.insert(pgt.id.clone(), pgt.clone(), ttl);
-        let mut ids = maps.by_session.remove(&pgt.session_id).unwrap_or_default();
+        maps.pgts.insert(pgt.id.clone(), pgt.clone(), ttl, now);
+        let mut ids = maps.by_session.remove(&pgt.session_id, now).unwrap_or_default();
         ids.push(pgt.id.clone());
-        maps.by_session.insert(pgt.session_id.clone(), ids, ttl);
+        maps.by_session.insert(pgt.session_id.clone(), ids, ttl, now);
         Ok(())
     }
 
     async fn get_pgt(&self, id: &str) -> Result<Option<ProxyGrantingTicket>> {
-        Ok(lock(&self.maps).pgts.get_mut(id).map(|p| p.clone()))
+        Ok(lock(&self.maps).pgts.get(id, Instant::now()).cloned())
     }
 
     async fn remove_session(&self, session_id: &str) -> Result<usize> {
+        let now = Instant::now();
         let mut maps = lock(&self.maps);
-        let ids = maps.by_session.remove(session_id).unwrap_or_default();
-        Ok(ids.iter().filter(|id| maps.pgts.remove(id).is_some()).count())
+        let ids = maps.by_session.remove(session_id, now).unwrap_or_default();
+        Ok(ids.iter().filter(|id| maps.pgts.remove(id, now).is_some()).count())
     }
 
     async fn put_pt(&self, pt: &ProxyTicket, ttl: Duration) -> Result<()> {
-        lock(&self.maps).pts.insert(pt.ticket.id.clone(), pt.clone(), ttl);
+        lock(&self.maps).pts.insert(pt.ticket.id.clone(), pt.clone(), ttl, Instant::now());
         Ok(())
     }
 
     async fn take_pt(&self, id: &str) -> Result<Option<ProxyTicket>> {
-        Ok(lock(&self.maps).pts.remove(id))
+        Ok(lock(&self.maps).pts.remove(id, Instant::now()))
     }
 }
 
@@ -79,7 +78,7 @@ impl RedisProxyTickets {
 #[async_trait]
 impl ProxyTicketStore for RedisProxyTickets {
     async fn put_pgt(&self, pgt: &ProxyGrantingTicket, ttl: Duration) -> Result<()> {
-        let json = serde_json::to_string(pgt).map_err(storage)?;
+        let json = serde_json::to_string(pgt).map_err(Error::Json)?;
         let set = self.session_set(&pgt.session_id);
         let mut c = self.0.conn.clone();
         let _: () = redis::pipe()
@@ -99,7 +98,7 @@ impl ProxyTicketStore for RedisProxyTickets {
     async fn get_pgt(&self, id: &str) -> Result<Option<ProxyGrantingTicket>> {
         let mut c = self.0.conn.clone();
         let json: Option<String> = c.get(self.0.key("pgt", id)).await.map_err(storage)?;
-        json.map(|j| serde_json::from_str(&j).map_err(storage)).transpose()
+        json.map(|j| serde_json::from_str(&j).map_err(Error::Json)).transpose()
     }
 
     async fn remove_session(&self, session_id: &str) -> Result<usize> {
@@ -119,7 +118,7 @@ impl ProxyTicketStore for RedisProxyTickets {
     }
 
     async fn put_pt(&self, pt: &ProxyTicket, ttl: Duration) -> Result<()> {
-        let json = serde_json::to_string(pt).map_err(storage)?;
+        let json = serde_json::to_string(pt).map_err(Error::Json)?;
         let mut c = self.0.conn.clone();
         let _: () = c.set_ex(self.0.key("pt", &pt.ticket.id), json, secs(ttl)).await.map_err(storage)?;
         Ok(())
@@ -128,6 +127,6 @@ impl ProxyTicketStore for RedisProxyTickets {
     async fn take_pt(&self, id: &str) -> Result<Option<ProxyTicket>> {
         let mut c = self.0.conn.clone();
         let json: Option<String> = c.get_del(self.0.key("pt", id)).await.map_err(storage)?;
-        json.map(|j| serde_json::from_str(&j).map_err(storage)).transpose()
+        json.map(|j| serde_json::from_str(&j).map_err(Error::Json)).transpose()
     }
 }

@@ -44,6 +44,6 @@ impl PseudonymStore for SqlPseudonyms {
             .await
             .map_err(storage)?;
         let row = Pseudonyms::find_by_id(key).one(&self.db).await.map_err(storage)?;
-        row.map(|r| r.value).ok_or_else(|| Error::Storage("pseudonym not stored".into()))
+        row.map(|r| r.value).ok_or_else(|| Error::storage("pseudonym not stored"))
     }
 }

@@ -11,9 +11,9 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 use std::time::Duration;
 
-use idp_core::Result;
 use idp_core::ports::{RateLimiter, SessionStore, TicketRegistry};
 use idp_core::session::{ServiceTicket, SessionService, SsoSession};
+use idp_core::{Error, Result};
 
 use crate::storage;
 
@@ -57,7 +57,7 @@ pub struct RedisTickets(pub Redis);
 #[async_trait]
 impl TicketRegistry for RedisTickets {
     async fn put(&self, ticket: &ServiceTicket, ttl: Duration) -> Result<()> {
-        let json = serde_json::to_string(ticket).map_err(storage)?;
+        let json = serde_json::to_string(ticket).map_err(Error::Json)?;
         let mut c = self.0.conn.clone();
         let _: () = c.set_ex(self.0.key("st", &ticket.id), json, secs(ttl)).await.map_err(storage)?;
         Ok(())
@@ -66,7 +66,7 @@ impl TicketRegistry for RedisTickets {
     async fn take(&self, id: &str) -> Result<Option<ServiceTicket>> {
         let mut c = self.0.conn.clone();
         let json: Option<String> = c.get_del(self.0.key("st", id)).await.map_err(storage)?;
-        json.map(|j| serde_json::from_str(&j).map_err(storage)).transpose()
+        json.map(|j| serde_json::from_str(&j).map_err(Error::Json)).transpose()
     }
 
     async fn ping(&self) -> Result<()> {
@@ -82,7 +82,7 @@ pub struct RedisSessions(pub Redis);
 #[async_trait]
 impl SessionStore for RedisSessions {
     async fn create(&self, session: &SsoSession, ttl: Duration) -> Result<()> {
-        let json = serde_json::to_string(session).map_err(storage)?;
+        let json = serde_json::to_string(session).map_err(Error::Json)?;
         let index = self.0.key("acct-tgt", &session.account_id.to_string());
         let mut c = self.0.conn.clone();
         // The account's index lives as long as its newest session.
@@ -103,7 +103,7 @@ impl SessionStore for RedisSessions {
     async fn get(&self, id: &str) -> Result<Option<SsoSession>> {
         let mut c = self.0.conn.clone();
         let json: Option<String> = c.get(self.0.key("tgt", id)).await.map_err(storage)?;
-        json.map(|j| serde_json::from_str(&j).map_err(storage)).transpose()
+        json.map(|j| serde_json::from_str(&j).map_err(Error::Json)).transpose()
     }
 
     async fn touch(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
@@ -111,7 +111,7 @@ impl SessionStore for RedisSessions {
         // last-used time a few milliseconds apart.
         let Some(mut session) = self.get(id).await? else { return Ok(()) };
         session.last_used_at = at;
-        let json = serde_json::to_string(&session).map_err(storage)?;
+        let json = serde_json::to_string(&session).map_err(Error::Json)?;
         let mut c = self.0.conn.clone();
         let _: () = redis::cmd("SET")
             .arg(self.0.key("tgt", id))
@@ -125,7 +125,7 @@ impl SessionStore for RedisSessions {
     }
 
     async fn add_service(&self, id: &str, service: SessionService) -> Result<()> {
-        let json = serde_json::to_string(&service).map_err(storage)?;
+        let json = serde_json::to_string(&service).map_err(Error::Json)?;
         let key = self.0.key("tgt", id);
         let list = format!("{key}:svc");
         let mut c = self.0.conn.clone();
@@ -160,7 +160,7 @@ impl SessionStore for RedisSessions {
             .await
             .map_err(storage)?;
         let Some(json) = json else { return Ok(None) };
-        let session: SsoSession = serde_json::from_str(&json).map_err(storage)?;
+        let session: SsoSession = serde_json::from_str(&json).map_err(Error::Json)?;
         let services = services.iter().filter_map(|s| serde_json::from_str(s).ok()).collect();
         let _: () = c.srem(self.0.key("acct-tgt", &session.account_id.to_string()), id).await.map_err(storage)?;
         Ok(Some((session, services)))
@@ -170,7 +170,7 @@ impl SessionStore for RedisSessions {
         let Some(mut session) = self.get(id).await? else { return Ok(None) };
         session.authenticated_at = at;
         session.last_used_at = at;
-        let json = serde_json::to_string(&session).map_err(storage)?;
+        let json = serde_json::to_string(&session).map_err(Error::Json)?;
         let key = self.0.key("tgt", id);
         let list = format!("{key}:svc");
         let index = self.0.key("acct-tgt", &session.account_id.to_string());

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use idp_core::Result;
 use idp_core::lifecycle::{AccountExtras, LoginRecord, SecretAnswers};
 use idp_core::ports::AccountSecurityRepository;
+use idp_core::{Error, Result};
 
 use crate::storage;
 
@@ -72,14 +72,14 @@ impl AccountSecurityRepository for SqlAccountSecurity {
             return Ok(AccountExtras::default());
         };
         let questions = match row.questions {
-            Some(json) => Some(serde_json::from_str::<SecretAnswers>(&json).map_err(storage)?),
+            Some(json) => Some(serde_json::from_str::<SecretAnswers>(&json).map_err(Error::Json)?),
             None => None,
         };
         Ok(AccountExtras { email_verified: row.email_verified, email_verified_at: row.email_verified_at, questions })
     }
 
     async fn save(&self, account_id: i64, extras: &AccountExtras) -> Result<()> {
-        let questions = extras.questions.as_ref().map(serde_json::to_string).transpose().map_err(storage)?;
+        let questions = extras.questions.as_ref().map(serde_json::to_string).transpose().map_err(Error::Json)?;
         let row = security_row::ActiveModel {
             account_id: Set(account_id),
             email_verified: Set(extras.email_verified.clone()),

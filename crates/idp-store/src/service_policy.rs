@@ -4,12 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use idp_core::Result;
 use idp_core::access::{AccessRule, ServicePolicy, UserId};
 use idp_core::proxy::ProxyPolicy;
 use idp_core::service::UrlPattern;
-
-use crate::storage;
+use idp_core::{Error, Result};
 
 #[derive(Serialize, Deserialize)]
 struct Row {
@@ -40,7 +38,7 @@ pub(crate) fn from_column(column: Option<&str>) -> Result<ServicePolicy> {
     let Some(text) = column.filter(|t| !t.trim().is_empty()) else {
         return Ok(ServicePolicy::default());
     };
-    let row: Row = serde_json::from_str(text).map_err(storage)?;
+    let row: Row = serde_json::from_str(text).map_err(Error::Json)?;
     let proxy = match (row.proxy_callback, row.proxy_targets) {
         (Some(callback), Some(targets)) => {
             Some(ProxyPolicy { callback: UrlPattern::parse(&callback)?, targets: UrlPattern::parse(&targets)? })
@@ -65,7 +63,7 @@ pub(crate) fn to_column(policy: &ServicePolicy) -> Result<String> {
         proxy_callback: policy.proxy.as_ref().map(|p| p.callback.as_str().to_owned()),
         proxy_targets: policy.proxy.as_ref().map(|p| p.targets.as_str().to_owned()),
     };
-    serde_json::to_string(&row).map_err(storage)
+    serde_json::to_string(&row).map_err(Error::Json)
 }
 
 #[cfg(test)]

@@ -113,7 +113,7 @@ impl SqlServices {
             id: ServiceId::parse(&m.id)?,
             name: m.name,
             url_pattern: self.pattern(&m.url_pattern)?,
-            attributes: serde_json::from_str(&m.attributes).map_err(storage)?,
+            attributes: serde_json::from_str(&m.attributes).map_err(Error::Json)?,
             logout_url: m.logout_url.as_deref().map(Url::parse).transpose().map_err(storage)?,
             evaluation_order: m.evaluation_order,
             policy: crate::service_policy::from_column(m.policy.as_deref())?,
@@ -125,7 +125,7 @@ impl SqlServices {
             id: s.id.as_str().to_owned(),
             name: s.name.clone(),
             url_pattern: s.url_pattern.as_str().to_owned(),
-            attributes: serde_json::to_string(&s.attributes).map_err(storage)?,
+            attributes: serde_json::to_string(&s.attributes).map_err(Error::Json)?,
             logout_url: s.logout_url.as_ref().map(Url::to_string),
             evaluation_order: s.evaluation_order,
             policy: Some(crate::service_policy::to_column(&s.policy)?),
@@ -165,7 +165,7 @@ impl ServiceRegistry for SqlServices {
         };
         let txn = self.db.begin().await.map_err(storage)?;
         Services::insert(active).exec(&txn).await.map_err(|e| match e.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!("service '{}'", s.id)),
+            Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!("service '{}' already exists", s.id)),
             _ => storage(e),
         })?;
         Self::bump(&txn).await?;

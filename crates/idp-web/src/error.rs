@@ -102,7 +102,11 @@ pub enum WebError {
     /// redirected to.
     #[error("{code} service not allowed: {detail}")]
     ServiceNotAllowed { code: ErrorCode, detail: String },
-    /// A store does not answer: try again later.
+    /// The thing changed or was created meanwhile (two writes at once).
+    #[error("{code} conflict: {detail}")]
+    Conflict { code: ErrorCode, detail: String },
+    /// A store does not answer, or the password hashing queue is full: try
+    /// again later.
     #[error("{code} unavailable: {detail}")]
     Unavailable { code: ErrorCode, detail: String },
     /// A bug of ours (a template that does not render).
@@ -126,6 +130,7 @@ impl WebError {
             WebError::BadRequest { code, .. } => (Some(*code), None),
             WebError::FormExpired => (Some(ErrorCode::FormExpired), None),
             WebError::ServiceNotAllowed { code, detail }
+            | WebError::Conflict { code, detail }
             | WebError::Unavailable { code, detail }
             | WebError::Internal { code, detail } => (Some(*code), Some(detail.clone())),
         };
@@ -149,6 +154,12 @@ impl WebError {
                 "Application non autorisée",
                 "L'application qui vous a envoyé ici n'est pas autorisée à utiliser la connexion de l'ENT. Vous \
                  n'avez pas été redirigé(e) vers elle.",
+            ),
+            WebError::Conflict { .. } => (
+                StatusCode::CONFLICT,
+                "Modification simultanée",
+                "Ces informations ont été modifiées en même temps par ailleurs. Veuillez recharger la page et \
+                 recommencer.",
             ),
             WebError::Unavailable { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -180,6 +191,9 @@ impl From<idp_core::Error> for WebError {
                 WebError::bad_request(ErrorCode::Lower("CORE0001"), "Les informations envoyées sont incorrectes.")
             }
             idp_core::Error::NotFound(_) => WebError::NotFound,
+            idp_core::Error::Conflict(_) => {
+                WebError::Conflict { code: ErrorCode::Lower(e.code()), detail: e.to_string() }
+            }
             other => WebError::Unavailable { code: ErrorCode::Lower(other.code()), detail: other.to_string() },
         }
     }
@@ -215,4 +229,19 @@ impl From<idp_protocol::Error> for WebError {
 /// The fallback handler: a French 404 page.
 pub async fn not_found() -> WebError {
     WebError::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_and_hashing_have_their_own_statuses() {
+        let conflict = WebError::from(idp_core::Error::Conflict("account 'x' changed since it was read".into()));
+        assert_eq!(conflict.into_response().status(), StatusCode::CONFLICT);
+        let hashing = WebError::from(idp_core::Error::Hashing("queue full".into())).into_response();
+        assert_eq!(hashing.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let page = hashing.extensions().get::<ErrorPage>().unwrap();
+        assert_eq!((page.title, page.code), ("Service momentanément indisponible", Some("CORE0005")));
+    }
 }

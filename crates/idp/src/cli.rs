@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use idp_core::account::{AccountState, Login, NewAccount, Profile, parse_email, parse_name, parse_uai};
+use idp_core::account::{Account, AccountState, Login, NewAccount, Profile, parse_email, parse_name, parse_uai};
 use idp_core::clock::{Clock, SystemClock};
 use idp_core::release::ReleaseRule;
 use idp_core::secret::{Secret, provisional_password};
@@ -240,27 +240,15 @@ async fn account(
             Ok(())
         }
         AccountCommand::Reset { login } => {
-            let mut a = find(login).await?;
             let password = provisional_password()?;
-            a.provisional_hash = Some(stores.hashing.hash(Secret::new(password.clone())).await?);
-            a.provisional_set_at = Some(clock.now());
-            a.password_hash = None;
-            a.state = AccountState::Reset;
-            a.sessions_valid_after = clock.now();
-            a.updated_at = clock.now();
-            stores.accounts.update(&a).await?;
+            let hash = stores.hashing.hash(Secret::new(password.clone())).await?;
+            let a = change_account(stores, &login, |a| a.reset(hash.clone(), clock.now())).await?;
             println!("{password}");
             eprintln!("account '{}' reset; {}", a.login, end_sessions(settings, stores, clock, a.id).await?);
             Ok(())
         }
         AccountCommand::Unlock { login } => {
-            let mut a = find(login).await?;
-            if a.state == AccountState::Locked {
-                a.state = AccountState::Active;
-            }
-            a.failed_logins = 0;
-            a.updated_at = clock.now();
-            stores.accounts.update(&a).await?;
+            let a = change_account(stores, &login, |a| a.unlock(clock.now())).await?;
             idp_core::throttle::Throttle::new(stores.limiter.clone(), settings.throttle)
                 .forget_login(idp_core::throttle::ThrottleKind::Password, a.login.as_str())
                 .await?;
@@ -268,31 +256,12 @@ async fn account(
             Ok(())
         }
         AccountCommand::Disable { login } => {
-            let mut a = find(login).await?;
-            a.state = AccountState::Disabled;
-            a.sessions_valid_after = clock.now();
-            a.updated_at = clock.now();
-            stores.accounts.update(&a).await?;
+            let a = change_account(stores, &login, |a| a.disable(clock.now())).await?;
             eprintln!("account '{}' disabled; {}", a.login, end_sessions(settings, stores, clock, a.id).await?);
             Ok(())
         }
         AccountCommand::Enable { login } => {
-            let mut a = find(login).await?;
-            if a.state == AccountState::Disabled {
-                // Back to where it was: a chosen password means active; a
-                // provisional one means reset when the person had already
-                // activated once (accepted the CGU or logged in), else
-                // provisioned.
-                a.state = if a.password_hash.is_some() {
-                    AccountState::Active
-                } else if a.cgu_version.is_some() || a.last_login_at.is_some() {
-                    AccountState::Reset
-                } else {
-                    AccountState::Provisioned
-                };
-            }
-            a.updated_at = clock.now();
-            stores.accounts.update(&a).await?;
+            let a = change_account(stores, &login, |a| a.enable(clock.now())).await?;
             eprintln!("account '{}' is {}", a.login, a.state.as_str());
             Ok(())
         }
@@ -324,6 +293,23 @@ async fn account(
             println!("created_at: {}", a.created_at.to_rfc3339());
             println!("last_login_at: {}", opt(a.last_login_at.map(|t| t.to_rfc3339())));
             Ok(())
+        }
+    }
+}
+
+/// Reads the account, applies `change` and writes it. When the row changed
+/// between the read and the write (the person logged in or changed their
+/// password meanwhile), the write is refused: read it again and apply the
+/// change once more, so that the operator's change lands on the latest row.
+async fn change_account(stores: &Stores, login: &str, change: impl Fn(&mut Account)) -> anyhow::Result<Account> {
+    let parsed = Login::parse(login)?;
+    let mut attempts = 0;
+    loop {
+        let Some(mut account) = stores.accounts.find_by_login(&parsed).await? else { bail!("no account '{login}'") };
+        change(&mut account);
+        match stores.accounts.update(&account).await {
+            Err(idp_core::Error::Conflict(_)) if attempts == 0 => attempts += 1,
+            written => return written.map(|()| account).map_err(Into::into),
         }
     }
 }
@@ -414,6 +400,16 @@ fn parse_ent(options: &[String]) -> anyhow::Result<std::collections::BTreeMap<St
     Ok(out)
 }
 
+/// Parses a URL pattern, warning on standard error when its host part is
+/// not spelled out.
+fn parse_pattern(source: &str) -> anyhow::Result<UrlPattern> {
+    let pattern = UrlPattern::parse(source)?;
+    if let Some(why) = pattern.host_warning() {
+        eprintln!("warning: the URL pattern '{source}' may match other hosts: {why}");
+    }
+    Ok(pattern)
+}
+
 fn parse_logout_url(raw: &str) -> anyhow::Result<url::Url> {
     let url = url::Url::parse(raw).with_context(|| format!("invalid logout URL '{raw}'"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -440,7 +436,7 @@ async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
             let service = Service {
                 id: ServiceId::parse(&args.id)?,
                 name: parse_name("name", &args.name)?,
-                url_pattern: UrlPattern::parse(&args.url_pattern)?,
+                url_pattern: parse_pattern(&args.url_pattern)?,
                 attributes: parse_attributes(&args.attributes)?,
                 logout_url: args.logout_url.as_deref().map(parse_logout_url).transpose()?,
                 evaluation_order: args.order,
@@ -456,7 +452,7 @@ async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
                 s.name = parse_name("name", name)?;
             }
             if let Some(p) = &args.url_pattern {
-                s.url_pattern = UrlPattern::parse(p)?;
+                s.url_pattern = parse_pattern(p)?;
             }
             if !args.attributes.is_empty() {
                 s.attributes = parse_attributes(&args.attributes)?;

@@ -26,7 +26,12 @@ struct Fakes {
     mails: Mutex<Vec<(String, String)>>,
     /// The slowdown delays the throttle asked for.
     paused: Mutex<std::time::Duration>,
+    /// Runs once on the records just before the next `take`: what another
+    /// request does between a check and the spending of a code.
+    before_take: Mutex<Option<Meanwhile>>,
 }
+
+type Meanwhile = Box<dyn FnOnce(&mut HashMap<String, String>) + Send>;
 
 #[async_trait]
 impl AccountRepository for Fakes {
@@ -40,8 +45,12 @@ impl AccountRepository for Fakes {
         Err(crate::Error::Storage("not used by these tests".into()))
     }
     async fn update(&self, account: &Account) -> Result<()> {
+        // As the SQL repository: refused when the row changed since it was read.
         for a in self.accounts.lock().unwrap().iter_mut().filter(|a| a.id == account.id) {
-            *a = account.clone();
+            if a.version != account.version {
+                return Err(crate::Error::Conflict(format!("account '{}' changed since it was read", a.login)));
+            }
+            *a = Account { version: account.version + 1, ..account.clone() };
         }
         Ok(())
     }
@@ -86,7 +95,11 @@ impl EphemeralStore for Fakes {
         Ok(self.records.lock().unwrap().get(key).cloned())
     }
     async fn take(&self, key: &str) -> Result<Option<String>> {
-        Ok(self.records.lock().unwrap().remove(key))
+        let mut records = self.records.lock().unwrap();
+        if let Some(meanwhile) = self.before_take.lock().unwrap().take() {
+            meanwhile(&mut records);
+        }
+        Ok(records.remove(key))
     }
     async fn remove(&self, key: &str) -> Result<()> {
         self.records.lock().unwrap().remove(key);
@@ -177,6 +190,7 @@ fn setup() -> (Lifecycle, Arc<Fakes>, Arc<FixedClock>) {
         created_at: start(),
         updated_at: start(),
         last_login_at: None,
+        version: 0,
     });
     let lifecycle = Lifecycle {
         accounts: fakes.clone(),
@@ -194,6 +208,31 @@ fn setup() -> (Lifecycle, Arc<Fakes>, Arc<FixedClock>) {
         cgu_version: "3".into(),
     };
     (lifecycle, fakes, clock)
+}
+
+#[tokio::test]
+async fn a_code_does_not_validate_an_address_typed_after_it_was_sent() {
+    let (l, fakes, _) = setup();
+    let a = l.start_activation("l.petit", Secret::new("Prov1soire"), "ip", None).await.unwrap();
+    l.accept_cgu(&a.id, true).await.unwrap();
+    l.set_activation_email(&a.id, "p@ex.fr", "p@ex.fr").await.unwrap();
+    let code = fakes.mails.lock().unwrap().last().unwrap().1.clone();
+    // Between the check of the code and its spending, the attempt gets
+    // another address (the e-mail step posted again in another tab).
+    let id = a.id.clone();
+    *fakes.before_take.lock().unwrap() = Some(Box::new(move |records: &mut HashMap<String, String>| {
+        for json in records.values_mut() {
+            let Ok(mut v) = serde_json::from_str::<serde_json::Value>(json) else { continue };
+            if v["id"] == id.as_str() && v.get("step").is_some() {
+                v["email"] = "autre@ex.fr".into();
+                *json = v.to_string();
+            }
+        }
+    }));
+    assert!(matches!(l.confirm_email_code(&code).await, Err(FlowError::Expired)));
+    let attempt = l.attempt(&a.id).await.unwrap();
+    assert_eq!(attempt.email.as_deref(), Some("autre@ex.fr"));
+    assert!(!attempt.email_verified, "the other address is not validated by the code sent to p@ex.fr");
 }
 
 #[tokio::test]

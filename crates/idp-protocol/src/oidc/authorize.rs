@@ -332,7 +332,7 @@ impl Oidc {
     async fn put_pending_consent(&self, session: &SsoSession, p: &AuthorizeParams) -> crate::Result<String> {
         let id = random_token(32)?;
         let pending = PendingConsent { session_id: session.id.clone(), request: p.to_query() };
-        let value = serde_json::to_string(&pending).map_err(|e| idp_core::Error::Storage(e.to_string()))?;
+        let value = serde_json::to_string(&pending).map_err(idp_core::Error::from)?;
         self.pending.put(&pending_key(&id), value, Duration::from_secs(PENDING_CONSENT_SECONDS)).await?;
         Ok(id)
     }

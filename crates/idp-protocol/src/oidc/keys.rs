@@ -37,7 +37,7 @@ pub struct Keys {
 }
 
 fn jose(e: josekit::JoseError) -> idp_core::Error {
-    idp_core::Error::Storage(format!("signing key: {e}"))
+    idp_core::Error::SigningKey(e.into())
 }
 
 /// Generates a new private key of `alg` (`ES256` or `RS256`).
@@ -47,7 +47,7 @@ pub fn generate(alg: &str, now: DateTime<Utc>) -> idp_core::Result<StoredKey> {
         "RS256" => josekit::jwk::alg::rsa::RsaKeyPair::generate(2048).map_err(jose)?.to_pem_private_key(),
         other => return Err(idp_core::Error::invalid("algorithm", format!("'{other}': ES256 or RS256 expected"))),
     };
-    let pem = String::from_utf8(pem).map_err(|e| idp_core::Error::Storage(e.to_string()))?;
+    let pem = String::from_utf8(pem).map_err(|e| idp_core::Error::SigningKey(e.into()))?;
     Ok(StoredKey {
         kid: format!("{}-{}", alg.to_ascii_lowercase(), random_token(16)?),
         alg: alg.to_owned(),
@@ -79,7 +79,7 @@ fn load(key: &StoredKey) -> idp_core::Result<Loaded> {
                 public,
             )
         }
-        other => return Err(idp_core::Error::Storage(format!("unknown key algorithm {other}"))),
+        other => return Err(idp_core::Error::SigningKey(format!("unknown key algorithm {other}").into())),
     };
     public.set_key_id(key.kid.clone());
     public.set_algorithm(key.alg.clone());
@@ -159,7 +159,7 @@ impl Keys {
             .filter(|(k, _)| k.alg == alg && k.retired_at.is_none())
             .max_by(|(a, _), (b, _)| a.created_at.cmp(&b.created_at).then_with(|| a.kid.cmp(&b.kid)))
         else {
-            return Err(idp_core::Error::Storage(format!("no {alg} signing key")));
+            return Err(idp_core::Error::SigningKey(format!("no {alg} signing key").into()));
         };
         let mut header = JwsHeader::new();
         header.set_token_type(typ);

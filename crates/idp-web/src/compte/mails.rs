@@ -57,11 +57,8 @@ impl MailComposer for MailTemplates {
             link, display_name, to, new_address,
             expires_at => expires_at.map(|t| t.format("%d/%m/%Y à %H:%M UTC").to_string()),
         };
-        let render = |file: String| {
-            self.views
-                .render(&file, ctx.clone())
-                .map_err(|e| idp_core::Error::Storage(format!("mail template {file}: {e}")))
-        };
+        let render =
+            |file: String| self.views.render(&file, ctx.clone()).map_err(|e| idp_core::Error::Template(e.into()));
         Ok(OutgoingMail {
             to: to.to_owned(),
             subject: render(format!("mail/{name}_subject.txt"))?.trim().to_owned(),
