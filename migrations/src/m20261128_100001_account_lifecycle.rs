@@ -1,4 +1,4 @@
-//! The account life cycle (issue #4): secret questions and e-mail
+//! The account life cycle: secret questions and e-mail
 //! validation per account, login history, and the mail queue.
 
 use sea_orm_migration::{prelude::*, schema::*};

@@ -1,4 +1,4 @@
-//! The activation wizard over HTTP, page by page as in the seed: by e-mail
+//! The activation wizard over HTTP, page by page as in the real ENT: by e-mail
 //! (the link read from the outbox), by secret questions, reactivation after
 //! a reset, expired and reused links, refusals with their reasons, and the
 //! rule that a provisional password never gets a ticket.
@@ -56,7 +56,7 @@ async fn activation_by_email_from_start_to_a_service_ticket() {
     let r = post(&app, "/compte/activation", "/compte/activation/cgu", &[("accepte", "oui")]).await;
     assert_eq!(r.status, 303);
 
-    // E-mail: the seed's text; the two addresses must match.
+    // E-mail: the real ENT's text; the two addresses must match.
     let page = get(&app, "/compte/activation").await;
     let body = text(&page);
     assert!(body.contains("Adresses de messagerie"));
@@ -85,7 +85,7 @@ async fn activation_by_email_from_start_to_a_service_ticket() {
     let waiting = text(&get(&app, "/compte/activation").await);
     assert!(waiting.contains("parent.petit@example.fr"), "{waiting}");
 
-    // The e-mail: headers and words of the seed, a file of mode 0600.
+    // The e-mail: headers and words of the real ENT, a file of mode 0600.
     let mails = outbox(&app);
     assert_eq!(mails.len(), 1);
     let mail = crate::account_helpers::decode_qp(&mails[0]);

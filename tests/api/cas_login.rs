@@ -21,7 +21,7 @@ fn tgc_of(r: &reqwest::Response) -> Option<String> {
 }
 
 #[tokio::test]
-async fn the_profile_page_comes_first_with_the_three_profiles_of_the_seed() {
+async fn the_profile_page_comes_first_with_the_three_profiles_of_the_real_ent() {
     let app = app().await;
     let page = app.get_login(&[("service", SERVICE)]).await;
     assert_eq!(page.status, 200);
@@ -36,7 +36,7 @@ async fn the_profile_page_comes_first_with_the_three_profiles_of_the_seed() {
 }
 
 #[tokio::test]
-async fn the_chosen_profile_shows_the_form_of_the_seed_and_is_remembered() {
+async fn the_chosen_profile_shows_the_real_ent_form_and_is_remembered() {
     let app = app().await;
     let page = app.get_login(&[("profile", "personnel")]).await;
     let body = unescape(&page.body);

@@ -1,4 +1,4 @@
-//! The `idp` command line (DESIGN.md §4.1), run as the real binary: output
+//! The `idp` command line, run as the real binary: output
 //! rule (secrets alone on stdout, messages on stderr), exit statuses, and
 //! changes seen at once by a server sharing the store (an in-process server
 //! on the same SQLite file, or the binary itself as `idp serve`).
@@ -609,7 +609,7 @@ async fn account_import_output_is_valid_csv_even_when_a_given_password_has_a_com
     // BUG: crates/idp/src/import.rs builds the output with
     // `format!("{},{}\n", row.login, password)`, without CSV quoting: a
     // provisional password holding `,` or `"` yields a row that a CSV reader
-    // splits into three fields or misreads (DESIGN.md §4.1: "writes
+    // splits into three fields or misreads (the contract: "writes
     // login,provisional_password ... as CSV").
     let rows = created_rows(&out.stdout);
     assert_eq!(
@@ -1262,7 +1262,7 @@ async fn account_enable_gives_back_the_state_the_account_had_before_disable() {
     // hash, a provisional one) that was disabled comes back `provisioned`,
     // so the user is told it is their first connection instead of "Votre
     // compte a été réinitialisé" and sent to /compte/activation instead of
-    // /compte/activation?reinitialise=1 (DESIGN.md §4.4: reset -> active
+    // /compte/activation?reinitialise=1 (account states: reset -> active
     // only through re-activation).
     assert_eq!(idp.field("c.martin", "state").await, "reset", "enable restores the state before disable");
     let r = app.login(Some(SERVICE), "c.martin", &provisional).await;

@@ -48,7 +48,7 @@ impl fmt::Debug for Login {
     }
 }
 
-/// The kind of person an account belongs to (DESIGN.md §4.1).
+/// The kind of person an account belongs to (the `--profile` of `idp account create`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
@@ -91,7 +91,7 @@ impl Profile {
     }
 }
 
-/// The life cycle of an account (DESIGN.md §4.4). Only `Active` accounts get
+/// The life cycle of an account (docs/accounts.md). Only `Active` accounts get
 /// tickets; a provisional password (states `Provisioned` and `Reset`) only
 /// opens the activation wizard.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

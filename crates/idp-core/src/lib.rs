@@ -50,7 +50,7 @@ pub mod service;
 pub mod session;
 pub mod throttle;
 
-// The account life cycle (issue #4).
+// The account life cycle.
 pub mod activation;
 pub mod cgu;
 pub mod lifecycle;

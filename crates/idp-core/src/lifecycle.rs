@@ -33,7 +33,7 @@ pub struct LifecyclePolicy {
     /// days (the help desk resets the account).
     pub provisional_validity_days: i64,
     /// The e-mail validation link works until this many hours after the
-    /// activation started (the seed says 48).
+    /// activation started (48 by default, as the pages say).
     pub email_link_hours: i64,
     /// A "mot de passe oublié" link works this many minutes.
     pub reset_link_minutes: i64,

@@ -44,7 +44,7 @@ pub mod redis_store;
 mod service_policy;
 pub mod services;
 
-// The account life cycle (issue #4).
+// The account life cycle.
 pub mod ephemeral;
 pub mod mail;
 pub mod security;

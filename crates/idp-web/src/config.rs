@@ -29,7 +29,7 @@ fn local() -> AuthMethod {
     AuthMethod::Local
 }
 
-/// The three choices of the seed.
+/// The three profile choices of the login page.
 pub fn default_profiles() -> Vec<LoginProfile> {
     vec![
         LoginProfile { id: "eleve-parent".into(), label: "Élève ou parent".into(), method: AuthMethod::Local },

@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md §4.1). Where a command prints a secret
+//! The command line (docs/operations.md). Where a command prints a secret
 //! (provisional password), standard output is exactly that value on one
 //! line; every other message goes to standard error.
 

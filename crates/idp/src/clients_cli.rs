@@ -1,5 +1,6 @@
 //! `idp client ...` (OIDC clients) and `idp keys ...` (signing keys).
-//! `client add` prints the secret alone on standard output (DESIGN.md §4.1).
+//! `client add` prints the secret alone on standard output (the output rule
+//! of the CLI: a secret alone on stdout, messages on stderr).
 
 use anyhow::bail;
 use clap::{Args, Subcommand};

@@ -5,7 +5,7 @@
 //! - [`stores`]: which adapter implements which port.
 //! - [`app`]: the server (`Application::build`, `port`, `run_until`);
 //!   [`http`]: its accept loop (timeouts, connection cap).
-//! - [`cli`]: the commands of DESIGN.md §4.1; [`import`]: CSV import;
+//! - [`cli`]: the commands (docs/operations.md); [`import`]: CSV import;
 //!   [`service_rules`]: the policy options of `service add|update`.
 //!   [`clients_cli`]: OIDC clients and signing keys.
 //!

@@ -1,5 +1,5 @@
 //! Configuration: defaults, then the TOML file (`--config`), then the
-//! `IDP_*` environment variables (DESIGN.md §4.1).
+//! `IDP_*` environment variables (docs/operations.md).
 
 use serde::Deserialize;
 use std::net::IpAddr;

@@ -1,5 +1,5 @@
 //! `/compte/activation`: the activation wizard ("Activer mon compte." and
-//! "Mon compte a été réinitialisé."), page by page as in the seed. The
+//! "Mon compte a été réinitialisé."), page by page. The
 //! attempt lives server-side; the browser only keeps its id in a cookie.
 
 use axum::extract::{FromRequestParts, State};

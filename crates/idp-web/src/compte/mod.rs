@@ -166,7 +166,7 @@ pub fn page(
     Ok((status, jar, Html(html)).into_response())
 }
 
-/// The expired-link page, with what the seed says to do.
+/// The expired-link page, with what to do next.
 pub fn expired(state: &AppState, jar: CookieJar) -> Result<Response, WebError> {
     page(
         state,
