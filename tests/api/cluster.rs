@@ -14,7 +14,7 @@ use sea_orm::ConnectionTrait;
 use idp_core::account::{Login, Profile};
 use idp_core::ports::TicketRegistry;
 use idp_core::secret::random_token;
-use idp_core::session::ServiceTicket;
+use idp_core::session::{ServiceTicket, TicketId};
 use idp_store::redis_store::{Redis, RedisTickets};
 
 use crate::cli::Idp;
@@ -379,10 +379,10 @@ async fn redis_tickets_are_taken_by_exactly_one_of_two_concurrent_takers() {
     let now = Utc::now();
     for round in 0..25 {
         let ticket = ServiceTicket {
-            id: format!("ST-{}", random_token(32).unwrap()),
+            id: TicketId::from_raw(format!("ST-{}", random_token(32).unwrap())),
             service_url: SERVICE.into(),
             service_id: "cdt".into(),
-            session_id: format!("TGT-{}", random_token(32).unwrap()),
+            session_id: TicketId::from_raw(format!("TGT-{}", random_token(32).unwrap())),
             account_id: 7,
             login: "c.martin".into(),
             authenticated_at: now,
@@ -391,14 +391,14 @@ async fn redis_tickets_are_taken_by_exactly_one_of_two_concurrent_takers() {
         };
         one.put(&ticket, Duration::from_secs(10)).await.unwrap();
         let (t1, t2) = (one.clone(), two.clone());
-        let (id1, id2) = (ticket.id.clone(), ticket.id.clone());
+        let (id1, id2) = (ticket.id.expose().to_owned(), ticket.id.expose().to_owned());
         let first = tokio::spawn(async move { t1.take(&id1).await.unwrap() });
         let second = tokio::spawn(async move { t2.take(&id2).await.unwrap() });
         let (first, second) = (first.await.unwrap(), second.await.unwrap());
         let taken: Vec<_> = [first, second].into_iter().flatten().collect();
         assert_eq!(taken.len(), 1, "round {round}: exactly one taker gets the ticket");
         assert_eq!(taken[0], ticket, "the ticket comes back as it was put");
-        assert!(one.take(&ticket.id).await.unwrap().is_none(), "spent");
+        assert!(one.take(ticket.id.expose()).await.unwrap().is_none(), "spent");
     }
     assert!(two.take("ST-never-put").await.unwrap().is_none());
 }

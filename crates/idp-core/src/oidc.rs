@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
 
-use crate::session::{SessionService, SsoSession};
+use crate::session::{SessionService, SsoSession, TicketId};
 use crate::{Error, Result};
 
 /// The scope that releases the ENT claims (profile and schools).
@@ -199,7 +199,7 @@ pub struct AuthorizationCode {
     pub account_id: i64,
     pub login: String,
     /// The SSO session (TGT id) the code was issued in.
-    pub session_id: String,
+    pub session_id: TicketId,
     pub scopes: Vec<String>,
     pub nonce: Option<String>,
     /// The S256 code challenge, when PKCE was used.
@@ -219,7 +219,7 @@ pub struct Grant {
     pub login: String,
     pub scopes: Vec<String>,
     /// The SSO session (TGT id) it was issued in.
-    pub session_id: String,
+    pub session_id: TicketId,
     pub auth_time: DateTime<Utc>,
     /// SHA-256 (hex) of the current refresh token; none when the client
     /// got no refresh token.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::Result;
 use crate::service::UrlPattern;
-use crate::session::ServiceTicket;
+use crate::session::{ServiceTicket, TicketId};
 
 /// A service's right to proxy. Without one, a service never gets a PGT.
 #[derive(Clone, Debug)]
@@ -27,9 +27,9 @@ pub struct ProxyPolicy {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ProxyGrantingTicket {
     /// `PGT-` followed by random characters.
-    pub id: String,
+    pub id: TicketId,
     /// The SSO session it belongs to; it dies with it.
-    pub session_id: String,
+    pub session_id: TicketId,
     pub account_id: i64,
     pub login: String,
     pub authenticated_at: DateTime<Utc>,

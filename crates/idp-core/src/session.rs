@@ -6,6 +6,63 @@
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The id of a ticket or a session (`ST-…`, `PT-…`, `PGT-…`, `TGT-…`): the
+/// secret that lets its holder in. `Debug` and `Display` show its prefix and
+/// four random characters only, so that no log line can carry a usable
+/// one; [`TicketId::expose`] gives the whole value where it must travel
+/// (a cookie, a redirect, a store key). Stored as the plain string.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TicketId(String);
+
+impl TicketId {
+    /// A fresh id `PREFIX-<random>`.
+    pub fn new(prefix: &str) -> crate::Result<Self> {
+        new_ticket_id(prefix).map(TicketId)
+    }
+
+    /// `value` when it has the shape of an id with `prefix` (checked before
+    /// any lookup, see [`is_ticket_id`]).
+    pub fn parse(value: &str, prefix: &str) -> Option<Self> {
+        is_ticket_id(value, prefix).then(|| TicketId(value.to_owned()))
+    }
+
+    /// An id as given, without the shape check: for values read back from
+    /// a store that only ever holds ids made by [`TicketId::new`], and tests.
+    pub fn from_raw(value: String) -> Self {
+        TicketId(value)
+    }
+
+    /// The whole id, for where it must travel.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for TicketId {
+    /// As [`TicketId::from_raw`].
+    fn from(value: &str) -> Self {
+        TicketId(value.to_owned())
+    }
+}
+
+impl fmt::Display for TicketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = match self.0.split_once('-') {
+            Some((prefix, random)) => format!("{prefix}-{}…", random.chars().take(4).collect::<String>()),
+            None => "…".to_owned(),
+        };
+        f.write_str(&shown)
+    }
+}
+
+impl fmt::Debug for TicketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TicketId({self})")
+    }
+}
 
 /// Lifetimes of tickets and sessions, from config.
 #[derive(Clone, Copy, Debug)]
@@ -33,7 +90,7 @@ impl Default for SessionPolicy {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct SsoSession {
     /// `TGT-` followed by random characters.
-    pub id: String,
+    pub id: TicketId,
     pub account_id: i64,
     pub login: String,
     /// When the person typed their credentials.
@@ -53,13 +110,23 @@ impl SsoSession {
 
 /// A service that received a ticket within an SSO session, remembered for
 /// single logout. Stored as it is (the store format); read it through
-/// [`SessionService::participant`].
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+/// [`SessionService::participant`]. Its `Debug` hides the ticket.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct SessionService {
     /// The service ticket that was issued (sent back as `SessionIndex`).
     pub ticket: String,
     pub service_url: String,
     pub service_id: String,
+}
+
+impl fmt::Debug for SessionService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionService")
+            .field("ticket", &"…")
+            .field("service_url", &self.service_url)
+            .field("service_id", &self.service_id)
+            .finish()
+    }
 }
 
 /// Who takes part in an SSO session, and must be told when it ends.
@@ -104,11 +171,11 @@ impl SessionService {
 /// A service ticket: single use, short-lived, bound to one service URL.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct ServiceTicket {
-    /// `ST-` followed by random characters.
-    pub id: String,
+    /// `ST-` (or `PT-`) followed by random characters.
+    pub id: TicketId,
     pub service_url: String,
     pub service_id: String,
-    pub session_id: String,
+    pub session_id: TicketId,
     pub account_id: i64,
     pub login: String,
     pub authenticated_at: DateTime<Utc>,
@@ -138,6 +205,28 @@ pub fn is_ticket_id(value: &str, prefix: &str) -> bool {
 #[cfg(test)]
 mod id_tests {
     use super::*;
+
+    #[test]
+    fn ids_never_show_whole_in_debug_or_display() {
+        let id = TicketId::new("ST").unwrap();
+        let whole = id.expose().to_owned();
+        for shown in [format!("{id}"), format!("{id:?}")] {
+            assert!(!shown.contains(&whole), "{shown}");
+            assert!(shown.contains(&whole[..7]), "{shown} keeps the prefix and four characters");
+        }
+        let session = SsoSession {
+            id: TicketId::new("TGT").unwrap(),
+            account_id: 1,
+            login: "c.martin".into(),
+            authenticated_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
+            last_used_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
+        };
+        assert!(!format!("{session:?}").contains(session.id.expose()));
+        let entry = SessionService::cas("cdt", "https://cdt.example/", &whole);
+        assert!(!format!("{entry:?}").contains(&whole));
+        // Stored as the plain string.
+        assert_eq!(serde_json::to_string(&id).unwrap(), format!("\"{whole}\""));
+    }
 
     #[test]
     fn only_well_formed_ids_pass() {

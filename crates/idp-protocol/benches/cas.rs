@@ -108,8 +108,11 @@ fn cas(c: &mut Criterion) {
     c.bench_function("cas/issue + validate + XML (50 services)", |b| {
         b.to_async(&rt).iter(|| async {
             let ticket = cas.issue_service_ticket(&session, &url, &service, true).await.unwrap().id;
-            let params =
-                ValidateParams { service: Some(url.as_str().to_owned()), ticket: Some(ticket), ..Default::default() };
+            let params = ValidateParams {
+                service: Some(url.as_str().to_owned()),
+                ticket: Some(ticket.expose().to_owned()),
+                ..Default::default()
+            };
             let outcome = cas.validate(&params).await;
             response::xml(&outcome, Attributes::Include)
         })
@@ -119,7 +122,7 @@ fn cas(c: &mut Criterion) {
         let t = cas.issue_service_ticket(&session, &url, &service, true).await.unwrap();
         cas.validate(&ValidateParams {
             service: Some(url.as_str().to_owned()),
-            ticket: Some(t.id),
+            ticket: Some(t.id.expose().to_owned()),
             ..Default::default()
         })
         .await

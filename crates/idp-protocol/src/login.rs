@@ -27,7 +27,7 @@ use idp_core::cgu::ResumeTarget;
 use idp_core::lifecycle::{FlowError, Lifecycle};
 use idp_core::secret::Secret;
 use idp_core::service::{Service, ServiceUrl};
-use idp_core::session::SsoSession;
+use idp_core::session::{SsoSession, TicketId};
 
 use crate::cas::Cas;
 use crate::{Error, Result};
@@ -135,7 +135,7 @@ pub enum LoginNext {
     /// credentials were just typed, not single sign-on).
     ToService { url: String, fresh: bool },
     /// To the service with a ticket, by an auto-submitted POST form.
-    PostToService { action: String, ticket: String, fresh: bool },
+    PostToService { action: String, ticket: TicketId, fresh: bool },
     /// `gateway`: back to the service without a ticket, no page shown.
     Gateway { url: String },
     /// The charter must be accepted first; `token` identifies the pending
@@ -158,7 +158,7 @@ pub enum LoginNext {
 pub struct LoginStep {
     pub next: LoginNext,
     /// The id of a session opened by this step (the TGC cookie's value).
-    pub session: Option<String>,
+    pub session: Option<TicketId>,
 }
 
 impl From<LoginNext> for LoginStep {
@@ -332,7 +332,7 @@ impl LoginPipeline {
         }
         let ticket = self.cas.issue_service_ticket(session, url, service, fresh).await?;
         let next = match request.method {
-            ResponseMethod::Get => LoginNext::ToService { url: url.with_param("ticket", &ticket.id), fresh },
+            ResponseMethod::Get => LoginNext::ToService { url: url.with_param("ticket", ticket.id.expose()), fresh },
             ResponseMethod::Post => {
                 LoginNext::PostToService { action: url.as_str().to_owned(), ticket: ticket.id, fresh }
             }

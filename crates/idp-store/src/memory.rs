@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use idp_core::Result;
 use idp_core::ports::{RateLimiter, SessionStore, TicketRegistry};
+#[cfg(test)]
+use idp_core::session::TicketId;
 use idp_core::session::{ServiceTicket, SessionService, SsoSession};
 
 use crate::expiring::Expiring;
@@ -32,7 +34,7 @@ pub struct MemoryTickets {
 #[async_trait]
 impl TicketRegistry for MemoryTickets {
     async fn put(&self, ticket: &ServiceTicket, ttl: Duration) -> Result<()> {
-        lock(&self.map).insert(ticket.id.clone(), ticket.clone(), ttl, Instant::now());
+        lock(&self.map).insert(ticket.id.expose().to_owned(), ticket.clone(), ttl, Instant::now());
         Ok(())
     }
 
@@ -63,7 +65,7 @@ struct Sessions {
 
 impl Sessions {
     fn insert(&mut self, session: SsoSession, services: Vec<SessionService>, ttl: Duration, now: Instant) {
-        let id = session.id.clone();
+        let id = session.id.expose().to_owned();
         let account_id = session.account_id;
         if self.map.insert(id.clone(), (session, services), ttl, now) {
             let map = &self.map;
@@ -186,7 +188,13 @@ mod tests {
 
     fn session(id: String, account_id: i64) -> SsoSession {
         let at = DateTime::<Utc>::UNIX_EPOCH;
-        SsoSession { id, account_id, login: "jdupont".into(), authenticated_at: at, last_used_at: at }
+        SsoSession {
+            id: TicketId::from_raw(id),
+            account_id,
+            login: "jdupont".into(),
+            authenticated_at: at,
+            last_used_at: at,
+        }
     }
 
     #[test]

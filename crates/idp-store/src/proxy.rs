@@ -38,10 +38,10 @@ impl ProxyTicketStore for MemoryProxyTickets {
     async fn put_pgt(&self, pgt: &ProxyGrantingTicket, ttl: Duration) -> Result<()> {
         let now = Instant::now();
         let mut maps = lock(&self.maps);
-        maps.pgts.insert(pgt.id.clone(), pgt.clone(), ttl, now);
-        let mut ids = maps.by_session.remove(&pgt.session_id, now).unwrap_or_default();
-        ids.push(pgt.id.clone());
-        maps.by_session.insert(pgt.session_id.clone(), ids, ttl, now);
+        maps.pgts.insert(pgt.id.expose().to_owned(), pgt.clone(), ttl, now);
+        let mut ids = maps.by_session.remove(pgt.session_id.expose(), now).unwrap_or_default();
+        ids.push(pgt.id.expose().to_owned());
+        maps.by_session.insert(pgt.session_id.expose().to_owned(), ids, ttl, now);
         Ok(())
     }
 
@@ -57,7 +57,7 @@ impl ProxyTicketStore for MemoryProxyTickets {
     }
 
     async fn put_pt(&self, pt: &ProxyTicket, ttl: Duration) -> Result<()> {
-        lock(&self.maps).pts.insert(pt.ticket.id.clone(), pt.clone(), ttl, Instant::now());
+        lock(&self.maps).pts.insert(pt.ticket.id.expose().to_owned(), pt.clone(), ttl, Instant::now());
         Ok(())
     }
 
@@ -79,13 +79,13 @@ impl RedisProxyTickets {
 impl ProxyTicketStore for RedisProxyTickets {
     async fn put_pgt(&self, pgt: &ProxyGrantingTicket, ttl: Duration) -> Result<()> {
         let json = serde_json::to_string(pgt).map_err(Error::Json)?;
-        let set = self.session_set(&pgt.session_id);
+        let set = self.session_set(pgt.session_id.expose());
         let mut c = self.0.conn.clone();
         let _: () = redis::pipe()
             .atomic()
-            .set_ex(self.0.key("pgt", &pgt.id), json, secs(ttl))
+            .set_ex(self.0.key("pgt", pgt.id.expose()), json, secs(ttl))
             .ignore()
-            .sadd(&set, &pgt.id)
+            .sadd(&set, pgt.id.expose())
             .ignore()
             .expire(&set, secs(ttl) as i64)
             .ignore()
@@ -120,7 +120,7 @@ impl ProxyTicketStore for RedisProxyTickets {
     async fn put_pt(&self, pt: &ProxyTicket, ttl: Duration) -> Result<()> {
         let json = serde_json::to_string(pt).map_err(Error::Json)?;
         let mut c = self.0.conn.clone();
-        let _: () = c.set_ex(self.0.key("pt", &pt.ticket.id), json, secs(ttl)).await.map_err(storage)?;
+        let _: () = c.set_ex(self.0.key("pt", pt.ticket.id.expose()), json, secs(ttl)).await.map_err(storage)?;
         Ok(())
     }
 

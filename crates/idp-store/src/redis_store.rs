@@ -59,7 +59,7 @@ impl TicketRegistry for RedisTickets {
     async fn put(&self, ticket: &ServiceTicket, ttl: Duration) -> Result<()> {
         let json = serde_json::to_string(ticket).map_err(Error::Json)?;
         let mut c = self.0.conn.clone();
-        let _: () = c.set_ex(self.0.key("st", &ticket.id), json, secs(ttl)).await.map_err(storage)?;
+        let _: () = c.set_ex(self.0.key("st", ticket.id.expose()), json, secs(ttl)).await.map_err(storage)?;
         Ok(())
     }
 
@@ -88,9 +88,9 @@ impl SessionStore for RedisSessions {
         // The account's index lives as long as its newest session.
         let _: () = redis::pipe()
             .atomic()
-            .set_ex(self.0.key("tgt", &session.id), json, secs(ttl))
+            .set_ex(self.0.key("tgt", session.id.expose()), json, secs(ttl))
             .ignore()
-            .sadd(&index, &session.id)
+            .sadd(&index, session.id.expose())
             .ignore()
             .expire(&index, secs(ttl) as i64)
             .ignore()

@@ -80,5 +80,5 @@ pub fn session_id(jar: &CookieJar, https: bool) -> Option<String> {
 pub async fn open_session(state: &AppState, jar: CookieJar, account: &Account) -> Result<CookieJar, WebError> {
     let https = state.config.https();
     let session = state.cas.open_session(account, session_id(&jar, https).as_deref(), state.cas.now()).await?;
-    Ok(set(jar, Name::Session, &session.id, https, false))
+    Ok(set(jar, Name::Session, session.id.expose(), https, false))
 }

@@ -19,7 +19,7 @@ use idp_core::ports::{
 use idp_core::proxy::ProxyTicketStore;
 use idp_core::pseudonym::PseudonymStore;
 use idp_core::service::{Service, ServiceUrl};
-use idp_core::session::{ServiceTicket, SessionPolicy, SessionService, SsoSession, is_ticket_id, new_ticket_id};
+use idp_core::session::{ServiceTicket, SessionPolicy, SessionService, SsoSession, TicketId, is_ticket_id};
 
 use crate::{Error, Result};
 
@@ -167,7 +167,7 @@ impl Cas {
             self.end_session(old).await?;
         }
         let session = SsoSession {
-            id: new_ticket_id("TGT")?,
+            id: TicketId::new("TGT")?,
             account_id: account.id,
             login: account.login.as_str().to_owned(),
             authenticated_at,
@@ -187,7 +187,7 @@ impl Cas {
         from_new_login: bool,
     ) -> Result<ServiceTicket> {
         let ticket = ServiceTicket {
-            id: new_ticket_id("ST")?,
+            id: TicketId::new("ST")?,
             service_url: url.as_str().to_owned(),
             service_id: service.id.as_str().to_owned(),
             session_id: session.id.clone(),
@@ -198,8 +198,8 @@ impl Cas {
             expires_at: self.clock.now() + self.policy.service_ticket_ttl,
         };
         self.tickets.put(&ticket, std_ttl(self.policy.service_ticket_ttl)).await?;
-        let entry = SessionService::cas(&ticket.service_id, &ticket.service_url, &ticket.id);
-        self.sessions.add_service(&session.id, entry).await?;
+        let entry = SessionService::cas(&ticket.service_id, &ticket.service_url, ticket.id.expose());
+        self.sessions.add_service(session.id.expose(), entry).await?;
         self.audit.record(AuditEvent::ServiceTicketIssued {
             login: session.login.clone(),
             service: ticket.service_url.clone(),

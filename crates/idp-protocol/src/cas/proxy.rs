@@ -15,7 +15,7 @@ use idp_core::account::AccountState;
 use idp_core::ports::AuditEvent;
 use idp_core::proxy::{ProxyGrantingTicket, ProxyTicket, is_https_callback};
 use idp_core::service::{Service, ServiceUrl};
-use idp_core::session::{ServiceTicket, SessionService, new_ticket_id};
+use idp_core::session::{ServiceTicket, SessionService, TicketId, new_ticket_id};
 
 use super::validate::{Failure, FailureCode};
 use super::{Cas, std_ttl};
@@ -96,10 +96,10 @@ impl Cas {
             tracing::error!(error = %e, "proxy-granting ticket not stored");
             Failure::new(FailureCode::InternalError, "The server could not grant a proxy ticket, try again later")
         };
-        let pgt_id = new_ticket_id("PGT").map_err(internal)?;
+        let pgt_id = TicketId::new("PGT").map_err(internal)?;
         let iou = new_ticket_id("PGTIOU").map_err(internal)?;
         let with_iou = ServiceUrl::parse(&url.with_param("pgtIou", &iou)).map_err(|_| invalid("is too long"))?;
-        match self.outbound.get_status(&with_iou.with_param("pgtId", &pgt_id)).await {
+        match self.outbound.get_status(&with_iou.with_param("pgtId", pgt_id.expose())).await {
             Ok(200) => {}
             Ok(status) => return Err(invalid(&format!("answered HTTP {status} instead of 200"))),
             Err(_) => return Err(invalid("could not be reached over https with a trusted certificate")),
@@ -145,16 +145,16 @@ impl Cas {
         }
         let pgt = self.proxies.get_pgt(pgt_id).await.map_err(internal)?.ok_or_else(not_recognized)?;
         // The PGT lives only as long as its SSO session and its account.
-        let session = self.sessions.get(&pgt.session_id).await.map_err(internal)?;
+        let session = self.sessions.get(pgt.session_id.expose()).await.map_err(internal)?;
         let account = self.accounts.find_by_id(pgt.account_id).await.map_err(internal)?;
         let now = self.clock.now();
         let (Some(session), Some(account)) = (session, account) else {
-            self.proxies.remove_session(&pgt.session_id).await.map_err(internal)?;
+            self.proxies.remove_session(pgt.session_id.expose()).await.map_err(internal)?;
             return Err(not_recognized());
         };
         if account.state != AccountState::Active || !session.is_alive(now, &self.policy, account.sessions_valid_after) {
             // Ending the session also removes its PGTs.
-            if let Err(e) = self.end_session(&session.id).await {
+            if let Err(e) = self.end_session(session.id.expose()).await {
                 tracing::error!(error = %e, "ending a dead session failed");
             }
             return Err(not_recognized());
@@ -178,7 +178,7 @@ impl Cas {
             return Err(unauthorized("the user may not use it"));
         }
         let ticket = ServiceTicket {
-            id: new_ticket_id("PT").map_err(internal)?,
+            id: TicketId::new("PT").map_err(internal)?,
             service_url: url.as_str().to_owned(),
             service_id: service.id.as_str().to_owned(),
             session_id: session.id.clone(),
@@ -192,13 +192,13 @@ impl Cas {
         proxies.extend(pgt.proxies.iter().cloned());
         let pt = ProxyTicket { ticket, proxies };
         self.proxies.put_pt(&pt, std_ttl(self.policy.service_ticket_ttl)).await.map_err(internal)?;
-        let entry = SessionService::cas(&pt.ticket.service_id, &pt.ticket.service_url, &pt.ticket.id);
-        self.sessions.add_service(&session.id, entry).await.map_err(internal)?;
+        let entry = SessionService::cas(&pt.ticket.service_id, &pt.ticket.service_url, pt.ticket.id.expose());
+        self.sessions.add_service(session.id.expose(), entry).await.map_err(internal)?;
         self.audit.record(AuditEvent::ServiceTicketIssued {
             login: account.login.as_str().to_owned(),
             service: target.to_owned(),
         });
-        Ok(pt.ticket.id)
+        Ok(pt.ticket.id.expose().to_owned())
     }
 }
 

@@ -19,7 +19,7 @@ use std::time::Duration;
 use idp_core::account::Account;
 use idp_core::oidc::{AuthorizationCode, ClientId, OFFLINE_ACCESS, OidcClient};
 use idp_core::secret::random_token;
-use idp_core::session::{SessionService, SsoSession};
+use idp_core::session::{SessionService, SsoSession, TicketId};
 
 use super::internal::{AUTHORIZE_PATH, INTERNAL_SERVICE_ID};
 use super::{ErrorCode, Oidc, split_scopes};
@@ -118,7 +118,7 @@ pub struct ConsentReply {
 /// What the server remembers of a consent page it showed.
 #[derive(Serialize, Deserialize)]
 struct PendingConsent {
-    session_id: String,
+    session_id: TicketId,
     /// The authorization request, as [`AuthorizeParams::to_query`].
     request: String,
 }
@@ -377,7 +377,7 @@ impl Oidc {
         self.store.put_code(&code, &value, seconds(self.lifetimes.code_seconds)).await?;
         // The session remembers the client, for the back-channel logout.
         let entry = SessionService::oidc(c.client.id.as_str(), "");
-        self.cas.sessions.add_service(&session.id, entry).await?;
+        self.cas.sessions.add_service(session.id.expose(), entry).await?;
         Ok(code)
     }
 }

@@ -130,7 +130,7 @@ impl SessionEndHook for BackChannelLogout {
             let claims = json!({
                 "iss": self.issuer, "sub": sub, "aud": client.id.as_str(),
                 "iat": now.timestamp(), "exp": (now + chrono::Duration::minutes(2)).timestamp(),
-                "jti": random_token(32)?, "sid": session_sid(&session.id),
+                "jti": random_token(32)?, "sid": session_sid(session.id.expose()),
                 "events": { BACKCHANNEL_EVENT: {} },
             });
             let token = self.keys.sign("RS256", "logout+jwt", into_map(claims)).await?;

@@ -145,7 +145,7 @@ impl Oidc {
         }
         // The session must still be alive (no logout in between) and the
         // account still active.
-        if self.cas.sessions.get(&stored.session_id).await?.is_none() {
+        if self.cas.sessions.get(stored.session_id.expose()).await?.is_none() {
             return fail(ErrorCode::InvalidGrant, "the session has ended");
         }
         let account = self.active_account(stored.account_id, stored.auth_time).await?;
@@ -175,7 +175,7 @@ impl Oidc {
         self.store.put_grant(&grant, seconds(lifetime)).await?;
         self.store.remember_used_code(code, &grant_id, seconds(lifetime)).await?;
         let entry = SessionService::oidc(client.id.as_str(), &grant_id);
-        self.cas.sessions.add_service(&stored.session_id, entry).await?;
+        self.cas.sessions.add_service(stored.session_id.expose(), entry).await?;
         let refresh_token = refresh.then_some(refresh_token);
         self.tokens(
             "authorization_code",
@@ -261,7 +261,7 @@ impl Oidc {
     /// Whether the SSO session of `grant` is still alive (without touching
     /// it: a refresh by a back end does not keep the person logged in).
     async fn session_alive(&self, grant: &Grant) -> crate::Result<bool> {
-        let Some(session) = self.cas.sessions.get(&grant.session_id).await? else { return Ok(false) };
+        let Some(session) = self.cas.sessions.get(grant.session_id.expose()).await? else { return Ok(false) };
         let Some(account) = self.cas.accounts.find_by_id(grant.account_id).await? else { return Ok(false) };
         Ok(session.is_alive(self.cas.clock.now(), &self.cas.policy, account.sessions_valid_after))
     }
@@ -298,7 +298,7 @@ impl Oidc {
         let access = json!({
             "iss": self.issuer, "sub": sub, "aud": grant.client_id, "client_id": grant.client_id,
             "exp": ts(access_exp), "iat": ts(now), "jti": jti, "scope": scopes.join(" "),
-            "auth_time": ts(grant.auth_time), "sid": session_sid(&grant.session_id),
+            "auth_time": ts(grant.auth_time), "sid": session_sid(grant.session_id.expose()),
         });
         let access_token = self.keys.sign("ES256", "at+jwt", into_map(access)).await?;
         let mut out = Map::new();
@@ -306,7 +306,7 @@ impl Oidc {
             let mut id = into_map(json!({
                 "iss": self.issuer, "sub": sub, "aud": grant.client_id, "azp": grant.client_id,
                 "exp": ts(now + chrono::Duration::seconds(self.lifetimes.id_token_seconds)), "iat": ts(now),
-                "auth_time": ts(grant.auth_time), "sid": session_sid(&grant.session_id),
+                "auth_time": ts(grant.auth_time), "sid": session_sid(grant.session_id.expose()),
                 "at_hash": at_hash(&access_token),
             }));
             if let Some(n) = nonce {

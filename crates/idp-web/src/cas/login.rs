@@ -142,7 +142,7 @@ impl Page<'_> {
     /// when a session was opened.
     fn render(&self, jar: CookieJar, step: LoginStep) -> Result<Response, WebError> {
         let jar = match &step.session {
-            Some(id) => cookies::set(jar, Name::Session, id, self.state.config.https(), false),
+            Some(id) => cookies::set(jar, Name::Session, id.expose(), self.state.config.https(), false),
             None => jar,
         };
         let views = &self.state.views;
@@ -156,7 +156,7 @@ impl Page<'_> {
             }
             LoginNext::PostToService { action, ticket, fresh } => {
                 count_ticket(fresh);
-                let fields = vec![context! { name => "ticket", value => ticket }];
+                let fields = vec![context! { name => "ticket", value => ticket.expose() }];
                 Html(views.render("post_redirect.html", context! { action, fields })?).into_response()
             }
             LoginNext::Gateway { url } => redirect(StatusCode::FOUND, &url),

@@ -144,7 +144,7 @@ pub async fn password(
     let (jar, outcome) = match outcome {
         Ok(account) => {
             // The other browsers' sessions end now, with single logout.
-            state.cas.end_sessions_of(account.id, Some(&session.id)).await?;
+            state.cas.end_sessions_of(account.id, Some(session.id.expose())).await?;
             (cookies::open_session(&state, jar, &account).await?, Ok(()))
         }
         Err(e) => (jar, Err(e)),
