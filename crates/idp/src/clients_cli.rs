@@ -37,15 +37,8 @@ pub struct ClientArgs {
     /// A public client (no secret; PKCE S256 required).
     #[arg(long)]
     pub public: bool,
-    /// The name shown to people (consent page); the id when not given.
-    #[arg(long)]
-    pub name: Option<String>,
-    /// An allowed scope (repeat); default: openid profile email ent.
-    #[arg(long = "scope", value_name = "SCOPE")]
-    pub scopes: Vec<String>,
-    /// Where RP-initiated logout may return (repeat for several).
-    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
-    pub post_logout_redirect_uris: Vec<String>,
+    #[command(flatten)]
+    pub shown: ClientShown,
     /// Where the back-channel logout token is POSTed.
     #[arg(long, value_name = "URI")]
     pub backchannel_logout_uri: Option<String>,
@@ -58,20 +51,30 @@ pub struct ClientArgs {
     pub subject: String,
 }
 
+/// The options of `client add` that `client update` replaces when given.
+#[derive(Debug, Args)]
+pub struct ClientShown {
+    /// The name shown to people (consent page); the id when not given.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// An allowed scope (repeat); default: openid profile email ent. On
+    /// update, the scopes given replace the current ones.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Where RP-initiated logout may return (repeat for several). On
+    /// update, they replace the current ones.
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
 #[derive(Debug, Args)]
 pub struct ClientUpdate {
     pub id: String,
     /// Replace the redirect URIs (repeat for several).
     #[arg(long = "redirect-uri", value_name = "URI")]
     pub redirect_uris: Vec<String>,
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Replace the allowed scopes (repeat).
-    #[arg(long = "scope", value_name = "SCOPE")]
-    pub scopes: Vec<String>,
-    /// Replace the post-logout redirect URIs (repeat).
-    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
-    pub post_logout_redirect_uris: Vec<String>,
+    #[command(flatten)]
+    pub shown: ClientShown,
     #[arg(long, value_name = "URI", conflicts_with = "no_backchannel_logout_uri")]
     pub backchannel_logout_uri: Option<String>,
     /// Stop sending back-channel logout tokens.
@@ -103,7 +106,7 @@ pub async fn client(cmd: ClientCommand, stores: &Stores, clock: Arc<dyn Clock>) 
             let id = ClientId::parse(&args.id)?;
             let uris = |v: &[String]| v.iter().map(|u| parse_redirect_uri(u)).collect::<Result<Vec<_>, _>>();
             let mut scopes: Vec<String> = Vec::new();
-            for s in &args.scopes {
+            for s in &args.shown.scopes {
                 let s = parse_scope(s)?;
                 if !scopes.contains(&s) {
                     scopes.push(s);
@@ -119,11 +122,11 @@ pub async fn client(cmd: ClientCommand, stores: &Stores, clock: Arc<dyn Clock>) 
                 (Some(secret), Some(hash))
             };
             let client = OidcClient {
-                name: parse_name("name", args.name.as_deref().unwrap_or(id.as_str()))?,
+                name: parse_name("name", args.shown.name.as_deref().unwrap_or(id.as_str()))?,
                 id,
                 secret_hash: hash,
                 redirect_uris: uris(&args.redirect_uris)?,
-                post_logout_redirect_uris: uris(&args.post_logout_redirect_uris)?,
+                post_logout_redirect_uris: uris(&args.shown.post_logout_redirect_uris)?,
                 backchannel_logout_uri: args.backchannel_logout_uri.as_deref().map(parse_redirect_uri).transpose()?,
                 scopes,
                 require_consent: args.require_consent,
@@ -146,15 +149,15 @@ pub async fn client(cmd: ClientCommand, stores: &Stores, clock: Arc<dyn Clock>) 
             if !args.redirect_uris.is_empty() {
                 c.redirect_uris = uris(&args.redirect_uris)?;
             }
-            if !args.post_logout_redirect_uris.is_empty() {
-                c.post_logout_redirect_uris = uris(&args.post_logout_redirect_uris)?;
+            if !args.shown.post_logout_redirect_uris.is_empty() {
+                c.post_logout_redirect_uris = uris(&args.shown.post_logout_redirect_uris)?;
             }
-            if let Some(name) = &args.name {
+            if let Some(name) = &args.shown.name {
                 c.name = parse_name("name", name)?;
             }
-            if !args.scopes.is_empty() {
+            if !args.shown.scopes.is_empty() {
                 c.scopes.clear();
-                for s in &args.scopes {
+                for s in &args.shown.scopes {
                     let s = parse_scope(s)?;
                     if !c.scopes.contains(&s) {
                         c.scopes.push(s);

@@ -20,7 +20,7 @@ use crate::compte::{expired, page, user_error};
 use crate::cookies;
 use crate::csrf::CsrfForm;
 use crate::error::{ErrorCode, WebError};
-use crate::net::ClientIp;
+use crate::net::client_ip;
 use crate::params::Params;
 use crate::state::AppState;
 
@@ -43,11 +43,15 @@ pub struct AccountForm {
     code: String,
 }
 
-/// The session and account of this browser; without a live session, the
-/// request is answered with the page asking to log in.
+/// The session and account of this browser, with its cookies and its
+/// address; without a live session, the request is answered with the page
+/// asking to log in.
 pub struct SignedIn {
     session: SsoSession,
     account: Account,
+    jar: CookieJar,
+    /// The client's address (throttling of the current password).
+    source: String,
 }
 
 impl FromRequestParts<AppState> for SignedIn {
@@ -57,7 +61,10 @@ impl FromRequestParts<AppState> for SignedIn {
         let jar = CookieJar::from_headers(&parts.headers);
         let found = state.cas.current_session(cookies::session_id(&jar, state.config.https()).as_deref()).await;
         match found {
-            Ok(Some((session, account))) => Ok(SignedIn { session, account }),
+            Ok(Some((session, account))) => {
+                let source = client_ip(parts, &state.config.trusted_proxies);
+                Ok(SignedIn { session, account, jar, source })
+            }
             Ok(None) => Err(sign_in_first(state, jar).unwrap_or_else(IntoResponse::into_response)),
             Err(e) => Err(WebError::from(e).into_response()),
         }
@@ -121,8 +128,7 @@ async fn render(
 /// `GET /compte/`.
 pub async fn show(
     State(state): State<AppState>,
-    SignedIn { account, .. }: SignedIn,
-    jar: CookieJar,
+    SignedIn { account, jar, .. }: SignedIn,
     Params(q): Params<AccountForm>,
 ) -> Result<Response, WebError> {
     render(&state, jar, &account, &q.fait, None, StatusCode::OK).await
@@ -132,9 +138,7 @@ pub async fn show(
 /// twice. Other sessions end; this browser gets a fresh one.
 pub async fn password(
     State(state): State<AppState>,
-    SignedIn { session, account }: SignedIn,
-    ClientIp(source): ClientIp,
-    jar: CookieJar,
+    SignedIn { session, account, jar, source }: SignedIn,
     CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
     let outcome = state
@@ -155,9 +159,7 @@ pub async fn password(
 /// `POST /compte/courriel`: a new address twice; a link is sent to it.
 pub async fn email(
     State(state): State<AppState>,
-    SignedIn { account, .. }: SignedIn,
-    ClientIp(source): ClientIp,
-    jar: CookieJar,
+    SignedIn { account, jar, source, .. }: SignedIn,
     CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
     let addresses = (form.courriel.as_str(), form.courriel_confirmation.as_str());
@@ -202,9 +204,7 @@ pub async fn confirm_email(
 /// `POST /compte/questions`: new secret questions.
 pub async fn questions(
     State(state): State<AppState>,
-    SignedIn { account, .. }: SignedIn,
-    ClientIp(source): ClientIp,
-    jar: CookieJar,
+    SignedIn { account, jar, source, .. }: SignedIn,
     CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
     let answers = (form.question1.as_str(), form.reponse1.as_str(), form.question2.as_str(), form.reponse2.as_str());
