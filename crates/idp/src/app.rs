@@ -232,6 +232,12 @@ impl Application {
         })
     }
 
+    /// The whole HTTP application, to call in-process (tests use
+    /// `tower::ServiceExt::oneshot` on it) without the listener.
+    pub fn router(&self) -> axum::Router {
+        self.router.clone()
+    }
+
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
