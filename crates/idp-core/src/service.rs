@@ -152,17 +152,7 @@ impl ServiceUrl {
     /// The normalised URL with `name=value` appended to its query, as CAS
     /// redirects (`service?ticket=ST-...`). Keeps any fragment at the end.
     pub fn with_param(&self, name: &str, value: &str) -> String {
-        let url = self.normalized.as_str();
-        let (base, fragment) = match url.split_once('#') {
-            Some((b, f)) => (b, Some(f)),
-            None => (url, None),
-        };
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let enc: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
-        match fragment {
-            Some(f) => format!("{base}{sep}{name}={enc}#{f}"),
-            None => format!("{base}{sep}{name}={enc}"),
-        }
+        crate::query::with_query(self.normalized.as_str(), &[(name, value)])
     }
 }
 

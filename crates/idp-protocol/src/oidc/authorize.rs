@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use idp_core::account::Account;
 use idp_core::oidc::{AuthorizationCode, ClientId, OFFLINE_ACCESS, OidcClient};
+use idp_core::query::with_query;
 use idp_core::secret::random_token;
 use idp_core::session::{SessionService, SsoSession, TicketId};
 
@@ -137,19 +138,10 @@ struct Checked {
 }
 
 fn error_redirect(redirect_uri: &str, state: Option<&str>, issuer: &str, code: ErrorCode, why: &str) -> Next {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("error", code.as_str());
-    q.append_pair("error_description", why);
-    if let Some(s) = state {
-        q.append_pair("state", s);
-    }
-    q.append_pair("iss", issuer);
-    Next::Redirect(append_query(redirect_uri, &q.finish()))
-}
-
-fn append_query(uri: &str, query: &str) -> String {
-    let sep = if uri.contains('?') { '&' } else { '?' };
-    format!("{uri}{sep}{query}")
+    let mut pairs = vec![("error", code.as_str()), ("error_description", why)];
+    pairs.extend(state.map(|s| ("state", s)));
+    pairs.push(("iss", issuer));
+    Next::Redirect(with_query(redirect_uri, &pairs))
 }
 
 impl Oidc {
@@ -249,13 +241,10 @@ impl Oidc {
             }
         }
         let code = self.issue_code(p, &checked, &session).await?;
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("code", &code);
-        if let Some(s) = state {
-            q.append_pair("state", s);
-        }
-        q.append_pair("iss", &self.issuer);
-        Ok(Next::Redirect(append_query(&redirect_uri, &q.finish())))
+        let mut pairs = vec![("code", code.as_str())];
+        pairs.extend(state.map(|s| ("state", s)));
+        pairs.push(("iss", &self.issuer));
+        Ok(Next::Redirect(with_query(&redirect_uri, &pairs)))
     }
 
     fn check(

@@ -77,12 +77,10 @@ impl Oidc {
             let Some(client) = client.filter(|c| c.post_logout_redirect_uris.iter().any(|u| u == uri)) else {
                 return Ok(EndSessionNext::Refuse);
             };
-            let mut target = uri.to_owned();
-            if let Some(state) = &p.state {
-                let sep = if target.contains('?') { '&' } else { '?' };
-                let enc: String = url::form_urlencoded::byte_serialize(state.as_bytes()).collect();
-                target = format!("{target}{sep}state={enc}");
-            }
+            let target = match &p.state {
+                Some(state) => idp_core::query::with_query(uri, &[("state", state)]),
+                None => uri.to_owned(),
+            };
             tracing::debug!(client = %client.id, "RP-initiated logout");
             next = EndSessionNext::Redirect(target);
         }
