@@ -28,3 +28,4 @@ mod slo;
 mod smtp;
 mod storage;
 mod throttle;
+mod upstream;

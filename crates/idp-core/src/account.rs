@@ -204,6 +204,18 @@ impl Account {
         self.updated_at = now;
     }
 
+    /// An account waiting for its activation (provisioned or reset) whose
+    /// owner proved who they are at an upstream identity provider: it is
+    /// active from now on, and its provisional password no longer opens
+    /// anything. The charter is still asked at the login.
+    pub fn activate_by_upstream(&mut self, now: DateTime<Utc>) {
+        if self.state.must_activate() {
+            self.state = AccountState::Active;
+            self.provisional_hash = None;
+            self.updated_at = now;
+        }
+    }
+
     /// Undoes the lock of the failed-login policy and forgets the failures.
     pub fn unlock(&mut self, now: DateTime<Utc>) {
         if self.state == AccountState::Locked {

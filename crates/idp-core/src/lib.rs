@@ -49,6 +49,7 @@ pub mod secret;
 pub mod service;
 pub mod session;
 pub mod throttle;
+pub mod upstream;
 
 // The account life cycle.
 pub mod activation;

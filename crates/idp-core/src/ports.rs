@@ -21,6 +21,10 @@ pub trait AccountRepository: Send + Sync {
     /// Case-insensitive lookup.
     async fn find_by_login(&self, login: &Login) -> Result<Option<Account>>;
     async fn find_by_id(&self, id: i64) -> Result<Option<Account>>;
+    /// Accounts whose e-mail is `needle` or whose directory attributes
+    /// contain it (a coarse search, at most 50; the caller checks the exact
+    /// rule): the candidates to link an upstream identity to.
+    async fn find_candidates(&self, needle: &str) -> Result<Vec<Account>>;
     /// Fails with [`crate::Error::Conflict`] when the login is taken.
     async fn create(&self, account: NewAccount) -> Result<Account>;
     /// Writes every field of `account` (by id) and bumps the row's version.
@@ -126,6 +130,11 @@ pub trait Outbound: Send + Sync {
     /// verified and no redirect followed; returns the status code. A
     /// connection or certificate failure is an error.
     async fn get_status(&self, url: &str) -> Result<u16>;
+    /// GETs `url` (an upstream identity provider's validation endpoint)
+    /// with the certificate verified, no redirect followed and at most
+    /// 1 MiB read; returns the status and the body. A connection failure or
+    /// a timeout is an error.
+    async fn get_text(&self, url: &str) -> Result<(u16, String)>;
 }
 
 /// An e-mail to send.

@@ -37,6 +37,9 @@ impl Outbound for NoOutbound {
     async fn get_status(&self, _: &str) -> idp_core::Result<u16> {
         Ok(404)
     }
+    async fn get_text(&self, _: &str) -> idp_core::Result<(u16, String)> {
+        Ok((404, String::new()))
+    }
 }
 
 async fn setup(services: usize) -> (Cas, idp_core::session::SsoSession, ServiceUrl, Service) {

@@ -17,6 +17,7 @@
 pub mod cas;
 pub mod login;
 pub mod oidc;
+pub mod upstream;
 
 /// Errors of the protocol layer.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,9 @@ pub enum Error {
     /// No registered service matches the URL.
     #[error("CAS0002 service not registered: {0}")]
     UnknownService(String),
+    /// No upstream identity provider has this id.
+    #[error("CAS0004 unknown upstream identity provider")]
+    UnknownUpstream,
     /// The `method` parameter of a login is neither GET nor POST.
     #[error("CAS0003 unsupported response method")]
     UnsupportedMethod,
@@ -45,6 +49,7 @@ impl Error {
             Error::InvalidServiceUrl(_) => "CAS0001",
             Error::UnknownService(_) => "CAS0002",
             Error::UnsupportedMethod => "CAS0003",
+            Error::UnknownUpstream => "CAS0004",
             Error::Flow(_) => "FLOW0001",
             Error::Core(e) => e.code(),
         }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use idp_core::access::Denial;
-use idp_core::account::Account;
+use idp_core::account::{Account, AccountState};
 use idp_core::auth::{Authenticator, LoginOutcome};
 use idp_core::cgu::ResumeTarget;
 use idp_core::lifecycle::{FlowError, Lifecycle};
@@ -30,6 +30,7 @@ use idp_core::service::{Service, ServiceUrl};
 use idp_core::session::{SsoSession, TicketId};
 
 use crate::cas::Cas;
+use crate::upstream::{Returned, Upstreams};
 use crate::{Error, Result};
 
 /// How the ticket travels back to the service (`method=`).
@@ -100,12 +101,15 @@ impl LoginRequest {
 pub enum Identified {
     /// A local account whose password was just checked.
     Password(Box<Account>),
+    /// A local account linked to the identity an upstream identity provider
+    /// just asserted.
+    Upstream { account: Box<Account>, upstream: String },
 }
 
 impl Identified {
     fn account(&self) -> &Account {
         match self {
-            Identified::Password(a) => a,
+            Identified::Password(a) | Identified::Upstream { account: a, .. } => a,
         }
     }
 }
@@ -150,6 +154,14 @@ pub enum LoginNext {
     MustActivate { reset: bool },
     /// Logged in, no service: the "connected" page.
     Welcome { account: Box<Account> },
+    /// To an upstream identity provider's login page.
+    ToUpstream { url: String },
+    /// A callback whose pending login is unknown, spent or expired.
+    UpstreamExpired,
+    /// The upstream `label` refused the login or did not answer.
+    UpstreamFailed { label: String, unreachable: bool },
+    /// No local account matches the identity the upstream `label` asserted.
+    NoLinkedAccount { label: String },
 }
 
 /// The answer of the pipeline: what comes next, and the SSO session the
@@ -174,11 +186,52 @@ pub struct LoginPipeline {
     cas: Arc<Cas>,
     auth: Arc<Authenticator>,
     lifecycle: Arc<Lifecycle>,
+    upstreams: Arc<Upstreams>,
 }
 
 impl LoginPipeline {
-    pub fn new(cas: Arc<Cas>, auth: Arc<Authenticator>, lifecycle: Arc<Lifecycle>) -> Self {
-        Self { cas, auth, lifecycle }
+    pub fn new(cas: Arc<Cas>, auth: Arc<Authenticator>, lifecycle: Arc<Lifecycle>, upstreams: Arc<Upstreams>) -> Self {
+        Self { cas, auth, lifecycle, upstreams }
+    }
+
+    /// `/upstream/<id>/start`: the login leaves for the upstream `id`.
+    pub async fn start_upstream(&self, id: &str, request: &LoginRequest) -> Result<LoginStep> {
+        let upstream = self.upstreams.get(id).ok_or(Error::UnknownUpstream)?;
+        let url = self.upstreams.start(upstream, request.resume_target(true)).await?;
+        Ok(LoginNext::ToUpstream { url }.into())
+    }
+
+    /// `/upstream/<id>/callback`: back from the upstream with its ticket.
+    /// A linked account goes through the same pipeline as a password.
+    pub async fn with_upstream(
+        &self,
+        id: &str,
+        (state, ticket): (&str, &str),
+        source: &str,
+        tgc: Option<&str>,
+    ) -> Result<LoginStep> {
+        let upstream = self.upstreams.get(id).ok_or(Error::UnknownUpstream)?;
+        let label = upstream.label.clone();
+        let (mut account, target) = match self.upstreams.finish(upstream, state, ticket).await? {
+            Returned::Linked { account, target } => (account, target),
+            Returned::UnknownState => return Ok(LoginNext::UpstreamExpired.into()),
+            Returned::Refused => return Ok(LoginNext::UpstreamFailed { label, unreachable: false }.into()),
+            Returned::Unreachable => return Ok(LoginNext::UpstreamFailed { label, unreachable: true }.into()),
+            Returned::NoAccount => return Ok(LoginNext::NoLinkedAccount { label }.into()),
+        };
+        match account.state {
+            AccountState::Locked => return Ok(refused(Refusal::Locked)),
+            AccountState::Disabled => return Ok(refused(Refusal::Disabled)),
+            AccountState::Provisioned | AccountState::Reset => {
+                account.activate_by_upstream(self.cas.now());
+                self.cas.accounts.update(&account).await?;
+                account.version += 1;
+            }
+            AccountState::Active => {}
+        }
+        let method = if target.post { Some("POST") } else { None };
+        let request = self.request(target.service.as_deref(), target.renew, false, method).await?;
+        self.complete(&request, Identified::Upstream { account, upstream: id.to_owned() }, source, tgc).await
     }
 
     /// Checks the parameters of a login request: the service must be

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, NotSet,
-    QueryFilter, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
+    NotSet, QueryFilter, QuerySelect, Set, SqlErr, TransactionTrait,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -154,6 +154,16 @@ impl AccountRepository for SqlAccounts {
 
     async fn find_by_id(&self, id: i64) -> Result<Option<Account>> {
         Accounts::find_by_id(id).one(&self.db).await.map_err(storage)?.map(to_domain).transpose()
+    }
+
+    async fn find_candidates(&self, needle: &str) -> Result<Vec<Account>> {
+        if needle.is_empty() {
+            return Ok(Vec::new());
+        }
+        let condition =
+            Condition::any().add(account::Column::Email.eq(needle)).add(account::Column::Attributes.contains(needle));
+        let rows = Accounts::find().filter(condition).limit(50).all(&self.db).await.map_err(storage)?;
+        rows.into_iter().map(to_domain).collect()
     }
 
     async fn create(&self, new: NewAccount) -> Result<Account> {

@@ -130,7 +130,30 @@ impl Outbound for HttpOutbound {
             }
         }
     }
+
+    async fn get_text(&self, url: &str) -> idp_core::Result<(u16, String)> {
+        let endpoint = origin_and_path(url);
+        let failed = |e: reqwest::Error| {
+            let e = e.without_url();
+            tracing::warn!(target: "idp::upstream", %endpoint, error = %e, "upstream call failed");
+            idp_core::Error::Outbound(e.into())
+        };
+        let mut response = self.client.get(url).send().await.map_err(failed)?;
+        let status = response.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_UPSTREAM_BODY {
+                return Err(idp_core::Error::Outbound("the upstream's answer is too long".into()));
+            }
+        }
+        tracing::info!(target: "idp::upstream", %endpoint, status, "upstream answered");
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
 }
+
+/// The most of an upstream's answer that is read.
+const MAX_UPSTREAM_BODY: usize = 1 << 20;
 
 /// What the logs say of an outbound URL: its origin and path. The query
 /// may carry a secret (the `pgtId` of a proxy callback) and the user part a

@@ -5,12 +5,13 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use url::Url;
 
-/// How a login profile authenticates. Only `local` (the account database)
-/// exists for now; upstream identity providers come later.
+/// How a login profile authenticates: `local` (the account database) or
+/// `upstream` (the identity providers the profile lists).
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMethod {
     Local,
+    Upstream,
 }
 
 /// One choice of the profile page ("Élève ou parent", ...).
@@ -23,6 +24,10 @@ pub struct LoginProfile {
     pub label: String,
     #[serde(default = "local")]
     pub method: AuthMethod,
+    /// With `method = "upstream"`: the ids of its `[[upstreams]]`; one goes
+    /// straight there, several are offered as choices.
+    #[serde(default)]
+    pub upstreams: Vec<String>,
 }
 
 fn local() -> AuthMethod {
@@ -32,16 +37,23 @@ fn local() -> AuthMethod {
 /// The three profile choices of the login page.
 pub fn default_profiles() -> Vec<LoginProfile> {
     vec![
-        LoginProfile { id: "eleve-parent".into(), label: "Élève ou parent".into(), method: AuthMethod::Local },
+        LoginProfile {
+            id: "eleve-parent".into(),
+            label: "Élève ou parent".into(),
+            method: AuthMethod::Local,
+            upstreams: Vec::new(),
+        },
         LoginProfile {
             id: "personnel".into(),
             label: "Personnel de l'éducation nationale".into(),
             method: AuthMethod::Local,
+            upstreams: Vec::new(),
         },
         LoginProfile {
             id: "autre".into(),
             label: "Autre public (personnel de collectivité, entreprise, utilisateur local, ...)".into(),
             method: AuthMethod::Local,
+            upstreams: Vec::new(),
         },
     ]
 }
@@ -62,6 +74,8 @@ pub struct WebConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// `/metrics` is served on a listener of its own, not on this one.
     pub metrics_elsewhere: bool,
+    /// The label of each upstream identity provider, by id.
+    pub upstream_labels: Vec<(String, String)>,
     /// Signs the CSRF tokens of forms; the same on every node.
     pub csrf_key: idp_core::secret::Secret,
 }
@@ -74,5 +88,10 @@ impl WebConfig {
 
     pub fn profile(&self, id: &str) -> Option<&LoginProfile> {
         self.profiles.iter().find(|p| p.id == id)
+    }
+
+    /// The words on the button of upstream `id` (its id when unknown).
+    pub fn upstream_label(&self, id: &str) -> String {
+        self.upstream_labels.iter().find(|(u, _)| u == id).map_or_else(|| id.to_owned(), |(_, l)| l.clone())
     }
 }

@@ -220,6 +220,7 @@ impl From<idp_protocol::Error> for WebError {
                 ErrorCode::UnsupportedMethod,
                 "La méthode de retour demandée n'est pas prise en charge.",
             ),
+            idp_protocol::Error::UnknownUpstream => WebError::NotFound,
             idp_protocol::Error::Flow(e) => e.into(),
             idp_protocol::Error::Core(e) => e.into(),
         }

@@ -28,6 +28,7 @@ pub mod oidc;
 pub mod params;
 pub mod security;
 pub mod state;
+pub mod upstream;
 pub mod views;
 
 use axum::Router;
@@ -45,6 +46,8 @@ pub fn router(state: AppState) -> Router {
         .merge(cas::routes())
         .merge(oidc::routes(&state))
         .merge(compte::routes())
+        .route("/upstream/{id}/start", get(upstream::start))
+        .route("/upstream/{id}/callback", get(upstream::callback))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

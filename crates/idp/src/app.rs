@@ -18,6 +18,7 @@ use idp_protocol::oidc::Oidc;
 use idp_protocol::oidc::internal::{WithInternalServices, internal_service};
 use idp_protocol::oidc::keys::Keys;
 use idp_protocol::oidc::logout::BackChannelLogout;
+use idp_protocol::upstream::Upstreams;
 use idp_store::audit::TracingAudit;
 use idp_store::mail::{OutboxMailer, QueuedMailer, SmtpSender, dkim_config};
 use idp_store::outbound::HttpOutbound;
@@ -114,7 +115,14 @@ impl Application {
             .with_context(|| format!("cannot create the outbox {}", settings.outbox_dir().display()))?;
         let audit = Arc::new(TracingAudit);
         let outbound = Arc::new(outbound(settings)?);
-        let (cas, keys, issuer) = build_cas(settings, &stores, clock.clone(), outbound).await?;
+        let (cas, keys, issuer) = build_cas(settings, &stores, clock.clone(), outbound.clone()).await?;
+        let upstreams = Upstreams::new(
+            settings.upstreams.clone(),
+            outbound,
+            stores.ephemeral.clone(),
+            stores.accounts.clone(),
+            &issuer,
+        );
         let oidc = Oidc {
             cas: cas.clone(),
             clients: stores.clients.clone(),
@@ -191,11 +199,12 @@ impl Application {
             profiles: settings.login.profiles.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
             metrics_elsewhere: settings.server.metrics_bind.is_some(),
+            upstream_labels: settings.upstreams.iter().map(|u| (u.id.clone(), u.label.clone())).collect(),
             csrf_key,
         };
         let handle = metrics_handle();
         let lifecycle = Arc::new(lifecycle);
-        let login = LoginPipeline::new(cas.clone(), Arc::new(auth), lifecycle.clone());
+        let login = LoginPipeline::new(cas.clone(), Arc::new(auth), lifecycle.clone(), Arc::new(upstreams));
         let render: Arc<dyn Fn() -> String + Send + Sync> =
             Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default());
         let state = AppState {

@@ -10,9 +10,10 @@ use idp_core::password::Argon2Params;
 use idp_core::password_policy::PasswordPolicy;
 use idp_core::session::SessionPolicy;
 use idp_core::throttle::ThrottlePolicy;
+use idp_core::upstream::UpstreamConfig;
 use idp_protocol::oidc::OidcLifetimes;
 use idp_store::mail::{DkimSettings, SmtpSettings};
-use idp_web::config::{LoginProfile, default_profiles};
+use idp_web::config::{AuthMethod, LoginProfile, default_profiles};
 
 /// Every setting, with its default. Unknown keys are refused, so that a
 /// typing mistake in the file is reported instead of ignored.
@@ -55,6 +56,8 @@ pub struct Settings {
     pub tickets: TicketSettings,
     pub throttle: ThrottlePolicy,
     pub login: LoginSettings,
+    /// The upstream identity providers profiles may route to.
+    pub upstreams: Vec<UpstreamConfig>,
     /// Timeout of outbound HTTP calls (single logout), in seconds.
     pub outbound_timeout_seconds: u64,
     /// A PEM file of CA certificates trusted for outbound https (CAS proxy
@@ -120,6 +123,7 @@ impl Default for Settings {
             tickets: TicketSettings::default(),
             throttle: ThrottlePolicy::default(),
             login: LoginSettings::default(),
+            upstreams: Vec::new(),
             outbound_timeout_seconds: 5,
             outbound_extra_ca_file: None,
             trusted_proxies: Vec::new(),
@@ -222,6 +226,23 @@ impl Settings {
         }
     }
 
+    /// A `method = "upstream"` profile names one or more configured
+    /// upstreams; a local one names none.
+    fn check_profile_upstreams(&self, p: &LoginProfile) -> Result<(), String> {
+        match p.method {
+            AuthMethod::Local if !p.upstreams.is_empty() => {
+                Err(format!("login.profiles '{}': upstreams are for method = \"upstream\"", p.id))
+            }
+            AuthMethod::Upstream if p.upstreams.is_empty() => {
+                Err(format!("login.profiles '{}': method = \"upstream\" needs upstreams = [\"…\"]", p.id))
+            }
+            _ => match p.upstreams.iter().find(|id| !self.upstreams.iter().any(|u| &u.id == *id)) {
+                Some(id) => Err(format!("login.profiles '{}': no [[upstreams]] with id '{id}'", p.id)),
+                None => Ok(()),
+            },
+        }
+    }
+
     fn check(&self) -> Result<(), String> {
         self.public_url()?;
         if self.login.profiles.is_empty() {
@@ -232,6 +253,13 @@ impl Settings {
                 !p.id.is_empty() && p.id != "choose" && p.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
             if !ok {
                 return Err(format!("login.profiles: id '{}' must be letters, digits and '-'", p.id));
+            }
+            self.check_profile_upstreams(p)?;
+        }
+        for u in &self.upstreams {
+            u.check().map_err(|e| format!("upstream '{}': {e}", u.id))?;
+            if self.upstreams.iter().filter(|o| o.id == u.id).count() > 1 {
+                return Err(format!("upstreams: id '{}' is given twice", u.id));
             }
         }
         if self.server.header_read_timeout_secs == 0 {

@@ -35,6 +35,10 @@ type Meanwhile = Box<dyn FnOnce(&mut HashMap<String, String>) + Send>;
 
 #[async_trait]
 impl AccountRepository for Fakes {
+    async fn find_candidates(&self, _: &str) -> Result<Vec<Account>> {
+        Ok(Vec::new())
+    }
+
     async fn find_by_login(&self, login: &Login) -> Result<Option<Account>> {
         Ok(self.accounts.lock().unwrap().iter().find(|a| a.login.canonical() == login.canonical()).cloned())
     }

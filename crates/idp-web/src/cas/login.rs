@@ -14,6 +14,7 @@ use idp_core::secret::Secret;
 use idp_protocol::login::{LoginNext, LoginRequest, LoginStep, Refusal};
 
 use crate::cas::flag;
+use crate::config::{AuthMethod, LoginProfile};
 use crate::cookies::{self, Name};
 use crate::csrf::{self, CsrfForm};
 use crate::error::WebError;
@@ -58,7 +59,7 @@ pub struct CguForm {
 }
 
 /// What a page rendered by this module needs beside the pipeline's answer.
-struct Page<'a> {
+pub(crate) struct Page<'a> {
     state: &'a AppState,
     request: Option<&'a LoginRequest>,
     /// The profile chosen on the profile page.
@@ -88,6 +89,13 @@ pub async fn show(
             (jar, chosen)
         }
     };
+    // A profile chosen now that has one upstream goes straight there.
+    let chosen_now = q.profile.as_deref().and_then(|id| state.config.profile(id));
+    if let (LoginNext::Form { refused: None }, Some(url)) =
+        (&step.next, chosen_now.and_then(|p| single_upstream(p, &request)))
+    {
+        return Ok((jar, redirect(StatusCode::FOUND, &url)).into_response());
+    }
     let hint = q.username.as_deref().and_then(|u| Login::parse(u).ok());
     let username = hint.as_ref().map(Login::as_str).unwrap_or("");
     Page { state: &state, request: Some(&request), profile, username, posted: false }.render(jar, step)
@@ -137,10 +145,33 @@ fn outcome_label(next: &LoginNext) -> &'static str {
     }
 }
 
-impl Page<'_> {
+/// The start URL of the one upstream of `profile`, if it has exactly one.
+fn single_upstream(profile: &LoginProfile, request: &LoginRequest) -> Option<String> {
+    match (profile.method, profile.upstreams.as_slice()) {
+        (AuthMethod::Upstream, [only]) => Some(upstream_start(only, request)),
+        _ => None,
+    }
+}
+
+/// `/upstream/<id>/start` carrying the login request.
+fn upstream_start(id: &str, request: &LoginRequest) -> String {
+    let mut q = Vec::new();
+    q.extend(request.service_url().map(|s| ("service", s)));
+    q.extend(request.renew.then_some(("renew", "true")));
+    q.extend(request.method.param().map(|m| ("method", m)));
+    let base = format!("/upstream/{id}/start");
+    if q.is_empty() { base } else { with_query(&base, &q) }
+}
+
+impl<'a> Page<'a> {
+    /// A page without a login form context (the upstream routes).
+    pub(crate) fn plain(state: &'a AppState, posted: bool) -> Self {
+        Page { state, request: None, profile: None, username: "", posted }
+    }
+
     /// Maps the pipeline's answer to a response, with the session cookie
     /// when a session was opened.
-    fn render(&self, jar: CookieJar, step: LoginStep) -> Result<Response, WebError> {
+    pub(crate) fn render(&self, jar: CookieJar, step: LoginStep) -> Result<Response, WebError> {
         let jar = match &step.session {
             Some(id) => cookies::set(jar, Name::Session, id.expose(), self.state.config.https(), false),
             None => jar,
@@ -179,9 +210,48 @@ impl Page<'_> {
                 };
                 Html(views.render("logged_in.html", ctx)?).into_response()
             }
+            LoginNext::ToUpstream { url } => redirect(StatusCode::FOUND, &url),
+            other => return self.upstream_problem(jar, other),
         };
         no_store(response.headers_mut());
         Ok((jar, response).into_response())
+    }
+
+    /// The pages of a login through an upstream that did not end in a
+    /// session: an expired callback, a refusal or silence of the upstream,
+    /// an identity that matches no account.
+    fn upstream_problem(&self, jar: CookieJar, next: LoginNext) -> Result<Response, WebError> {
+        let (status, title, message) = match next {
+            LoginNext::UpstreamExpired => (
+                StatusCode::BAD_REQUEST,
+                "Connexion expirée",
+                "Cette connexion a expiré ou a déjà été utilisée. Veuillez vous connecter à nouveau.".to_owned(),
+            ),
+            LoginNext::UpstreamFailed { label, unreachable: true } => (
+                StatusCode::BAD_GATEWAY,
+                "Service d'authentification injoignable",
+                format!(
+                    "Le service d'authentification « {label} » ne répond pas. Veuillez réessayer dans quelques minutes."
+                ),
+            ),
+            LoginNext::UpstreamFailed { label, unreachable: false } => (
+                StatusCode::UNAUTHORIZED,
+                "Connexion refusée",
+                format!(
+                    "La connexion auprès du service d'authentification « {label} » n'a pas abouti. Veuillez vous connecter à nouveau."
+                ),
+            ),
+            LoginNext::NoLinkedAccount { label } => (
+                StatusCode::FORBIDDEN,
+                "Compte introuvable",
+                format!(
+                    "Aucun compte de l'ENT ne correspond à cette identité (« {label} »). Veuillez contacter votre établissement scolaire."
+                ),
+            ),
+            _ => return Err(WebError::NotFound),
+        };
+        let ctx = context! { title, message, back_url => "/cas/login?profile=choose" };
+        crate::compte::page(self.state, jar, "error.html", status, ctx)
     }
 
     /// `base` with the request's service appended, for the activation links.
@@ -215,13 +285,21 @@ impl Page<'_> {
             .map(|p| context! { id => &p.id, label => &p.label, url => link(&p.id) })
             .collect();
         let chosen = self.profile.as_deref().and_then(|id| state.config.profile(id));
+        let upstreams: Vec<_> = match (chosen, request) {
+            (Some(p), Some(r)) if p.method == AuthMethod::Upstream => p
+                .upstreams
+                .iter()
+                .map(|id| context! { label => state.config.upstream_label(id), url => upstream_start(id, r) })
+                .collect(),
+            _ => Vec::new(),
+        };
         let chosen = chosen.map(|p| context! { id => &p.id, label => &p.label });
         let (status, error) = refused.map(refusal).unzip();
         let html = state.views.render(
             "login.html",
             context! {
                 profiles, chosen, change_profile_url => link("choose"), form_action => "/cas/login",
-                csrf_token, service, renew, method, username => self.username, error,
+                csrf_token, service, renew, method, username => self.username, error, upstreams,
                 forgot_url => "/compte/mot-de-passe-oublie",
                 activate_url => self.with_service("/compte/activation"),
                 reset_url => self.with_service("/compte/activation?reinitialise=1"),
