@@ -166,3 +166,63 @@ async fn the_indicator_checks_csrf_needs_a_password_step_and_is_rate_limited() {
     }
     assert_eq!(meter(&app, &page.body, "a").await.0, 429);
 }
+
+/// In headless Chromium, for a table of passwords: what the indicator shows
+/// while typing and what the form then answers agree (refused ⇔ shown as
+/// refused, with the same reason). Skipped without `/usr/bin/chromium`,
+/// unless `IDP_TEST_REQUIRE_BROWSER=1`.
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_browser_the_label_while_typing_and_the_verdict_agree() {
+    use crate::a11y::{CHROMIUM, npm_ready};
+    if !std::path::Path::new(CHROMIUM).exists() {
+        assert!(!std::env::var("IDP_TEST_REQUIRE_BROWSER").is_ok_and(|v| v == "1"), "{CHROMIUM} is missing");
+        println!("skipped: chromium not installed");
+        return;
+    }
+    let dir = tokio::task::spawn_blocking(npm_ready).await.unwrap();
+    let app = spawn_app().await;
+    app.active_account("cmartin", "Ancien-Mot-De-Passe-9", Profile::Eleve).await;
+    let table = [
+        "court1!",
+        "bicyclette",
+        "Touraine2024!",
+        "Martin.2024!x",
+        "camille-cmartin-ent",
+        "Soleil2024!",
+        "kR7#pq2Z",
+        PASSPHRASE,
+        "Vélo-Rouge-Orage-27",
+    ];
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), serde_json::to_vec(&table).unwrap()).unwrap();
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join("meter.mjs"))
+        .arg(&app.address)
+        .args(["cmartin", "Ancien-Mot-De-Passe-9"])
+        .arg(file.path())
+        .env("CHROMIUM", CHROMIUM)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    let rows: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), table.len(), "{stdout}");
+    for row in &rows {
+        let shown = row["shown"].as_str().unwrap();
+        assert!(shown.starts_with("Sécurité du mot de passe : "), "{row}");
+        assert_eq!(row["shownAccepted"], row["submittedAccepted"], "{row}");
+        if row["browserRefused"] == true {
+            assert!(shown.contains("trop court"), "{row}");
+            continue;
+        }
+        match row["error"].as_str() {
+            // The reason shown while typing is the one the form gives.
+            Some(error) => assert!(shown.ends_with(error), "{row}"),
+            None => assert!(shown.ends_with("Sûr.") || shown.ends_with("Très sûr."), "{row}"),
+        }
+    }
+    let accepted: Vec<_> = rows.iter().filter(|r| r["submittedAccepted"] == true).map(|r| &r["password"]).collect();
+    assert_eq!(accepted, [PASSPHRASE, "Vélo-Rouge-Orage-27"], "{stdout}");
+}
