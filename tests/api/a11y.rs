@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::helpers::{TestApp, repo_root, spawn_app, spawn_app_with};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn pages_meet_wcag_21_aa_on_phone_and_desktop() {
@@ -123,7 +123,7 @@ async fn check_pages(app: &TestApp, dir: &Path, theme: &str) {
 /// (`npm ci`), once: a copy of the lock file in node_modules says it is up
 /// to date; a lock directory keeps parallel test processes from installing
 /// at the same time.
-fn npm_ready() -> PathBuf {
+pub(crate) fn npm_ready() -> PathBuf {
     let root = repo_root();
     let dir = root.join("tests/a11y");
     let lockfile = std::fs::read(dir.join("package-lock.json")).expect("tests/a11y/package-lock.json");

@@ -126,8 +126,7 @@ async fn activation_by_email_from_start_to_a_service_ticket() {
     assert_eq!(again.status, 410);
     assert!(text(&again).contains("recommencer la procédure d'activation"));
 
-    // Password, in the phone's browser: refusals give their reason and the
-    // strength in words.
+    // Password, in the phone's browser: refusals name the rule that failed.
     let page = text(&get_with(&phone, &app, "/compte/activation").await);
     assert!(page.contains("Mot de passe") && page.contains("Confirmation mot de passe"), "{page}");
     assert!(page.contains("Ce mot de passe doit contenir 8 caractères minimum."));
@@ -150,9 +149,9 @@ async fn activation_by_email_from_start_to_a_service_ticket() {
     assert!(text(&r).contains("trop court : il doit contenir 8 caractères minimum"), "{}", r.body);
     let r = pw("azertyuiop", "azertyuiop").await;
     assert_eq!(r.status, 400);
-    assert!(text(&r).contains("Sécurité du mot de passe : <strong>Très faible</strong>"), "{}", r.body);
-    let r = pw("Azerty1234", "Azerty1234").await;
-    assert!(text(&r).contains("trop facile à deviner"), "{}", r.body);
+    assert!(text(&r).contains("Ce mot de passe est un mot de passe courant"), "{}", r.body);
+    let r = pw("Tr4m!way", "Tr4m!way").await;
+    assert!(text(&r).contains("trop facile à deviner : il doit être jugé au moins « Sûr »"), "{}", r.body);
     let r = pw("Vélo-Rouge-27", "Vélo-Rouge-28").await;
     assert!(text(&r).contains("Le mot de passe et sa confirmation sont différents."));
     let r = pw("Vélo-Rouge-27", "Vélo-Rouge-27").await;

@@ -54,9 +54,22 @@ async fn the_chosen_profile_shows_the_real_ent_form_and_is_remembered() {
     ] {
         assert!(body.contains(text), "missing {text}: {body}");
     }
-    // Remembered: the next visit goes straight to the form.
+    // Remembered for a school year at most (300 days).
+    let r = app.client.get(app.url("/cas/login?profile=personnel")).send().await.unwrap();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("idp_profile="))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(cookie.contains("Max-Age=25920000"), "{cookie}");
+    // Remembered: the next visit goes straight to the form, with « Changer
+    // de profil ».
     let again = unescape(&app.get_login(&[]).await.body);
     assert!(again.contains("CONNEXION") && again.contains("Personnel de l'éducation nationale"));
+    assert!(again.contains("Changer de profil"), "{again}");
     // And can be changed.
     let chooser = app.get_login(&[("profile", "choose")]).await;
     assert!(chooser.body.contains("Bienvenue dans votre ENT !"));

@@ -23,6 +23,7 @@ mod interop;
 mod logs;
 mod oidc;
 mod router;
+mod password_meter;
 mod serving;
 mod slo;
 mod smtp;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::account::Account;
 use crate::clock::Clock;
-use crate::password_policy::{PasswordPolicy, Refusal};
+use crate::password_policy::{PasswordPolicy, Refusal, Verdict};
 use crate::ports::{
     AccountRepository, AccountSecurityRepository, AuditLog, EphemeralStore, MailComposer, Mailer, PasswordHashing,
     RateLimiter,
@@ -170,6 +170,10 @@ pub struct Lifecycle {
     pub cgu_version: String,
 }
 
+/// Questions of the live password indicator allowed per address and
+/// minute (the page asks at most once per pause in typing).
+pub const METER_PER_MINUTE: u64 = 120;
+
 /// Store TTLs outlive the clock's decision by this margin.
 const TTL_MARGIN: Duration = Duration::minutes(5);
 
@@ -229,10 +233,11 @@ impl Lifecycle {
         self.mailer.send(mail).await
     }
 
-    /// The login, given name and family name: a password must not contain
-    /// them.
-    pub(crate) fn personal(account: &Account) -> [String; 3] {
-        [account.login.as_str().to_owned(), account.given_name.clone(), account.family_name.clone()]
+    /// The login, given and family names and school codes: a password
+    /// must not contain them.
+    pub(crate) fn personal(account: &Account) -> Vec<String> {
+        let names = [account.login.as_str().to_owned(), account.given_name.clone(), account.family_name.clone()];
+        names.into_iter().chain(account.schools.iter().cloned()).collect()
     }
 
     /// Checks a new password against the policy for `account`.
@@ -246,4 +251,49 @@ impl Lifecycle {
         let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
         self.passwords.check(password, confirmation, &personal).map_err(FlowError::Password)
     }
+
+    /// The policy's verdict on `password` for `account`: what the page's
+    /// indicator shows while the person types, the same estimate as
+    /// [`Self::check_password`].
+    pub fn password_verdict(&self, account: &Account, password: &str) -> Verdict {
+        let personal = Self::personal(account);
+        let personal: Vec<&str> = personal.iter().map(String::as_str).collect();
+        self.passwords.evaluate(password, &personal)
+    }
+
+    /// The live indicator's answer for a password being chosen by
+    /// `account`, at most [`METER_PER_MINUTE`] a minute from one address
+    /// (`source`). The password is neither kept nor logged.
+    pub async fn meter(&self, account: &Account, password: &str, source: &str) -> FlowResult<Verdict> {
+        let count = self.limiter.hit(&format!("meter:{source}"), std::time::Duration::from_secs(60)).await?;
+        if count > METER_PER_MINUTE {
+            return Err(FlowError::Throttled);
+        }
+        Ok(self.password_verdict(account, password))
+    }
+
+    /// The account whose new password is being chosen in one of the flows:
+    /// an activation attempt at its password step, or a live reset code.
+    pub async fn password_owner(&self, owner: PasswordOwner<'_>) -> FlowResult<Account> {
+        let account_id = match owner {
+            PasswordOwner::Activation(id) => {
+                let attempt = self.attempt(id).await?;
+                if attempt.step != crate::activation::Step::Password {
+                    return Err(FlowError::WrongStep);
+                }
+                attempt.account_id
+            }
+            PasswordOwner::Reset(code) => self.reset_grant(code).await?.account_id,
+        };
+        self.accounts.find_by_id(account_id).await?.ok_or(FlowError::Expired)
+    }
+}
+
+/// Where a new password is being chosen, for [`Lifecycle::password_owner`].
+#[derive(Clone, Copy, Debug)]
+pub enum PasswordOwner<'a> {
+    /// The id of an activation attempt.
+    Activation(&'a str),
+    /// A forgotten-password code.
+    Reset(&'a str),
 }

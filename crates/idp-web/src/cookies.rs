@@ -51,8 +51,12 @@ pub fn get(jar: &CookieJar, name: Name, https: bool) -> Option<String> {
     jar.get(name.as_str(https)).map(|c| c.value().to_owned())
 }
 
+/// How long a `lasting` cookie is kept: a school year at most (300 days),
+/// so a remembered profile is asked again each school year.
+pub const LASTING_DAYS: i64 = 300;
+
 /// The jar with cookie `name` set to `value` (a browser-session cookie, or
-/// kept a year when `lasting`).
+/// kept [`LASTING_DAYS`] when `lasting`).
 pub fn set(jar: CookieJar, name: Name, value: &str, https: bool, lasting: bool) -> CookieJar {
     let mut cookie = Cookie::build((name.as_str(https), value.to_owned()))
         .path("/")
@@ -60,7 +64,7 @@ pub fn set(jar: CookieJar, name: Name, value: &str, https: bool, lasting: bool) 
         .secure(https)
         .same_site(SameSite::Lax);
     if lasting {
-        cookie = cookie.permanent();
+        cookie = cookie.max_age(time::Duration::days(LASTING_DAYS));
     }
     jar.add(cookie.build())
 }

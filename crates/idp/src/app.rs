@@ -188,7 +188,7 @@ impl Application {
             audit,
             clock,
             policy: accounts_policy,
-            passwords: settings.password_policy,
+            passwords: settings.password_policy.clone().for_site(&settings.site_name),
             cgu_version: settings.cgu_version.clone(),
         };
         let config = WebConfig {

@@ -279,8 +279,11 @@ impl Settings {
         if self.accounts.email_link_hours <= 0 || self.accounts.reset_link_minutes <= 0 {
             return Err("accounts: link lifetimes must be positive".into());
         }
-        if self.password_policy.min_length < 8 {
-            return Err("password_policy.min_length: at least 8".into());
+        if !(8..=idp_core::password_policy::MAX_LENGTH).contains(&self.password_policy.min_length) {
+            return Err("password_policy.min_length: between 8 and 128".into());
+        }
+        if self.password_policy.min_classes > 4 {
+            return Err("password_policy.min_classes: between 0 and 4".into());
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err("log_format: 'text' or 'json'".into());

@@ -330,12 +330,13 @@ pub async fn password(
         match state.lifecycle.finish_activation(&id, &form.mot_de_passe, &form.confirmation).await {
             Ok(done) => done,
             Err(e) => {
-                let strength = strength_label(state.lifecycle.passwords.strength(&form.mot_de_passe, &[]));
+                // The refusal names the rule that failed; no label is
+                // shown beside it.
                 if matches!(e, FlowError::Password(_)) {
                     let attempt = state.lifecycle.attempt(&id).await?;
                     let message = user_error(e)?;
                     let ctx = context! {
-                        reset => attempt.reset, error => message, strength,
+                        reset => attempt.reset, error => message,
                         email_verified => attempt.email_verified,
                     };
                     return page(&state, jar, "activation_password.html", StatusCode::BAD_REQUEST, ctx);

@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod mails;
+pub mod meter;
 pub mod mon_compte;
 pub mod recovery;
 
@@ -17,7 +18,7 @@ use axum_extra::extract::cookie::CookieJar;
 use minijinja::{Value, context};
 
 use idp_core::lifecycle::FlowError;
-use idp_core::password_policy::{Refusal, Strength};
+use idp_core::password_policy::{PasswordPolicy, Refusal, Strength};
 
 use crate::csrf;
 use crate::error::WebError;
@@ -76,6 +77,7 @@ pub fn routes() -> Router<AppState> {
         .route("/compte/", get(mon_compte::show))
         .route("/compte", get(mon_compte::show))
         .route("/compte/mot-de-passe", post(mon_compte::password))
+        .route("/compte/force-mot-de-passe", post(meter::check))
         .route("/compte/courriel", get(mon_compte::email_link).post(mon_compte::email))
         .route("/compte/courriel/confirmer", post(mon_compte::confirm_email))
         .route("/compte/questions", post(mon_compte::questions))
@@ -127,24 +129,65 @@ pub fn message(e: &FlowError) -> Option<String> {
     Some(m)
 }
 
-fn refusal(r: Refusal) -> String {
+/// Why a password is refused, in the words of the rule stated on the page.
+pub fn refusal(r: Refusal) -> String {
     match r {
         Refusal::Mismatch => "Le mot de passe et sa confirmation sont différents.".into(),
         Refusal::TooShort { min } => {
             format!("Ce mot de passe est trop court : il doit contenir {min} caractères minimum.")
         }
+        Refusal::TooLong { max } => format!("Ce mot de passe est trop long : {max} caractères au plus."),
         Refusal::TooFewClasses { min } => format!(
             "Ce mot de passe n'est pas assez varié : utilisez au moins {min} sortes de caractères parmi les lettres \
              minuscules, les lettres majuscules, les chiffres et les caractères spéciaux."
         ),
-        Refusal::Guessable => "Ce mot de passe est trop facile à deviner : c'est un mot de passe très courant, ou il \
-                               contient votre identifiant ou votre nom."
+        Refusal::Personal => "Ce mot de passe contient votre identifiant, votre prénom, votre nom, le code de votre \
+                              établissement ou le nom de l'ENT."
             .into(),
-        Refusal::TooWeak => {
-            "Ce mot de passe n'est pas assez sûr : allongez-le ou ajoutez des chiffres et des caractères spéciaux."
-                .into()
-        }
-        Refusal::TooLong => "Ce mot de passe est trop long (128 caractères au plus).".into(),
+        Refusal::Common => "Ce mot de passe est un mot de passe courant, trop facile à deviner.".into(),
+        Refusal::TooWeak { min } => format!(
+            "Ce mot de passe est trop facile à deviner : il doit être jugé au moins « {} ». Allongez-le, par exemple \
+             avec plusieurs mots.",
+            strength_label(min)
+        ),
+    }
+}
+
+/// The rules of `policy`, as the page states them before typing: the
+/// length (the sentence of the real ENT), then every other rule that can
+/// refuse a password.
+pub fn password_rules(policy: &PasswordPolicy) -> Value {
+    let mut rules = Vec::new();
+    if policy.min_classes > 0 {
+        rules.push(format!(
+            "Il doit contenir au moins {} sortes de caractères parmi les lettres minuscules, les lettres majuscules, \
+             les chiffres et les caractères spéciaux.",
+            policy.min_classes.min(4)
+        ));
+    }
+    rules.push(
+        "Il ne doit contenir ni votre identifiant, ni votre prénom, ni votre nom, ni le code de votre \
+         établissement, ni le nom de l'ENT."
+            .into(),
+    );
+    if policy.builtin_blocklist || !policy.blocklist.is_empty() {
+        rules.push(
+            "Il ne doit pas être un mot de passe courant (comme « azerty », « soleil » ou « motdepasse »), même \
+             suivi de chiffres ou de caractères spéciaux."
+                .into(),
+        );
+    }
+    rules.push(format!(
+        "Il doit être jugé au moins « {} » par l'indicateur de sécurité, qui estime combien d'essais il faudrait \
+         pour le deviner : une phrase de plusieurs mots est un bon choix.",
+        strength_label(policy.min_strength)
+    ));
+    rules.push(format!("Il ne doit pas dépasser {} caractères.", idp_core::password_policy::MAX_LENGTH));
+    context! {
+        length => format!("Ce mot de passe doit contenir {} caractères minimum.", policy.min_length),
+        min_length => policy.min_length,
+        max_length => idp_core::password_policy::MAX_LENGTH,
+        others => rules,
     }
 }
 
@@ -162,7 +205,8 @@ pub fn page(
     ctx: Value,
 ) -> Result<Response, WebError> {
     let (jar, csrf_token) = csrf::token(jar, &state.config)?;
-    let html = state.views.render(template, context! { csrf_token, ..ctx })?;
+    let password_rules = password_rules(&state.lifecycle.passwords);
+    let html = state.views.render(template, context! { csrf_token, password_rules, ..ctx })?;
     Ok((status, jar, Html(html)).into_response())
 }
 

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use idp_core::lifecycle::FlowError;
 
-use crate::compte::{page, strength_label, user_error};
+use crate::compte::{page, user_error};
 use crate::csrf::CsrfForm;
 use crate::error::WebError;
 use crate::net::ClientIp;
@@ -99,7 +99,7 @@ pub async fn answers(
 ) -> Result<Response, WebError> {
     let login = form.identifiant.trim();
     match state.lifecycle.answer_recovery_questions(login, &form.reponse1, &form.reponse2, &source).await {
-        Ok(code) => password_form(&state, jar, &code, None, None, StatusCode::OK),
+        Ok(code) => password_form(&state, jar, &code, None, StatusCode::OK),
         Err(e @ FlowError::Throttled) => {
             questions_page(&state, jar, login, Some(user_error(e)?), StatusCode::TOO_MANY_REQUESTS).await
         }
@@ -112,10 +112,9 @@ fn password_form(
     jar: CookieJar,
     code: &str,
     error: Option<String>,
-    strength: Option<&str>,
     status: StatusCode,
 ) -> Result<Response, WebError> {
-    page(state, jar, "forgot_password.html", status, context! { code, error, strength })
+    page(state, jar, "forgot_password.html", status, context! { code, error })
 }
 
 /// `GET …/nouveau?code=…`: the link of the e-mail; the form, without
@@ -126,7 +125,7 @@ pub async fn link(
     Params(q): Params<RecoveryForm>,
 ) -> Result<Response, WebError> {
     match state.lifecycle.reset_grant(&q.code).await {
-        Ok(_) => password_form(&state, jar, &q.code, None, None, StatusCode::OK),
+        Ok(_) => password_form(&state, jar, &q.code, None, StatusCode::OK),
         Err(FlowError::Core(e)) => Err(e.into()),
         Err(_) => expired_reset(&state, jar),
     }
@@ -159,8 +158,7 @@ pub async fn new_password(
             page(&state, jar, "password_changed.html", StatusCode::OK, context! { login_url => "/cas/login" })
         }
         Err(e @ FlowError::Password(_)) => {
-            let strength = strength_label(state.lifecycle.passwords.strength(&form.mot_de_passe, &[]));
-            password_form(&state, jar, &form.code, Some(user_error(e)?), Some(strength), StatusCode::BAD_REQUEST)
+            password_form(&state, jar, &form.code, Some(user_error(e)?), StatusCode::BAD_REQUEST)
         }
         Err(FlowError::Core(e)) => Err(e.into()),
         Err(_) => expired_reset(&state, jar),
