@@ -418,6 +418,7 @@ async fn redis_sessions_are_indexed_by_account_for_ending_them_all() {
         login: "c.martin".into(),
         authenticated_at: now,
         last_used_at: now,
+        upstream: None,
     };
     for (id, account) in [("TGT-a", 7), ("TGT-b", 7), ("TGT-c", 8)] {
         sessions.create(&session(id, account), Duration::from_secs(60)).await.unwrap();
@@ -476,6 +477,7 @@ async fn redis_reauthentication_keeps_the_session_and_its_services_and_extends_t
         login: "c.martin".into(),
         authenticated_at: start,
         last_used_at: start,
+        upstream: None,
     };
     sessions.create(&session, Duration::from_secs(5)).await.unwrap();
     let service = SessionService { ticket: "ST-1".into(), service_url: SERVICE.into(), service_id: "cdt".into() };

@@ -15,8 +15,9 @@ use crate::helpers::{LoginResult, TestApp, assert_valid_cas_xml, result, spawn_a
 
 const SERVICE: &str = "https://cahier-de-textes.example.test/";
 const PATTERN: &str = r"https://cahier-de-textes\.example\.test/.*";
-/// Where the upstream sends the browser back (the test's public URL has no port).
-const CALLBACK: &str = r"http://127\.0\.0\.1/upstream/academie/callback\?state=.*";
+/// Where the upstream sends the browser back, after a login or a logout
+/// (the test's public URL has no port).
+const CALLBACK: &str = r"http://127\.0\.0\.1/upstream/academie/.*";
 
 /// The académie's CAS server with one teacher, and the ENT routing its
 /// "personnel" profile there, linking `link_from` to `link_to`.
@@ -110,6 +111,20 @@ async fn a_teacher_logs_in_at_the_academie_and_the_ent_service_gets_its_ticket()
     let again = back_at_the_ent(&ent.another_browser(), &back).await;
     assert_eq!(again.status, 400);
     assert!(unescape(&again.body).contains("Cette connexion a expiré ou a déjà été utilisée"), "{}", again.body);
+
+    // Logout: the ENT's session ends, then the académie's, then back to the ENT.
+    let r = result(ent.client.get(ent.url("/cas/logout")).send().await.unwrap()).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let upstream_logout = r.location.unwrap();
+    assert!(upstream_logout.starts_with(&format!("{}/cas/logout?service=", academie.address)), "{upstream_logout}");
+    assert_eq!(ent.get_login(&[("service", SERVICE)]).await.status, 200, "no more SSO at the ENT");
+    let r = result(academie.client.get(&upstream_logout).send().await.unwrap()).await;
+    assert_eq!(r.status, 302, "the académie sends the browser back: {}", r.body);
+    let r = back_at_the_ent(&ent, &r.location.unwrap()).await;
+    assert_eq!(r.status, 200);
+    assert!(unescape(&r.body).contains("déconnecté"), "{}", r.body);
+    let at_academie = academie.get_login(&[("service", &callback)]).await;
+    assert_eq!(at_academie.status, 200, "no more SSO at the académie either");
 }
 
 #[tokio::test]

@@ -37,6 +37,9 @@ pub struct ResumeTarget {
     pub post: bool,
     /// The credentials were typed for this login (not a live session).
     pub fresh: bool,
+    /// The upstream identity provider that asserted the identity, if any.
+    #[serde(default)]
+    pub upstream: Option<String>,
 }
 
 /// A login waiting for the acceptance of the terms of use.

@@ -96,6 +96,10 @@ pub struct SsoSession {
     /// When the person typed their credentials.
     pub authenticated_at: DateTime<Utc>,
     pub last_used_at: DateTime<Utc>,
+    /// The upstream identity provider the login came through, if any: its
+    /// session is ended too at logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
 }
 
 impl SsoSession {
@@ -220,6 +224,7 @@ mod id_tests {
             login: "c.martin".into(),
             authenticated_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
             last_used_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
+            upstream: None,
         };
         assert!(!format!("{session:?}").contains(session.id.expose()));
         let entry = SessionService::cas("cdt", "https://cdt.example/", &whole);

@@ -86,12 +86,13 @@ impl LoginRequest {
         !self.renew && self.service.as_ref().is_none_or(|(_, s)| s.policy.sso_enabled)
     }
 
-    fn resume_target(&self, fresh: bool) -> ResumeTarget {
+    fn resume_target(&self, fresh: bool, upstream: Option<&str>) -> ResumeTarget {
         ResumeTarget {
             service: self.service_url().map(str::to_owned),
             renew: self.renew,
             post: self.method == ResponseMethod::Post,
             fresh,
+            upstream: upstream.map(str::to_owned),
         }
     }
 }
@@ -112,6 +113,24 @@ impl Identified {
             Identified::Password(a) | Identified::Upstream { account: a, .. } => a,
         }
     }
+
+    fn upstream(&self) -> Option<&str> {
+        match self {
+            Identified::Password(_) => None,
+            Identified::Upstream { upstream, .. } => Some(upstream),
+        }
+    }
+}
+
+/// Where the browser goes after `/cas/logout`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum LogoutNext {
+    /// To the registered service that asked for the logout.
+    ToService(String),
+    /// To the upstream identity provider's logout, which comes back to us.
+    ToUpstream(String),
+    /// The "logged out" page.
+    LoggedOut,
 }
 
 /// Why credentials were refused; the form is shown again with the reason.
@@ -194,10 +213,41 @@ impl LoginPipeline {
         Self { cas, auth, lifecycle, upstreams }
     }
 
+    /// `/cas/logout`: ends the session behind `tgc` (single logout to its
+    /// services), then the upstream's session it came through, then back
+    /// to `service` when it is registered.
+    pub async fn logout(&self, tgc: Option<&str>, service: Option<&str>) -> Result<LogoutNext> {
+        let ended = match tgc {
+            Some(id) => self.cas.end_session(id).await?,
+            None => None,
+        };
+        let service = match service.filter(|s| !s.is_empty()) {
+            Some(raw) => self.cas.registered_service(raw).await.ok().map(|(url, _)| url.as_str().to_owned()),
+            None => None,
+        };
+        if let Some(upstream) = ended.and_then(|s| s.upstream).and_then(|id| self.upstreams.get(&id))
+            && let Ok(url) = self.upstreams.logout_url(upstream, service.as_deref())
+        {
+            return Ok(LogoutNext::ToUpstream(url));
+        }
+        Ok(service.map_or(LogoutNext::LoggedOut, LogoutNext::ToService))
+    }
+
+    /// `/upstream/<id>/deconnexion`: back from the upstream's logout.
+    pub async fn after_upstream_logout(&self, service: Option<&str>) -> LogoutNext {
+        match service.filter(|s| !s.is_empty()) {
+            Some(raw) => match self.cas.registered_service(raw).await {
+                Ok((url, _)) => LogoutNext::ToService(url.as_str().to_owned()),
+                Err(_) => LogoutNext::LoggedOut,
+            },
+            None => LogoutNext::LoggedOut,
+        }
+    }
+
     /// `/upstream/<id>/start`: the login leaves for the upstream `id`.
     pub async fn start_upstream(&self, id: &str, request: &LoginRequest) -> Result<LoginStep> {
         let upstream = self.upstreams.get(id).ok_or(Error::UnknownUpstream)?;
-        let url = self.upstreams.start(upstream, request.resume_target(true)).await?;
+        let url = self.upstreams.start(upstream, request.resume_target(true, None)).await?;
         Ok(LoginNext::ToUpstream { url }.into())
     }
 
@@ -261,7 +311,8 @@ impl LoginPipeline {
                 if let Some(url) = request.gateway.then(|| request.service_url()).flatten() {
                     return Ok(LoginNext::Gateway { url: url.to_owned() }.into());
                 }
-                return self.ask_cgu(&account, session.authenticated_at, request, false).await;
+                let target = request.resume_target(false, session.upstream.as_deref());
+                return self.ask_cgu(&account, session.authenticated_at, target).await;
             }
             return self.to_service(&session, &account, request, false).await;
         }
@@ -317,9 +368,9 @@ impl LoginPipeline {
             tracing::warn!(error = %e, "cannot record the login in the history");
         }
         if self.lifecycle.must_accept_cgu(account) {
-            return self.ask_cgu(account, now, request, true).await;
+            return self.ask_cgu(account, now, request.resume_target(true, who.upstream())).await;
         }
-        let session = self.cas.open_session(account, tgc, now).await?;
+        let session = self.cas.open_session_via(account, tgc, now, who.upstream()).await?;
         self.opened(session, account, request, true).await
     }
 
@@ -337,7 +388,8 @@ impl LoginPipeline {
         let target = pending.target;
         let method = if target.post { Some("POST") } else { None };
         let request = self.request(target.service.as_deref(), target.renew, false, method).await?;
-        let session = self.cas.open_session(&account, tgc, pending.authenticated_at).await?;
+        let upstream = target.upstream.as_deref();
+        let session = self.cas.open_session_via(&account, tgc, pending.authenticated_at, upstream).await?;
         self.opened(session, &account, &request, target.fresh).await
     }
 
@@ -345,14 +397,9 @@ impl LoginPipeline {
         &self,
         account: &Account,
         authenticated_at: DateTime<Utc>,
-        request: &LoginRequest,
-        fresh: bool,
+        target: ResumeTarget,
     ) -> Result<LoginStep> {
-        let token = self
-            .lifecycle
-            .begin_cgu(account, authenticated_at, request.resume_target(fresh))
-            .await
-            .map_err(flow_error)?;
+        let token = self.lifecycle.begin_cgu(account, authenticated_at, target).await.map_err(flow_error)?;
         Ok(LoginNext::AskCgu { token, refused: false }.into())
     }
 

@@ -154,6 +154,17 @@ impl Upstreams {
         Ok(if found.len() == 1 { found.pop() } else { None })
     }
 
+    /// The upstream's logout, coming back to `/upstream/<id>/deconnexion`
+    /// (with the `service` to go on to, if any).
+    pub fn logout_url(&self, upstream: &UpstreamConfig, service: Option<&str>) -> Result<String> {
+        let back = format!("{}/upstream/{}/deconnexion", self.public_base, upstream.id);
+        let back = match service {
+            Some(s) => with_query(&back, &[("service", s)]),
+            None => back,
+        };
+        Ok(with_query(&format!("{}/logout", upstream.cas_base()?), &[("service", &back)]))
+    }
+
     fn callback(&self, upstream: &UpstreamConfig, state: &str) -> String {
         with_query(&format!("{}/upstream/{}/callback", self.public_base, upstream.id), &[("state", state)])
     }

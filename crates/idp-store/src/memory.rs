@@ -194,6 +194,7 @@ mod tests {
             login: "jdupont".into(),
             authenticated_at: at,
             last_used_at: at,
+            upstream: None,
         }
     }
 

@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(compte::routes())
         .route("/upstream/{id}/start", get(upstream::start))
         .route("/upstream/{id}/callback", get(upstream::callback))
+        .route("/upstream/{id}/deconnexion", get(cas::logout::after_upstream))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -317,7 +317,13 @@ async fn a_pending_cgu_acceptance_is_single_use() {
     account.cgu_version = Some("2".into());
     l.accounts.update(&account).await.unwrap();
     assert!(l.must_accept_cgu(&account));
-    let target = ResumeTarget { service: Some("https://s.example/".into()), renew: true, post: false, fresh: true };
+    let target = ResumeTarget {
+        service: Some("https://s.example/".into()),
+        renew: true,
+        post: false,
+        fresh: true,
+        upstream: None,
+    };
     let checked_at = l.now() - Duration::minutes(5);
     let token = l.begin_cgu(&account, checked_at, target.clone()).await.unwrap();
     assert!(matches!(l.accept_cgu_at_login(&token, false).await, Err(FlowError::CguNotAccepted)));

@@ -9,15 +9,15 @@ use quick_xml::escape::escape;
 
 use idp_core::ports::AuditEvent;
 use idp_core::service::ServiceId;
-use idp_core::session::{Participant, new_ticket_id};
+use idp_core::session::{Participant, SsoSession, new_ticket_id};
 
 use super::Cas;
 use crate::Result;
 
 impl Cas {
     /// Ends the session `id` (if it exists) and sends the single logout
-    /// messages. Returns the login of the session's owner.
-    pub async fn end_session(&self, id: &str) -> Result<Option<String>> {
+    /// messages. Returns the session that ended.
+    pub async fn end_session(&self, id: &str) -> Result<Option<SsoSession>> {
         // Proxy-granting tickets die with their session, even one already
         // gone from the session store.
         self.proxies.remove_session(id).await?;
@@ -44,7 +44,7 @@ impl Cas {
                 tracing::warn!(error = %e, "a session end hook failed");
             }
         }
-        Ok(Some(session.login))
+        Ok(Some(session))
     }
 }
 

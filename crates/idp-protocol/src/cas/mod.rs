@@ -147,6 +147,18 @@ impl Cas {
         previous: Option<&str>,
         authenticated_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<SsoSession> {
+        self.open_session_via(account, previous, authenticated_at, None).await
+    }
+
+    /// [`Cas::open_session`] for a login through the upstream identity
+    /// provider `upstream` (ended with the session at logout).
+    pub async fn open_session_via(
+        &self,
+        account: &Account,
+        previous: Option<&str>,
+        authenticated_at: chrono::DateTime<chrono::Utc>,
+        upstream: Option<&str>,
+    ) -> Result<SsoSession> {
         let now = self.clock.now();
         if let Some(old) = previous {
             // The same person typing their credentials again (renew, a
@@ -172,6 +184,7 @@ impl Cas {
             login: account.login.as_str().to_owned(),
             authenticated_at,
             last_used_at: now,
+            upstream: upstream.map(str::to_owned),
         };
         self.sessions.create(&session, std_ttl(self.policy.sso_hard_timeout)).await?;
         Ok(session)

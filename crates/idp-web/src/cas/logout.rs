@@ -8,6 +8,8 @@ use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
+use idp_protocol::login::LogoutNext;
+
 use crate::cas::login::redirect;
 use crate::cookies;
 use crate::error::WebError;
@@ -24,16 +26,28 @@ pub async fn logout(
     jar: CookieJar,
     Params(q): Params<LogoutQuery>,
 ) -> Result<Response, WebError> {
-    if let Some(id) = cookies::session_id(&jar, state.config.https()) {
-        state.cas.end_session(&id).await?;
+    let https = state.config.https();
+    let next = state.login.logout(cookies::session_id(&jar, https).as_deref(), q.service.as_deref()).await?;
+    let jar = cookies::remove(jar, cookies::Name::Session, https);
+    Ok((jar, respond(&state, next)?).into_response())
+}
+
+/// `/upstream/<id>/deconnexion`: back from the upstream's logout.
+pub async fn after_upstream(
+    State(state): State<AppState>,
+    Params(q): Params<LogoutQuery>,
+) -> Result<Response, WebError> {
+    let next = state.login.after_upstream_logout(q.service.as_deref()).await;
+    respond(&state, next)
+}
+
+/// Only a registered service is followed: no open redirect.
+fn respond(state: &AppState, next: LogoutNext) -> Result<Response, WebError> {
+    match next {
+        LogoutNext::ToService(url) | LogoutNext::ToUpstream(url) => Ok(redirect(StatusCode::FOUND, &url)),
+        LogoutNext::LoggedOut => {
+            let html = state.views.render("logged_out.html", context! { login_url => "/cas/login" })?;
+            Ok(Html(html).into_response())
+        }
     }
-    let jar = cookies::remove(jar, cookies::Name::Session, state.config.https());
-    // Only a registered service is followed: no open redirect.
-    if let Some(service) = q.service.as_deref().filter(|s| !s.is_empty())
-        && let Ok((url, _)) = state.cas.registered_service(service).await
-    {
-        return Ok((jar, redirect(StatusCode::FOUND, url.as_str())).into_response());
-    }
-    let html = state.views.render("logged_out.html", context! { login_url => "/cas/login" })?;
-    Ok((jar, Html(html)).into_response())
 }
