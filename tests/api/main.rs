@@ -22,6 +22,7 @@ mod helpers;
 mod interop;
 mod logs;
 mod oidc;
+mod operations;
 mod serving;
 mod slo;
 mod smtp;

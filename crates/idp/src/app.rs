@@ -44,6 +44,12 @@ pub struct Application {
     public_url: url::Url,
     database: String,
     limits: crate::http::ConnectionLimits,
+    /// Single logout messages sent in the background, waited for at
+    /// shutdown.
+    outbound: Arc<HttpOutbound>,
+    /// The e-mail queue and a sender of its own, for a last delivery at
+    /// shutdown.
+    mail_queue: Option<(Arc<QueuedMailer>, SmtpSender)>,
 }
 
 /// The process-wide Prometheus recorder (a recorder can only be installed
@@ -114,7 +120,7 @@ impl Application {
             .with_context(|| format!("cannot create the outbox {}", settings.outbox_dir().display()))?;
         let audit = Arc::new(TracingAudit);
         let outbound = Arc::new(outbound(settings)?);
-        let (cas, keys, issuer) = build_cas(settings, &stores, clock.clone(), outbound).await?;
+        let (cas, keys, issuer) = build_cas(settings, &stores, clock.clone(), outbound.clone()).await?;
         let oidc = Oidc {
             cas: cas.clone(),
             clients: stores.clients.clone(),
@@ -137,6 +143,7 @@ impl Application {
             Views::new(&settings.theme, settings.theme_dir.clone(), &settings.site_name).map_err(anyhow::Error::msg)?;
         let views = Arc::new(views);
         let dkim = settings.mail.dkim.as_ref().map(dkim_config).transpose().context("invalid DKIM settings")?;
+        let mut mail_queue = None;
         let mailer: Arc<dyn Mailer> = match &settings.mail.smtp {
             Some(smtp) => {
                 let sender = SmtpSender::new(smtp).context("invalid SMTP settings")?;
@@ -147,6 +154,7 @@ impl Application {
                 );
                 let poll = Duration::from_secs(settings.mail.retry_poll_seconds.max(1));
                 tokio::spawn(queue.clone().run_worker(sender, poll));
+                mail_queue = Some((queue.clone(), SmtpSender::new(smtp).context("invalid SMTP settings")?));
                 queue
             }
             None => Arc::new(
@@ -228,7 +236,10 @@ impl Application {
             limits: crate::http::ConnectionLimits {
                 header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_secs),
                 max_connections: settings.server.max_connections,
+                drain: Duration::from_secs(settings.server.shutdown_drain_secs),
             },
+            outbound,
+            mail_queue,
         })
     }
 
@@ -256,25 +267,41 @@ impl Application {
         ]
     }
 
-    /// Serves until `shutdown` completes, then lets requests in flight end.
+    /// Serves until `shutdown` completes, then stops accepting and drains,
+    /// `server.shutdown_drain_secs` at most in all: requests in flight end,
+    /// single logout messages already sent in the background are waited
+    /// for, and the e-mails due in the queue are given one last delivery
+    /// (those left stay queued for the next start).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Some((listener, router)) = self.metrics else {
-            crate::http::serve(self.listener, self.router, self.limits, shutdown).await;
-            return Ok(());
+        let drain = self.limits.drain;
+        // Every listener stops on the same signal, which carries the end of
+        // the drain.
+        let (stop, stopped) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
+        let signal = |mut stopped: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>| async move {
+            let _ = stopped.wait_for(Option::is_some).await;
         };
-        // Both listeners stop on the same signal.
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        let metrics = tokio::spawn(crate::http::serve(listener, router, self.limits, signal(stopped.clone())));
+        let metrics = self.metrics.map(|(listener, router)| {
+            tokio::spawn(crate::http::serve(listener, router, self.limits, signal(stopped.clone())))
+        });
         let main = crate::http::serve(self.listener, self.router, self.limits, signal(stopped));
         let trigger = async move {
             shutdown.await;
-            let _ = stop.send(true);
+            let _ = stop.send(Some(tokio::time::Instant::now() + drain));
+            stop
         };
-        tokio::join!(main, trigger);
-        metrics.await.context("metrics listener")?;
+        let ((), stop) = tokio::join!(main, trigger);
+        let deadline = (*stop.borrow()).unwrap_or_else(tokio::time::Instant::now);
+        self.outbound.drain(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
+        if let Some((queue, sender)) = &self.mail_queue {
+            match tokio::time::timeout_at(deadline, queue.deliver_due(sender)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "mail queue at shutdown"),
+                Err(_) => tracing::warn!("mail queue at shutdown: left for the next start"),
+            }
+        }
+        if let Some(metrics) = metrics {
+            metrics.await.context("metrics listener")?;
+        }
         Ok(())
     }
 }

@@ -210,11 +210,39 @@ async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()>
             eprintln!("idp: {line}");
         }
     }
-    app.run_until(async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
+    let drain = settings.server.shutdown_drain_secs;
+    app.run_until(async move {
+        let signal = stop_signal().await;
+        tracing::info!("{signal}: shutting down (drain: {drain} s at most)");
     })
-    .await
+    .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Waits for SIGTERM (a container runtime, systemd) or SIGINT (Ctrl-C) and
+/// names it.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }
 
 async fn account(

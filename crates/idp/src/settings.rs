@@ -148,11 +148,14 @@ pub struct ServerSettings {
     /// `/metrics`. When not set, `/metrics` on the main listener answers
     /// loopback addresses and `trusted_proxies` only.
     pub metrics_bind: Option<String>,
+    /// On SIGTERM or SIGINT, the longest wait for requests in flight,
+    /// single logout messages and due e-mails before the process exits.
+    pub shutdown_drain_secs: u64,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { header_read_timeout_secs: 30, max_connections: 1024, metrics_bind: None }
+        Self { header_read_timeout_secs: 30, max_connections: 1024, metrics_bind: None, shutdown_drain_secs: 20 }
     }
 }
 
@@ -236,6 +239,9 @@ impl Settings {
         }
         if self.server.header_read_timeout_secs == 0 {
             return Err("server.header_read_timeout_secs: at least 1".into());
+        }
+        if self.server.shutdown_drain_secs > 3600 {
+            return Err("server.shutdown_drain_secs: at most 3600".into());
         }
         if !(1..=1_000_000).contains(&self.server.max_connections) {
             return Err("server.max_connections: between 1 and 1000000".into());
