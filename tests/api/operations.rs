@@ -255,3 +255,86 @@ async fn sigint_stops_an_idle_server_with_status_zero() {
     let log = server.log();
     assert_eq!(server.exit_code(Duration::from_secs(20)).await, Some(0), "exit status after SIGINT: {log}");
 }
+
+// ---------------------------------------------------------------------------
+// Configuration from the environment
+
+/// Runs `idp ARGS` in `dir` with only the `env` given; returns the exit
+/// code and standard error.
+async fn run_idp(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_idp"));
+    cmd.args(args).current_dir(dir).stdin(Stdio::null()).kill_on_drop(true);
+    for name in IDP_VARIABLES {
+        cmd.env_remove(name);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output()).await.expect("idp ends").unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idp_config_names_the_configuration_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("elsewhere.toml");
+    std::fs::write(&config, format!("data_dir = \"from-idp-config\"\n{CHEAP_CONFIG}")).unwrap();
+    let (code, stderr) = run_idp(dir.path(), &["migrate"], &[("IDP_CONFIG", config.to_str().unwrap())]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(dir.path().join("from-idp-config/idp.db").is_file(), "the data_dir of the IDP_CONFIG file");
+    assert!(!dir.path().join("data").exists(), "not the default data folder");
+    // A file that does not exist is named in the error.
+    let (code, stderr) = run_idp(dir.path(), &["migrate"], &[("IDP_CONFIG", "/nonexistent/idp.toml")]).await;
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("/nonexistent/idp.toml"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serving_on_a_public_address_without_a_public_url_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("IDP_BIND", "0.0.0.0:0"), ("IDP_DATA_DIR", dir.path().to_str().unwrap())];
+    let (code, stderr) = run_idp(dir.path(), &["serve"], &env).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("0.0.0.0:0") && stderr.contains("not a loopback address"), "{stderr}");
+    assert!(stderr.contains("set public_url (or IDP_PUBLIC_URL)"), "what to set: {stderr}");
+    // The other commands, which do not serve, still run with that bind.
+    let (code, stderr) = run_idp(dir.path(), &["migrate"], &env).await;
+    assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idp_trusted_proxies_takes_ranges_and_throttles_the_forwarded_address_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Idp::new(dir.path());
+    idp.run(&["service", "add", "portail", "--name", "Portail", "--url-pattern", PORTAL_PATTERN]).await.ok();
+    idp.create_active("c.martin", PASSWORD).await;
+    let config = dir.path().join("idp-cli-test.toml");
+    let env = [("IDP_DATA_DIR", dir.path().to_str().unwrap()), ("IDP_TRUSTED_PROXIES", "10.9.9.9, 127.0.0.0/8")];
+    let server = Serving::start(dir.path(), &["--config", config.to_str().unwrap(), "serve"], &env).await;
+
+    let client = browser();
+    let attempt = |from: &'static str, password: &'static str| {
+        let (client, base) = (client.clone(), server.base.clone());
+        async move {
+            let page =
+                client.get(format!("{base}/cas/login")).query(&[("profile", "eleve-parent"), ("service", PORTAL)]);
+            let page = result(page.send().await.unwrap()).await;
+            let mut form = hidden_inputs(&page.body);
+            form.push(("username".into(), "c.martin".into()));
+            form.push(("password".into(), password.into()));
+            let post = client.post(format!("{base}/cas/login")).header("x-forwarded-for", from).form(&form);
+            result(post.send().await.unwrap()).await
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("10.0.0.1", "faux").await.status, 401);
+    }
+    // The sixth from 10.0.0.1 is refused, even with the right password.
+    let refused = attempt("10.0.0.1", PASSWORD).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert!(refused.body.contains("Trop de tentatives"), "{}", refused.body);
+    // Another address behind the same proxy is not.
+    let other = attempt("10.0.0.2", PASSWORD).await;
+    assert_eq!(other.status, 303, "{}", other.body);
+    assert!(other.ticket().starts_with("ST-"));
+}

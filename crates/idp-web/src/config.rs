@@ -1,7 +1,6 @@
 //! What the web layer needs from configuration.
 
 use serde::Deserialize;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use url::Url;
 
@@ -58,8 +57,9 @@ pub struct WebConfig {
     /// The site name shown in page headers.
     pub site_name: String,
     pub profiles: Vec<LoginProfile>,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses are ranges
+    /// of one).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `/metrics` is served on a listener of its own, not on this one.
     pub metrics_elsewhere: bool,
     /// Signs the CSRF tokens of forms; the same on every node.

@@ -114,6 +114,7 @@ impl Application {
     /// Opens the stores, builds the router and binds `settings.bind`
     /// (port 0 picks a free port: see [`Application::port`]).
     pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        settings.check_serving().map_err(anyhow::Error::msg)?;
         let public_url = settings.public_url().map_err(anyhow::Error::msg)?;
         let stores = Stores::open(settings, clock.clone()).await?;
         std::fs::create_dir_all(settings.outbox_dir())

@@ -22,7 +22,7 @@ use crate::stores::Stores;
 #[command(name = "idp", version, about = "Single sign-on (CAS) for school digital workspaces")]
 pub struct Cli {
     /// Configuration file (TOML); IDP_* environment variables override it.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", env = "IDP_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,

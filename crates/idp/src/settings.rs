@@ -1,7 +1,8 @@
 //! Configuration: defaults, then the TOML file (`--config`), then the
 //! `IDP_*` environment variables (DESIGN.md §4.1).
 
-use serde::Deserialize;
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -29,6 +30,13 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; `sqlite://<data_dir>/idp.db` when not set.
     pub database_url: Option<String>,
+    /// A file holding the password of `database_url` (a Kubernetes or
+    /// Docker secret), so that the URL itself carries none.
+    pub database_password_file: Option<PathBuf>,
+    /// The database password from `database_password_file` or the
+    /// environment, put into the URL when it is used.
+    #[serde(skip)]
+    pub database_password: Option<String>,
     /// The file of the key that encrypts the OIDC signing keys in the
     /// database (32 bytes in base64). When not set, `key-encryption.key`
     /// beside the SQLite database (or in `data_dir`), made at first start.
@@ -60,14 +68,18 @@ pub struct Settings {
     /// A PEM file of CA certificates trusted for outbound https (CAS proxy
     /// callbacks) besides the system's roots: a private CA, a test CA.
     pub outbound_extra_ca_file: Option<PathBuf>,
-    /// Proxies (load balancers) whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Proxies (load balancers) whose `X-Forwarded-For` is believed:
+    /// addresses (`10.0.0.5`) or ranges (`10.42.0.0/16`).
+    #[serde(deserialize_with = "proxy_list")]
+    pub trusted_proxies: Vec<IpNet>,
     /// Log format: `text` or `json`.
     pub log_format: String,
     /// Lifetimes of OIDC codes and tokens (`[oidc]`).
     pub oidc: OidcLifetimes,
     /// The account flows: link lifetimes, secret questions (docs/accounts.md).
     pub accounts: LifecyclePolicy,
+    /// A file holding `accounts.decoy_key` (a Kubernetes or Docker secret).
+    pub decoy_key_file: Option<PathBuf>,
     /// What a chosen password must be.
     pub password_policy: PasswordPolicy,
     /// How e-mails leave: the outbox folder, or SMTP.
@@ -81,6 +93,8 @@ pub struct MailSettings {
     /// The sender of every e-mail (an address that receives nothing).
     pub from: String,
     /// SMTP server; without it, e-mails are written to `<data_dir>/outbox/`.
+    /// Its password may come from `password_file` instead of `password`.
+    #[serde(deserialize_with = "smtp_settings")]
     pub smtp: Option<SmtpSettings>,
     /// Seconds between two looks at the queue of unsent e-mails.
     pub retry_poll_seconds: u64,
@@ -107,6 +121,8 @@ impl Default for Settings {
             public_url: None,
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            database_password_file: None,
+            database_password: None,
             key_encryption_key_file: None,
             redis_url: None,
             redis_prefix: "idp:".into(),
@@ -126,6 +142,7 @@ impl Default for Settings {
             log_format: "text".into(),
             oidc: OidcLifetimes::default(),
             accounts: LifecyclePolicy::default(),
+            decoy_key_file: None,
             password_policy: PasswordPolicy::default(),
             mail: MailSettings::default(),
         }
@@ -197,14 +214,25 @@ impl Settings {
             }
             None => Settings::default(),
         };
-        settings.apply_env(|name| std::env::var(name).ok());
+        settings.apply_env(|name| std::env::var(name).ok())?;
         settings.check()?;
         Ok(settings)
     }
 
     /// The `IDP_*` variables override the file; empty values are ignored.
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+    /// Then the secrets are read: for each, `IDP_<NAME>` (the value), else
+    /// `IDP_<NAME>_FILE` (a file holding it), else the `*_file` key, else
+    /// the value in the file.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), String> {
         let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("IDP_TRUSTED_PROXIES") {
+            self.trusted_proxies =
+                v.split(',').map(|p| parse_proxy(p.trim())).collect::<Result<_, _>>().map_err(|e| {
+                    format!(
+                        "IDP_TRUSTED_PROXIES: {e} (comma-separated addresses or ranges, e.g. 10.0.0.5,10.42.0.0/16)"
+                    )
+                })?;
+        }
         if let Some(v) = get("IDP_BIND") {
             self.bind = v;
         }
@@ -223,6 +251,43 @@ impl Settings {
         if let Some(v) = get("IDP_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
         }
+        let secret = |name: &str, file_key: Option<&Path>| -> Result<Option<String>, String> {
+            if let Some(v) = get(name) {
+                return Ok(Some(v));
+            }
+            match (get(&format!("{name}_FILE")), file_key) {
+                (Some(path), _) => read_secret(Path::new(&path)).map(Some).map_err(|e| format!("{name}_FILE: {e}")),
+                (None, Some(path)) => read_secret(path).map(Some),
+                (None, None) => Ok(None),
+            }
+        };
+        if let Some(password) = secret("IDP_DATABASE_PASSWORD", self.database_password_file.as_deref())? {
+            self.database_password = Some(password);
+        }
+        if let Some(key) = secret("IDP_DECOY_KEY", self.decoy_key_file.as_deref())? {
+            self.accounts.decoy_key = Some(key);
+        }
+        if let Some(password) = secret("IDP_SMTP_PASSWORD", None)? {
+            let Some(smtp) = self.mail.smtp.as_mut() else {
+                return Err("IDP_SMTP_PASSWORD is set but there is no [mail.smtp] server to use it with".into());
+            };
+            smtp.password = Some(password);
+        }
+        Ok(())
+    }
+
+    /// `idp serve` on an address other hosts reach needs the URL they use:
+    /// without it, the issuer and the links in e-mails would name the bind
+    /// address (`http://0.0.0.0:8080`).
+    pub fn check_serving(&self) -> Result<(), String> {
+        if self.public_url.is_some() || bind_is_loopback(&self.bind) {
+            return Ok(());
+        }
+        Err(format!(
+            "bind = \"{}\" is not a loopback address, and public_url is not set: set public_url \
+             (or IDP_PUBLIC_URL) to the address users and services reach, e.g. https://ent.example.fr",
+            self.bind
+        ))
     }
 
     fn check(&self) -> Result<(), String> {
@@ -275,10 +340,19 @@ impl Settings {
         Ok(url)
     }
 
+    /// The database URL, with the password from `database_password_file`
+    /// or `IDP_DATABASE_PASSWORD` when one is given.
     pub fn database_url(&self) -> String {
-        self.database_url
+        let url = self
+            .database_url
             .clone()
-            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("idp.db").display()))
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("idp.db").display()));
+        let Some(password) = &self.database_password else { return url };
+        let Ok(mut parsed) = url::Url::parse(&url) else { return url };
+        if !parsed.scheme().starts_with("postgres") || parsed.set_password(Some(password)).is_err() {
+            return url;
+        }
+        parsed.to_string()
     }
 
     /// The key-encryption key file, and whether the settings name it (else
@@ -309,6 +383,76 @@ impl Settings {
     }
 }
 
+/// `host:port` on the machine itself only.
+fn bind_is_loopback(bind: &str) -> bool {
+    if let Ok(address) = bind.parse::<std::net::SocketAddr>() {
+        return address.ip().is_loopback();
+    }
+    bind.rsplit_once(':').is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost"))
+}
+
+/// A trusted proxy: an address, or a range in CIDR notation.
+fn parse_proxy(text: &str) -> Result<IpNet, String> {
+    if text.contains('/') {
+        return text.parse::<IpNet>().map(|net| net.trunc()).map_err(|_| format!("'{text}' is not an address range"));
+    }
+    text.parse::<IpAddr>().map(IpNet::from).map_err(|_| format!("'{text}' is not an IP address"))
+}
+
+fn proxy_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    let texts = Vec::<String>::deserialize(deserializer)?;
+    texts.iter().map(|t| parse_proxy(t.trim())).collect::<Result<_, _>>().map_err(serde::de::Error::custom)
+}
+
+/// A secret kept in a file: its content without the final line break.
+fn read_secret(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let secret = text.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(secret.to_owned())
+}
+
+/// `[mail.smtp]` as written in the file: [`SmtpSettings`] and
+/// `password_file`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmtpFile {
+    host: String,
+    port: u16,
+    #[serde(default = "starttls")]
+    security: String,
+    username: Option<String>,
+    password: Option<String>,
+    /// A file holding the password (a Kubernetes or Docker secret).
+    password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+}
+
+fn starttls() -> String {
+    "starttls".into()
+}
+
+fn smtp_settings<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SmtpSettings>, D::Error> {
+    let Some(file) = Option::<SmtpFile>::deserialize(deserializer)? else { return Ok(None) };
+    if file.password.is_some() && file.password_file.is_some() {
+        return Err(serde::de::Error::custom("password and password_file: give one of them"));
+    }
+    let password = match &file.password_file {
+        Some(path) => Some(read_secret(path).map_err(|e| serde::de::Error::custom(format!("password_file: {e}")))?),
+        None => file.password,
+    };
+    Ok(Some(SmtpSettings {
+        host: file.host,
+        port: file.port,
+        security: file.security,
+        username: file.username,
+        password,
+        ca_file: file.ca_file,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,7 +475,8 @@ mod tests {
             "IDP_BIND" => Some("127.0.0.1:1".into()),
             "IDP_REDIS_URL" => Some("".into()),
             _ => None,
-        });
+        })
+        .unwrap();
         assert_eq!(s.bind, "127.0.0.1:1");
         assert!(s.redis_url.is_none());
         assert_eq!(s.tickets.service_ticket_seconds, 5);
@@ -346,12 +491,83 @@ mod tests {
         let s = Settings { database_url: Some("postgres://h/idp".into()), ..Settings::default() };
         assert_eq!(s.key_encryption_key_file().0, PathBuf::from("./data/key-encryption.key"));
         let mut s = Settings::default();
-        s.apply_env(|n| (n == "IDP_KEY_ENCRYPTION_KEY_FILE").then(|| "/run/secrets/kek".into()));
+        s.apply_env(|n| (n == "IDP_KEY_ENCRYPTION_KEY_FILE").then(|| "/run/secrets/kek".into())).unwrap();
         assert_eq!(s.key_encryption_key_file(), (PathBuf::from("/run/secrets/kek"), true));
     }
 
     #[test]
     fn unknown_keys_are_refused() {
         assert!(toml::from_str::<Settings>("bnid = \"x\"").is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_from_the_file_or_the_environment() {
+        let s: Settings = toml::from_str("trusted_proxies = [\"10.0.0.5\", \"10.42.0.0/16\", \"fd00::/8\"]").unwrap();
+        let shown: Vec<String> = s.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.5/32", "10.42.0.0/16", "fd00::/8"]);
+        assert!(s.trusted_proxies[1].contains(&"10.42.7.9".parse::<IpAddr>().unwrap()));
+        let err = toml::from_str::<Settings>("trusted_proxies = [\"10.0.0.300\"]").unwrap_err().to_string();
+        assert!(err.contains("10.0.0.300"), "{err}");
+        let mut s = s;
+        s.apply_env(|n| (n == "IDP_TRUSTED_PROXIES").then(|| "127.0.0.0/8, 192.168.1.1".into())).unwrap();
+        let shown: Vec<String> = s.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["127.0.0.0/8", "192.168.1.1/32"]);
+        let err = s.apply_env(|n| (n == "IDP_TRUSTED_PROXIES").then(|| "ingress".into())).unwrap_err();
+        assert!(err.contains("IDP_TRUSTED_PROXIES") && err.contains("ingress"), "{err}");
+    }
+
+    #[test]
+    fn secrets_come_from_files_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let (smtp, db, decoy) = (file("smtp", "mot-de-passe\n"), file("db", "p@ss/word\n"), file("decoy", "clé\n"));
+        let toml = format!(
+            "database_url = \"postgres://idp@db.example.fr/idp\"\ndatabase_password_file = {db:?}\n\
+             decoy_key_file = {decoy:?}\n[mail.smtp]\nhost = \"smtp.example.fr\"\nport = 587\n\
+             username = \"idp\"\npassword_file = {smtp:?}\n"
+        );
+        let mut s: Settings = toml::from_str(&toml).unwrap();
+        s.apply_env(|_| None).unwrap();
+        assert_eq!(s.mail.smtp.as_ref().unwrap().password.as_deref(), Some("mot-de-passe"));
+        assert_eq!(s.database_url(), "postgres://idp:p%40ss%2Fword@db.example.fr/idp");
+        assert_eq!(s.accounts.decoy_key.as_deref(), Some("clé"));
+        // The environment wins over the files.
+        let other = file("other", "autre");
+        s.apply_env(|n| match n {
+            "IDP_SMTP_PASSWORD" => Some("env-smtp".into()),
+            "IDP_DATABASE_PASSWORD_FILE" => Some(other.clone()),
+            "IDP_DECOY_KEY" => Some("env-decoy".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(s.mail.smtp.as_ref().unwrap().password.as_deref(), Some("env-smtp"));
+        assert_eq!(s.database_url(), "postgres://idp:autre@db.example.fr/idp");
+        assert_eq!(s.accounts.decoy_key.as_deref(), Some("env-decoy"));
+        // A missing file, both password keys, an SMTP password for no server.
+        let bad = "[mail.smtp]\nhost = \"h\"\nport = 25\npassword_file = \"/nonexistent/smtp\"\n";
+        assert!(toml::from_str::<Settings>(bad).unwrap_err().to_string().contains("/nonexistent/smtp"));
+        let both = format!("[mail.smtp]\nhost = \"h\"\nport = 25\npassword = \"x\"\npassword_file = {smtp:?}\n");
+        assert!(toml::from_str::<Settings>(&both).unwrap_err().to_string().contains("password_file"));
+        let err = Settings::default().apply_env(|n| (n == "IDP_SMTP_PASSWORD").then(|| "x".into())).unwrap_err();
+        assert!(err.contains("[mail.smtp]"), "{err}");
+    }
+
+    #[test]
+    fn serving_on_a_public_address_needs_a_public_url() {
+        let on = |bind: &str, public_url: Option<&str>| {
+            Settings { bind: bind.into(), public_url: public_url.map(Into::into), ..Settings::default() }
+                .check_serving()
+        };
+        assert!(on("127.0.0.1:8080", None).is_ok());
+        assert!(on("[::1]:8080", None).is_ok());
+        assert!(on("localhost:8080", None).is_ok());
+        assert!(on("0.0.0.0:8080", Some("https://ent.example.fr")).is_ok());
+        let err = on("0.0.0.0:8080", None).unwrap_err();
+        assert!(err.contains("public_url") && err.contains("IDP_PUBLIC_URL"), "{err}");
+        assert!(on("sso.example.fr:8080", None).is_err());
     }
 }
