@@ -34,6 +34,11 @@ pub enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Exit 0 when the server answers 200 on /readyz (URL, or /readyz on the bind address).
+    Healthcheck {
+        /// http://host:port[/path] of the node itself; /readyz when no path is given.
+        url: Option<String>,
+    },
     /// Manage accounts.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -175,6 +180,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Serve => serve(&settings, clock).await,
+        Command::Healthcheck { url } => {
+            crate::healthcheck::check(&crate::healthcheck::target(url.as_deref(), &settings)?).await
+        }
         Command::Migrate => {
             Stores::open(&settings, clock).await?;
             eprintln!("migrations applied");

@@ -88,14 +88,15 @@ pub struct Settings {
 
 /// E-mail settings.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(try_from = "MailFile")]
 pub struct MailSettings {
     /// The sender of every e-mail (an address that receives nothing).
     pub from: String,
     /// SMTP server; without it, e-mails are written to `<data_dir>/outbox/`.
-    /// Its password may come from `password_file` instead of `password`.
-    #[serde(deserialize_with = "smtp_settings")]
     pub smtp: Option<SmtpSettings>,
+    /// `mail.smtp.password_file`: the file of the SMTP password, read when
+    /// the settings are loaded.
+    pub smtp_password_file: Option<PathBuf>,
     /// Seconds between two looks at the queue of unsent e-mails.
     pub retry_poll_seconds: u64,
     /// DKIM signing of every e-mail, when set.
@@ -107,9 +108,58 @@ impl Default for MailSettings {
         Self {
             from: "ENT Touraine-eschool <confirmation-ent@touraine-eschool.fr>".into(),
             smtp: None,
+            smtp_password_file: None,
             retry_poll_seconds: 5,
             dkim: None,
         }
+    }
+}
+
+/// `[mail]` as written in the file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MailFile {
+    from: String,
+    smtp: Option<SmtpFile>,
+    retry_poll_seconds: u64,
+    dkim: Option<DkimSettings>,
+}
+
+impl Default for MailFile {
+    fn default() -> Self {
+        let d = MailSettings::default();
+        Self { from: d.from, smtp: None, retry_poll_seconds: d.retry_poll_seconds, dkim: None }
+    }
+}
+
+impl TryFrom<MailFile> for MailSettings {
+    type Error = String;
+
+    fn try_from(file: MailFile) -> Result<Self, String> {
+        let (smtp, smtp_password_file) = match file.smtp {
+            Some(s) => {
+                if s.password.is_some() && s.password_file.is_some() {
+                    return Err("mail.smtp: password and password_file, give one of them".into());
+                }
+                let settings = SmtpSettings {
+                    host: s.host,
+                    port: s.port,
+                    security: s.security,
+                    username: s.username,
+                    password: s.password,
+                    ca_file: s.ca_file,
+                };
+                (Some(settings), s.password_file)
+            }
+            None => (None, None),
+        };
+        Ok(Self {
+            from: file.from,
+            smtp,
+            smtp_password_file,
+            retry_poll_seconds: file.retry_poll_seconds,
+            dkim: file.dkim,
+        })
     }
 }
 
@@ -267,7 +317,7 @@ impl Settings {
         if let Some(key) = secret("IDP_DECOY_KEY", self.decoy_key_file.as_deref())? {
             self.accounts.decoy_key = Some(key);
         }
-        if let Some(password) = secret("IDP_SMTP_PASSWORD", None)? {
+        if let Some(password) = secret("IDP_SMTP_PASSWORD", self.mail.smtp_password_file.as_deref())? {
             let Some(smtp) = self.mail.smtp.as_mut() else {
                 return Err("IDP_SMTP_PASSWORD is set but there is no [mail.smtp] server to use it with".into());
             };
@@ -434,25 +484,6 @@ fn starttls() -> String {
     "starttls".into()
 }
 
-fn smtp_settings<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SmtpSettings>, D::Error> {
-    let Some(file) = Option::<SmtpFile>::deserialize(deserializer)? else { return Ok(None) };
-    if file.password.is_some() && file.password_file.is_some() {
-        return Err(serde::de::Error::custom("password and password_file: give one of them"));
-    }
-    let password = match &file.password_file {
-        Some(path) => Some(read_secret(path).map_err(|e| serde::de::Error::custom(format!("password_file: {e}")))?),
-        None => file.password,
-    };
-    Ok(Some(SmtpSettings {
-        host: file.host,
-        port: file.port,
-        security: file.security,
-        username: file.username,
-        password,
-        ca_file: file.ca_file,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,7 +580,8 @@ mod tests {
         assert_eq!(s.accounts.decoy_key.as_deref(), Some("env-decoy"));
         // A missing file, both password keys, an SMTP password for no server.
         let bad = "[mail.smtp]\nhost = \"h\"\nport = 25\npassword_file = \"/nonexistent/smtp\"\n";
-        assert!(toml::from_str::<Settings>(bad).unwrap_err().to_string().contains("/nonexistent/smtp"));
+        let err = toml::from_str::<Settings>(bad).unwrap().apply_env(|_| None).unwrap_err();
+        assert!(err.contains("/nonexistent/smtp"), "{err}");
         let both = format!("[mail.smtp]\nhost = \"h\"\nport = 25\npassword = \"x\"\npassword_file = {smtp:?}\n");
         assert!(toml::from_str::<Settings>(&both).unwrap_err().to_string().contains("password_file"));
         let err = Settings::default().apply_env(|n| (n == "IDP_SMTP_PASSWORD").then(|| "x".into())).unwrap_err();
