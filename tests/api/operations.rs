@@ -479,3 +479,59 @@ fn the_configurations_of_deploy_parse() {
         assert!(!settings.trusted_proxies.is_empty(), "{name}: trusted_proxies set");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Metrics and the access log
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_have_help_text_and_request_durations_by_matched_route() {
+    let app = crate::helpers::spawn_app().await;
+    assert_eq!(app.get_login(&[]).await.status, 200);
+    let (status, _, _) = app.validate("/cas/serviceValidate", &[("service", PORTAL), ("ticket", "ST-secret-1")]).await;
+    assert_eq!(status, 200);
+    let missing = reqwest::get(app.url("/nowhere/ST-secret-2")).await.unwrap();
+    assert_eq!(missing.status(), 404);
+
+    let text = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    let typed: Vec<&str> =
+        text.lines().filter_map(|l| l.strip_prefix("# TYPE ")).filter_map(|l| l.split(' ').next()).collect();
+    assert!(typed.contains(&"idp_http_request_duration_seconds"), "{text}");
+    for name in typed {
+        assert!(text.contains(&format!("# HELP {name} ")), "no HELP text for {name}:\n{text}");
+    }
+    assert!(text.contains("# TYPE idp_http_request_duration_seconds histogram"), "{text}");
+    for route in ["/cas/login", "/cas/serviceValidate", "unmatched"] {
+        let series = format!("route=\"{route}\"");
+        assert!(
+            text.lines().any(|l| l.starts_with("idp_http_request_duration_seconds_bucket{") && l.contains(&series)),
+            "a duration histogram for {route}:\n{text}"
+        );
+    }
+    assert!(!text.contains("secret") && !text.contains("/nowhere"), "paths and queries stay out:\n{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_access_log_names_method_route_status_and_duration_but_never_the_query() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("idp.toml"), CHEAP_CONFIG).unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let server = Serving::start(dir.path(), &["--config", "idp.toml", "serve"], &[("IDP_DATA_DIR", data_dir)]).await;
+    let validate = format!("{}/cas/p3/serviceValidate?service={PORTAL}&ticket=ST-0123-not-logged", server.base);
+    assert_eq!(reqwest::get(validate).await.unwrap().status(), 200);
+    let oidc = format!("{}/nowhere?code=code-not-logged", server.base);
+    assert_eq!(reqwest::get(oidc).await.unwrap().status(), 404);
+    server.signal("TERM");
+    let log = server.log();
+    assert_eq!(server.exit_code(Duration::from_secs(20)).await, Some(0), "{log}");
+
+    let access: Vec<&str> = log.lines().filter(|l| l.contains("idp::access")).collect();
+    let line = access
+        .iter()
+        .find(|l| l.contains("route=/cas/p3/serviceValidate"))
+        .unwrap_or_else(|| panic!("an access line for the validation: {log}"));
+    for part in ["method=GET", "status=200", "duration_ms="] {
+        assert!(line.contains(part), "{part} in {line}");
+    }
+    assert!(access.iter().any(|l| l.contains("route=unmatched") && l.contains("status=404")), "{log}");
+    assert!(!log.contains("ST-0123-not-logged") && !log.contains("code-not-logged"), "a query reached the log: {log}");
+}

@@ -53,10 +53,51 @@ pub struct Application {
 }
 
 /// The process-wide Prometheus recorder (a recorder can only be installed
-/// once per process; tests build several applications).
+/// once per process; tests build several applications), with the HELP
+/// text of every metric and the buckets of the latency histogram.
 fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> = OnceLock::new();
-    HANDLE.get_or_init(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok()).clone()
+    HANDLE
+        .get_or_init(|| {
+            let durations = metrics_exporter_prometheus::Matcher::Full(idp_web::access::REQUEST_DURATION.to_owned());
+            let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets_for_metric(durations, &DURATION_BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()?;
+            describe_metrics();
+            Some(handle)
+        })
+        .clone()
+}
+
+/// Seconds: from a static file to a login with costly hashing waiting in
+/// the queue.
+const DURATION_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// The HELP line of every metric the process records.
+fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_histogram!(
+        idp_web::access::REQUEST_DURATION,
+        Unit::Seconds,
+        "Time to answer an HTTP request, by method, matched route and status."
+    );
+    describe_counter!("idp_logins_total", "Login form submissions, by outcome.");
+    describe_counter!(
+        "idp_service_tickets_total",
+        "CAS service tickets issued; sso=true when from an existing session."
+    );
+    describe_counter!(
+        "idp_ticket_validations_total",
+        "CAS ticket validations, by endpoint and result (success or CAS error code)."
+    );
+    describe_counter!("idp_single_logout_total", "Single logout messages (CAS and OIDC back-channel), by result.");
+    describe_counter!("idp_oidc_token_requests_total", "OIDC token endpoint requests, by grant type and result.");
+    describe_counter!(
+        "idp_connections_refused_total",
+        "Connections refused with a 503 because server.max_connections were open."
+    );
 }
 
 /// The outbound HTTP client of the settings.
