@@ -535,3 +535,28 @@ async fn the_access_log_names_method_route_status_and_duration_but_never_the_que
     assert!(access.iter().any(|l| l.contains("route=unmatched") && l.contains("status=404")), "{log}");
     assert!(!log.contains("ST-0123-not-logged") && !log.contains("code-not-logged"), "a query reached the log: {log}");
 }
+
+// ---------------------------------------------------------------------------
+// Redis over TLS
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rediss_url_opens_a_tls_connection() {
+    // A listener of the test in place of Redis: the first bytes it gets
+    // are a TLS ClientHello (record type 22, version 3.x), not a command.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("rediss://127.0.0.1:{}/0", listener.local_addr().unwrap().port());
+    let first_bytes = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut head = [0u8; 2];
+        stream.read_exact(&mut head).await.unwrap();
+        head
+    });
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("idp.toml"), CHEAP_CONFIG).unwrap();
+    let env = [("IDP_REDIS_URL", url.as_str()), ("IDP_DATA_DIR", dir.path().to_str().unwrap())];
+    let (code, stderr) = run_idp(dir.path(), &["--config", "idp.toml", "service", "list"], &env).await;
+    assert_ne!(code, Some(0), "no Redis answers there");
+    assert!(stderr.contains("cannot connect to Redis"), "{stderr}");
+    assert!(!stderr.contains("feature is not enabled"), "TLS support is built in: {stderr}");
+    assert_eq!(first_bytes.await.unwrap(), [0x16, 0x03], "a TLS handshake");
+}
