@@ -560,3 +560,36 @@ async fn a_rediss_url_opens_a_tls_connection() {
     assert!(!stderr.contains("feature is not enabled"), "TLS support is built in: {stderr}");
     assert_eq!(first_bytes.await.unwrap(), [0x16, 0x03], "a TLS handshake");
 }
+
+// ---------------------------------------------------------------------------
+// Backup
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_copies_the_sqlite_database_while_the_server_runs() {
+    let app = crate::helpers::spawn_app().await;
+    app.active_account("c.martin", PASSWORD, idp_core::account::Profile::Eleve).await;
+    let idp = Idp::new(app.data_dir.path());
+    let saved = tempfile::tempdir().unwrap();
+    let copy = saved.path().join("idp.db");
+    let out = idp.run(&["backup", copy.to_str().unwrap()]).await;
+    out.ok();
+    assert_eq!(out.stdout, "");
+    assert!(out.stderr.contains("key-encryption key"), "a reminder of the key: {}", out.stderr);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    // The server still serves.
+    assert_eq!(reqwest::get(app.url("/readyz")).await.unwrap().status(), 200);
+
+    // Restored elsewhere, with its key beside it: a whole database.
+    std::fs::copy(app.data_dir.path().join("key-encryption.key"), saved.path().join("key-encryption.key")).unwrap();
+    let restored = Idp::new(saved.path()).env("IDP_DATABASE_URL", &format!("sqlite://{}?mode=rwc", copy.display()));
+    assert_eq!(restored.field("c.martin", "state").await, "active");
+
+    // Never over an existing file; PostgreSQL has pg_dump.
+    idp.run(&["backup", copy.to_str().unwrap()]).await.fails_with("cannot create");
+    let on_postgres = Idp::new(saved.path()).env("IDP_DATABASE_URL", "postgres://idp@127.0.0.1:1/idp");
+    on_postgres.run(&["backup", "x.db"]).await.fails_with("pg_dump");
+}

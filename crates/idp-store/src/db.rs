@@ -8,7 +8,9 @@ use idp_core::secret::{Secret, random_token};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::sqlx::{self, sqlite::SqliteJournalMode};
-use sea_orm::{ActiveValue::Set, ConnectOptions, Database, DatabaseConnection, DbBackend, EntityTrait};
+use sea_orm::{
+    ActiveValue::Set, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait,
+};
 
 use crate::entities::server_secret;
 use crate::storage;
@@ -65,6 +67,24 @@ pub async fn migrate(db: &DatabaseConnection) -> idp_core::Result<()> {
     let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *lock).await;
     let _ = lock.close().await;
     migrated
+}
+
+/// Writes a consistent copy of the SQLite database into `target`, a new file
+/// made readable by its owner only, while servers may keep using the
+/// database: `VACUUM INTO` reads it in one transaction.
+pub async fn backup_sqlite(db: &DatabaseConnection, target: &std::path::Path) -> idp_core::Result<()> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Err(idp_core::Error::invalid("database_url", "a copy with VACUUM INTO is for SQLite only"));
+    }
+    let Some(path) = target.to_str() else {
+        return Err(idp_core::Error::invalid("backup file", format!("{}: not UTF-8", target.display())));
+    };
+    crate::at_rest::private_file(target).map_err(|e| storage(format!("cannot create {}: {e}", target.display())))?;
+    let copied = db.execute_unprepared(&format!("VACUUM INTO '{}'", path.replace('\'', "''"))).await;
+    if copied.is_err() {
+        let _ = std::fs::remove_file(target);
+    }
+    copied.map(|_| ()).map_err(storage)
 }
 
 /// Whether the database answers (readiness).

@@ -34,6 +34,11 @@ pub enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Write a consistent copy of the SQLite database to FILE (a new file), even while serving.
+    Backup {
+        /// Where the copy goes; it must not exist.
+        file: PathBuf,
+    },
     /// Exit 0 when the server answers 200 on /readyz (URL, or /readyz on the bind address).
     Healthcheck {
         /// http://host:port[/path] of the node itself; /readyz when no path is given.
@@ -180,6 +185,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Serve => serve(&settings, clock).await,
+        Command::Backup { file } => backup(&settings, &file).await,
         Command::Healthcheck { url } => {
             crate::healthcheck::check(&crate::healthcheck::target(url.as_deref(), &settings)?).await
         }
@@ -227,6 +233,28 @@ async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()>
     })
     .await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// `idp backup FILE`: SQLite only (PostgreSQL has pg_dump).
+async fn backup(settings: &Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    let url = settings.database_url();
+    let Some(source) = idp_store::db::sqlite_path(&url) else {
+        bail!("idp backup copies a SQLite database; for PostgreSQL use pg_dump (see docs/operations.md)")
+    };
+    if !std::path::Path::new(&source).is_file() {
+        bail!("no SQLite database at {source}");
+    }
+    let db = idp_store::db::connect(&url).await.with_context(|| format!("cannot open the database {source}"))?;
+    idp_store::db::backup_sqlite(&db, file)
+        .await
+        .with_context(|| format!("cannot copy the database to {}", file.display()))?;
+    let (key, _) = settings.key_encryption_key_file();
+    eprintln!(
+        "database {source} copied to {}; keep the key-encryption key {} too, apart from it",
+        file.display(),
+        key.display()
+    );
     Ok(())
 }
 
