@@ -17,6 +17,7 @@ mod cas_validate;
 mod cli;
 mod cluster;
 mod compte;
+mod deploy;
 mod generated;
 mod helpers;
 mod interop;
