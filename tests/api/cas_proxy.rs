@@ -29,8 +29,8 @@ pub(crate) const MAIL_PATTERN: &str = r"https://messagerie\.example\.test/.*";
 
 /// A certificate authority made for one test.
 pub(crate) struct TestCa {
-    params: CertificateParams,
-    key: KeyPair,
+    pub(crate) params: CertificateParams,
+    pub(crate) key: KeyPair,
     pub(crate) pem: String,
 }
 

@@ -93,7 +93,7 @@ async fn metrics_answer_the_machine_itself_and_trusted_proxies_only() {
     assert_eq!(get(&app, Some("203.0.113.7")).await, 403);
 
     // Behind a trusted proxy: its own requests pass, relayed ones do not.
-    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
     assert_eq!(get(&app, None).await, 200);
     assert_eq!(get(&app, Some("203.0.113.7")).await, 403);
     assert_eq!(get(&app, Some("127.0.0.1")).await, 200);

@@ -15,7 +15,7 @@ const PATTERN: &str = r"https://cahier-de-textes\.example\.test/.*";
 /// A server that trusts `X-Forwarded-For` from the test client, so that a
 /// test can speak from several addresses.
 async fn app() -> TestApp {
-    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]).await;
+    let app = spawn_app_with(|s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
     app.active_account("c.martin", "Bonjour-2026!", Profile::Eleve).await;
     app.service("cdt", PATTERN, &["uid"], None).await;
     app
@@ -59,7 +59,7 @@ async fn parallel_guesses_are_counted_before_any_is_checked() {
 #[tokio::test]
 async fn a_classmate_cannot_lock_a_child_out() {
     let app = spawn_app_with(|s| {
-        s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         s.throttle.per_login = 8;
     })
     .await;
@@ -90,7 +90,7 @@ async fn a_classmate_cannot_lock_a_child_out() {
 #[tokio::test]
 async fn a_school_behind_one_address_keeps_working() {
     let app = spawn_app_with(|s| {
-        s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
         s.throttle.per_address = 3;
     })
     .await;

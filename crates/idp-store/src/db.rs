@@ -7,8 +7,10 @@ use std::time::Duration;
 use idp_core::secret::{Secret, random_token};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::sqlx::sqlite::SqliteJournalMode;
-use sea_orm::{ActiveValue::Set, ConnectOptions, Database, DatabaseConnection, EntityTrait};
+use sea_orm::sqlx::{self, sqlite::SqliteJournalMode};
+use sea_orm::{
+    ActiveValue::Set, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, EntityTrait,
+};
 
 use crate::entities::server_secret;
 use crate::storage;
@@ -45,9 +47,44 @@ pub async fn connect(url: &str) -> idp_core::Result<DatabaseConnection> {
     Database::connect(options).await.map_err(storage)
 }
 
-/// Applies the pending migrations.
+/// The key of the PostgreSQL advisory lock held while migrating (`idp_migr`
+/// in ASCII).
+const MIGRATION_LOCK: i64 = 0x6964_705f_6d69_6772;
+
+/// Applies the pending migrations. On PostgreSQL, under an advisory lock:
+/// nodes (pods) starting at once migrate one after the other, and the
+/// later ones find nothing left to do. SQLite serialises writers itself.
 pub async fn migrate(db: &DatabaseConnection) -> idp_core::Result<()> {
-    Migrator::up(db, None).await.map_err(storage)
+    if db.get_database_backend() != DbBackend::Postgres {
+        return Migrator::up(db, None).await.map_err(storage);
+    }
+    // A session-level lock on a connection of its own, held while the pool's
+    // other connections migrate; closing that connection releases it even
+    // when the unlock fails.
+    let mut lock = db.get_postgres_connection_pool().acquire().await.map_err(storage)?;
+    sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *lock).await.map_err(storage)?;
+    let migrated = Migrator::up(db, None).await.map_err(storage);
+    let _ = sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *lock).await;
+    let _ = lock.close().await;
+    migrated
+}
+
+/// Writes a consistent copy of the SQLite database into `target`, a new file
+/// made readable by its owner only, while servers may keep using the
+/// database: `VACUUM INTO` reads it in one transaction.
+pub async fn backup_sqlite(db: &DatabaseConnection, target: &std::path::Path) -> idp_core::Result<()> {
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Err(idp_core::Error::invalid("database_url", "a copy with VACUUM INTO is for SQLite only"));
+    }
+    let Some(path) = target.to_str() else {
+        return Err(idp_core::Error::invalid("backup file", format!("{}: not UTF-8", target.display())));
+    };
+    crate::at_rest::private_file(target).map_err(|e| storage(format!("cannot create {}: {e}", target.display())))?;
+    let copied = db.execute_unprepared(&format!("VACUUM INTO '{}'", path.replace('\'', "''"))).await;
+    if copied.is_err() {
+        let _ = std::fs::remove_file(target);
+    }
+    copied.map(|_| ()).map_err(storage)
 }
 
 /// Whether the database answers (readiness).

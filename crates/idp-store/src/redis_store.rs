@@ -29,6 +29,9 @@ impl Redis {
     /// `prefix` (`idp:` by default), so tests and deployments can share a
     /// server.
     pub async fn connect(url: &str, prefix: &str) -> Result<Redis> {
+        // rediss:// uses rustls with the process's crypto provider (ring);
+        // installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = redis::Client::open(url).map_err(storage)?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))

@@ -1,7 +1,6 @@
 //! What the web layer needs from configuration.
 
 use serde::Deserialize;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use url::Url;
 
@@ -70,8 +69,9 @@ pub struct WebConfig {
     /// The site name shown in page headers.
     pub site_name: String,
     pub profiles: Vec<LoginProfile>,
-    /// Proxies whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Proxies whose `X-Forwarded-For` is believed (addresses are ranges
+    /// of one).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// `/metrics` is served on a listener of its own, not on this one.
     pub metrics_elsewhere: bool,
     /// The label of each upstream identity provider, by id.

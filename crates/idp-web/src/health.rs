@@ -59,12 +59,12 @@ fn exposition(render: &Arc<dyn Fn() -> String + Send + Sync>) -> Response {
 /// The client is the machine itself or a trusted proxy, and the request was
 /// not relayed by a proxy that is not trusted (a local reverse proxy not
 /// listed in `trusted_proxies` would make every client look local).
-fn may_read_metrics(parts: &Parts, trusted: &[IpAddr]) -> bool {
+fn may_read_metrics(parts: &Parts, trusted: &[ipnet::IpNet]) -> bool {
     let Ok(client) = client_ip(parts, trusted).parse::<IpAddr>() else { return false };
     let relayed = parts.headers.contains_key("x-forwarded-for") || parts.headers.contains_key(header::FORWARDED);
     let peer_trusted = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .is_some_and(|c| trusted.contains(&c.0.ip()));
-    (client.is_loopback() || trusted.contains(&client)) && (peer_trusted || !relayed)
+        .is_some_and(|c| crate::net::is_trusted(trusted, &c.0.ip()));
+    (client.is_loopback() || crate::net::is_trusted(trusted, &client)) && (peer_trusted || !relayed)
 }

@@ -2,14 +2,20 @@
 
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
+use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
+
+/// Whether `ip` is in one of the `trusted` ranges.
+pub fn is_trusted(trusted: &[IpNet], ip: &IpAddr) -> bool {
+    trusted.iter().any(|range| range.contains(ip))
+}
 
 /// The client's address: the peer's, or, when the peer is a trusted proxy,
 /// the last address in `X-Forwarded-For` that is not a trusted proxy.
-pub fn client_ip(parts: &Parts, trusted: &[IpAddr]) -> String {
+pub fn client_ip(parts: &Parts, trusted: &[IpNet]) -> String {
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let Some(peer) = peer else { return "unknown".to_owned() };
-    if !trusted.contains(&peer) {
+    if !is_trusted(trusted, &peer) {
         return peer.to_string();
     }
     let forwarded = parts
@@ -20,7 +26,7 @@ pub fn client_ip(parts: &Parts, trusted: &[IpAddr]) -> String {
         .flat_map(|v| v.split(','))
         .filter_map(|s| s.trim().parse::<IpAddr>().ok())
         .collect::<Vec<_>>();
-    forwarded.into_iter().rev().find(|ip| !trusted.contains(ip)).unwrap_or(peer).to_string()
+    forwarded.into_iter().rev().find(|ip| !is_trusted(trusted, ip)).unwrap_or(peer).to_string()
 }
 
 pub use idp_core::query::with_query;

@@ -45,13 +45,60 @@ pub struct Application {
     public_url: url::Url,
     database: String,
     limits: crate::http::ConnectionLimits,
+    /// Single logout messages sent in the background, waited for at
+    /// shutdown.
+    outbound: Arc<HttpOutbound>,
+    /// The e-mail queue and a sender of its own, for a last delivery at
+    /// shutdown.
+    mail_queue: Option<(Arc<QueuedMailer>, SmtpSender)>,
 }
 
 /// The process-wide Prometheus recorder (a recorder can only be installed
-/// once per process; tests build several applications).
+/// once per process; tests build several applications), with the HELP
+/// text of every metric and the buckets of the latency histogram.
 fn metrics_handle() -> Option<metrics_exporter_prometheus::PrometheusHandle> {
     static HANDLE: OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> = OnceLock::new();
-    HANDLE.get_or_init(|| metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder().ok()).clone()
+    HANDLE
+        .get_or_init(|| {
+            let durations = metrics_exporter_prometheus::Matcher::Full(idp_web::access::REQUEST_DURATION.to_owned());
+            let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
+                .set_buckets_for_metric(durations, &DURATION_BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()?;
+            describe_metrics();
+            Some(handle)
+        })
+        .clone()
+}
+
+/// Seconds: from a static file to a login with costly hashing waiting in
+/// the queue.
+const DURATION_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// The HELP line of every metric the process records.
+fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_histogram!(
+        idp_web::access::REQUEST_DURATION,
+        Unit::Seconds,
+        "Time to answer an HTTP request, by method, matched route and status."
+    );
+    describe_counter!("idp_logins_total", "Login form submissions, by outcome.");
+    describe_counter!(
+        "idp_service_tickets_total",
+        "CAS service tickets issued; sso=true when from an existing session."
+    );
+    describe_counter!(
+        "idp_ticket_validations_total",
+        "CAS ticket validations, by endpoint and result (success or CAS error code)."
+    );
+    describe_counter!("idp_single_logout_total", "Single logout messages (CAS and OIDC back-channel), by result.");
+    describe_counter!("idp_oidc_token_requests_total", "OIDC token endpoint requests, by grant type and result.");
+    describe_counter!(
+        "idp_connections_refused_total",
+        "Connections refused with a 503 because server.max_connections were open."
+    );
 }
 
 /// The outbound HTTP client of the settings.
@@ -109,6 +156,7 @@ impl Application {
     /// Opens the stores, builds the router and binds `settings.bind`
     /// (port 0 picks a free port: see [`Application::port`]).
     pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Application> {
+        settings.check_serving().map_err(anyhow::Error::msg)?;
         let public_url = settings.public_url().map_err(anyhow::Error::msg)?;
         let stores = Stores::open(settings, clock.clone()).await?;
         std::fs::create_dir_all(settings.outbox_dir())
@@ -118,7 +166,7 @@ impl Application {
         let (cas, keys, issuer) = build_cas(settings, &stores, clock.clone(), outbound.clone()).await?;
         let upstreams = Upstreams::new(
             settings.upstreams.clone(),
-            outbound,
+            outbound.clone(),
             stores.ephemeral.clone(),
             stores.accounts.clone(),
             &issuer,
@@ -145,6 +193,7 @@ impl Application {
             Views::new(&settings.theme, settings.theme_dir.clone(), &settings.site_name).map_err(anyhow::Error::msg)?;
         let views = Arc::new(views);
         let dkim = settings.mail.dkim.as_ref().map(dkim_config).transpose().context("invalid DKIM settings")?;
+        let mut mail_queue = None;
         let mailer: Arc<dyn Mailer> = match &settings.mail.smtp {
             Some(smtp) => {
                 let sender = SmtpSender::new(smtp).context("invalid SMTP settings")?;
@@ -155,6 +204,7 @@ impl Application {
                 );
                 let poll = Duration::from_secs(settings.mail.retry_poll_seconds.max(1));
                 tokio::spawn(queue.clone().run_worker(sender, poll));
+                mail_queue = Some((queue.clone(), SmtpSender::new(smtp).context("invalid SMTP settings")?));
                 queue
             }
             None => Arc::new(
@@ -237,7 +287,10 @@ impl Application {
             limits: crate::http::ConnectionLimits {
                 header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_secs),
                 max_connections: settings.server.max_connections,
+                drain: Duration::from_secs(settings.server.shutdown_drain_secs),
             },
+            outbound,
+            mail_queue,
         })
     }
 
@@ -271,25 +324,41 @@ impl Application {
         ]
     }
 
-    /// Serves until `shutdown` completes, then lets requests in flight end.
+    /// Serves until `shutdown` completes, then stops accepting and drains,
+    /// `server.shutdown_drain_secs` at most in all: requests in flight end,
+    /// single logout messages already sent in the background are waited
+    /// for, and the e-mails due in the queue are given one last delivery
+    /// (those left stay queued for the next start).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Some((listener, router)) = self.metrics else {
-            crate::http::serve(self.listener, self.router, self.limits, shutdown).await;
-            return Ok(());
+        let drain = self.limits.drain;
+        // Every listener stops on the same signal, which carries the end of
+        // the drain.
+        let (stop, stopped) = tokio::sync::watch::channel(None::<tokio::time::Instant>);
+        let signal = |mut stopped: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>| async move {
+            let _ = stopped.wait_for(Option::is_some).await;
         };
-        // Both listeners stop on the same signal.
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let signal = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = stopped.wait_for(|s| *s).await;
-        };
-        let metrics = tokio::spawn(crate::http::serve(listener, router, self.limits, signal(stopped.clone())));
+        let metrics = self.metrics.map(|(listener, router)| {
+            tokio::spawn(crate::http::serve(listener, router, self.limits, signal(stopped.clone())))
+        });
         let main = crate::http::serve(self.listener, self.router, self.limits, signal(stopped));
         let trigger = async move {
             shutdown.await;
-            let _ = stop.send(true);
+            let _ = stop.send(Some(tokio::time::Instant::now() + drain));
+            stop
         };
-        tokio::join!(main, trigger);
-        metrics.await.context("metrics listener")?;
+        let ((), stop) = tokio::join!(main, trigger);
+        let deadline = (*stop.borrow()).unwrap_or_else(tokio::time::Instant::now);
+        self.outbound.drain(deadline.saturating_duration_since(tokio::time::Instant::now())).await;
+        if let Some((queue, sender)) = &self.mail_queue {
+            match tokio::time::timeout_at(deadline, queue.deliver_due(sender)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "mail queue at shutdown"),
+                Err(_) => tracing::warn!("mail queue at shutdown: left for the next start"),
+            }
+        }
+        if let Some(metrics) = metrics {
+            metrics.await.context("metrics listener")?;
+        }
         Ok(())
     }
 }

@@ -22,7 +22,7 @@ use crate::stores::Stores;
 #[command(name = "idp", version, about = "Single sign-on (CAS) for school digital workspaces")]
 pub struct Cli {
     /// Configuration file (TOML); IDP_* environment variables override it.
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", env = "IDP_CONFIG")]
     pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
@@ -34,6 +34,16 @@ pub enum Command {
     Serve,
     /// Apply the database migrations and exit.
     Migrate,
+    /// Write a consistent copy of the SQLite database to FILE (a new file), even while serving.
+    Backup {
+        /// Where the copy goes; it must not exist.
+        file: PathBuf,
+    },
+    /// Exit 0 when the server answers 200 on /readyz (URL, or /readyz on the bind address).
+    Healthcheck {
+        /// http://host:port[/path] of the node itself; /readyz when no path is given.
+        url: Option<String>,
+    },
     /// Manage accounts.
     #[command(subcommand)]
     Account(AccountCommand),
@@ -175,6 +185,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match cli.command {
         Command::Serve => serve(&settings, clock).await,
+        Command::Backup { file } => backup(&settings, &file).await,
+        Command::Healthcheck { url } => {
+            crate::healthcheck::check(&crate::healthcheck::target(url.as_deref(), &settings)?).await
+        }
         Command::Migrate => {
             Stores::open(&settings, clock).await?;
             eprintln!("migrations applied");
@@ -195,7 +209,9 @@ fn init_logging(settings: &Settings, serving: bool) {
     let default = if serving { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("IDP_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours for a terminal only: not in a log file, journald or a container log.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = if settings.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
 }
 
@@ -210,11 +226,61 @@ async fn serve(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()>
             eprintln!("idp: {line}");
         }
     }
-    app.run_until(async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
+    let drain = settings.server.shutdown_drain_secs;
+    app.run_until(async move {
+        let signal = stop_signal().await;
+        tracing::info!("{signal}: shutting down (drain: {drain} s at most)");
     })
-    .await
+    .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// `idp backup FILE`: SQLite only (PostgreSQL has pg_dump).
+async fn backup(settings: &Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    let url = settings.database_url();
+    let Some(source) = idp_store::db::sqlite_path(&url) else {
+        bail!("idp backup copies a SQLite database; for PostgreSQL use pg_dump (see docs/operations.md)")
+    };
+    if !std::path::Path::new(&source).is_file() {
+        bail!("no SQLite database at {source}");
+    }
+    let db = idp_store::db::connect(&url).await.with_context(|| format!("cannot open the database {source}"))?;
+    idp_store::db::backup_sqlite(&db, file)
+        .await
+        .with_context(|| format!("cannot copy the database to {}", file.display()))?;
+    let (key, _) = settings.key_encryption_key_file();
+    eprintln!(
+        "database {source} copied to {}; keep the key-encryption key {} too, apart from it",
+        file.display(),
+        key.display()
+    );
+    Ok(())
+}
+
+/// Waits for SIGTERM (a container runtime, systemd) or SIGINT (Ctrl-C) and
+/// names it.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }
 
 async fn account(

@@ -23,6 +23,9 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// Connections served at once.
     pub max_connections: usize,
+    /// After shutdown is asked, the longest wait for requests in flight;
+    /// connections still open then are dropped.
+    pub drain: Duration,
 }
 
 /// The answer to a connection over the cap, written before closing it.
@@ -37,7 +40,7 @@ Serveur surchargé, réessayez dans un instant.\n"
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops
 /// accepting, asks every open connection to close after its current
-/// request, and waits for them.
+/// request, and waits for them (`limits.drain` at most).
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
@@ -90,7 +93,10 @@ pub async fn serve(
     drop(listener);
     let _ = closing.send(true);
     // Every connection holds a permit until it ends.
-    let _ = permits.acquire_many(max).await;
+    if tokio::time::timeout(limits.drain, permits.acquire_many(max)).await.is_err() {
+        let open = max as usize - permits.available_permits();
+        tracing::warn!(target: "idp::http", open, "connections still open at the end of the drain, dropped");
+    }
 }
 
 /// A connection over the cap: a 503 if the socket takes it at once, then

@@ -6,6 +6,7 @@
 //! - [`app`]: the server (`Application::build`, `port`, `run_until`);
 //!   [`http`]: its accept loop (timeouts, connection cap).
 //! - [`cli`]: the commands (docs/operations.md); [`import`]: CSV import;
+//!   [`healthcheck`]: `idp healthcheck`, for container health checks;
 //!   [`service_rules`]: the policy options of `service add|update`.
 //!   [`clients_cli`]: OIDC clients and signing keys.
 //!
@@ -14,6 +15,7 @@
 pub mod app;
 pub mod cli;
 pub mod clients_cli;
+pub mod healthcheck;
 pub mod http;
 pub mod import;
 pub mod service_rules;

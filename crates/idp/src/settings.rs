@@ -1,7 +1,8 @@
 //! Configuration: defaults, then the TOML file (`--config`), then the
 //! `IDP_*` environment variables (docs/operations.md).
 
-use serde::Deserialize;
+use ipnet::IpNet;
+use serde::{Deserialize, Deserializer};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,13 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; `sqlite://<data_dir>/idp.db` when not set.
     pub database_url: Option<String>,
+    /// A file holding the password of `database_url` (a Kubernetes or
+    /// Docker secret), so that the URL itself carries none.
+    pub database_password_file: Option<PathBuf>,
+    /// The database password from `database_password_file` or the
+    /// environment, put into the URL when it is used.
+    #[serde(skip)]
+    pub database_password: Option<String>,
     /// The file of the key that encrypts the OIDC signing keys in the
     /// database (32 bytes in base64). When not set, `key-encryption.key`
     /// beside the SQLite database (or in `data_dir`), made at first start.
@@ -63,14 +71,18 @@ pub struct Settings {
     /// A PEM file of CA certificates trusted for outbound https (CAS proxy
     /// callbacks) besides the system's roots: a private CA, a test CA.
     pub outbound_extra_ca_file: Option<PathBuf>,
-    /// Proxies (load balancers) whose `X-Forwarded-For` is believed.
-    pub trusted_proxies: Vec<IpAddr>,
+    /// Proxies (load balancers) whose `X-Forwarded-For` is believed:
+    /// addresses (`10.0.0.5`) or ranges (`10.42.0.0/16`).
+    #[serde(deserialize_with = "proxy_list")]
+    pub trusted_proxies: Vec<IpNet>,
     /// Log format: `text` or `json`.
     pub log_format: String,
     /// Lifetimes of OIDC codes and tokens (`[oidc]`).
     pub oidc: OidcLifetimes,
     /// The account flows: link lifetimes, secret questions (docs/accounts.md).
     pub accounts: LifecyclePolicy,
+    /// A file holding `accounts.decoy_key` (a Kubernetes or Docker secret).
+    pub decoy_key_file: Option<PathBuf>,
     /// What a chosen password must be.
     pub password_policy: PasswordPolicy,
     /// How e-mails leave: the outbox folder, or SMTP.
@@ -79,12 +91,15 @@ pub struct Settings {
 
 /// E-mail settings.
 #[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(try_from = "MailFile")]
 pub struct MailSettings {
     /// The sender of every e-mail (an address that receives nothing).
     pub from: String,
     /// SMTP server; without it, e-mails are written to `<data_dir>/outbox/`.
     pub smtp: Option<SmtpSettings>,
+    /// `mail.smtp.password_file`: the file of the SMTP password, read when
+    /// the settings are loaded.
+    pub smtp_password_file: Option<PathBuf>,
     /// Seconds between two looks at the queue of unsent e-mails.
     pub retry_poll_seconds: u64,
     /// DKIM signing of every e-mail, when set.
@@ -96,9 +111,58 @@ impl Default for MailSettings {
         Self {
             from: "ENT Touraine-eschool <confirmation-ent@touraine-eschool.fr>".into(),
             smtp: None,
+            smtp_password_file: None,
             retry_poll_seconds: 5,
             dkim: None,
         }
+    }
+}
+
+/// `[mail]` as written in the file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct MailFile {
+    from: String,
+    smtp: Option<SmtpFile>,
+    retry_poll_seconds: u64,
+    dkim: Option<DkimSettings>,
+}
+
+impl Default for MailFile {
+    fn default() -> Self {
+        let d = MailSettings::default();
+        Self { from: d.from, smtp: None, retry_poll_seconds: d.retry_poll_seconds, dkim: None }
+    }
+}
+
+impl TryFrom<MailFile> for MailSettings {
+    type Error = String;
+
+    fn try_from(file: MailFile) -> Result<Self, String> {
+        let (smtp, smtp_password_file) = match file.smtp {
+            Some(s) => {
+                if s.password.is_some() && s.password_file.is_some() {
+                    return Err("mail.smtp: password and password_file, give one of them".into());
+                }
+                let settings = SmtpSettings {
+                    host: s.host,
+                    port: s.port,
+                    security: s.security,
+                    username: s.username,
+                    password: s.password,
+                    ca_file: s.ca_file,
+                };
+                (Some(settings), s.password_file)
+            }
+            None => (None, None),
+        };
+        Ok(Self {
+            from: file.from,
+            smtp,
+            smtp_password_file,
+            retry_poll_seconds: file.retry_poll_seconds,
+            dkim: file.dkim,
+        })
     }
 }
 
@@ -110,6 +174,8 @@ impl Default for Settings {
             public_url: None,
             data_dir: PathBuf::from("./data"),
             database_url: None,
+            database_password_file: None,
+            database_password: None,
             key_encryption_key_file: None,
             redis_url: None,
             redis_prefix: "idp:".into(),
@@ -130,6 +196,7 @@ impl Default for Settings {
             log_format: "text".into(),
             oidc: OidcLifetimes::default(),
             accounts: LifecyclePolicy::default(),
+            decoy_key_file: None,
             password_policy: PasswordPolicy::default(),
             mail: MailSettings::default(),
         }
@@ -152,11 +219,14 @@ pub struct ServerSettings {
     /// `/metrics`. When not set, `/metrics` on the main listener answers
     /// loopback addresses and `trusted_proxies` only.
     pub metrics_bind: Option<String>,
+    /// On SIGTERM or SIGINT, the longest wait for requests in flight,
+    /// single logout messages and due e-mails before the process exits.
+    pub shutdown_drain_secs: u64,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { header_read_timeout_secs: 30, max_connections: 1024, metrics_bind: None }
+        Self { header_read_timeout_secs: 30, max_connections: 1024, metrics_bind: None, shutdown_drain_secs: 20 }
     }
 }
 
@@ -198,14 +268,25 @@ impl Settings {
             }
             None => Settings::default(),
         };
-        settings.apply_env(|name| std::env::var(name).ok());
+        settings.apply_env(|name| std::env::var(name).ok())?;
         settings.check()?;
         Ok(settings)
     }
 
     /// The `IDP_*` variables override the file; empty values are ignored.
-    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
+    /// Then the secrets are read: for each, `IDP_<NAME>` (the value), else
+    /// `IDP_<NAME>_FILE` (a file holding it), else the `*_file` key, else
+    /// the value in the file.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), String> {
         let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("IDP_TRUSTED_PROXIES") {
+            self.trusted_proxies =
+                v.split(',').map(|p| parse_proxy(p.trim())).collect::<Result<_, _>>().map_err(|e| {
+                    format!(
+                        "IDP_TRUSTED_PROXIES: {e} (comma-separated addresses or ranges, e.g. 10.0.0.5,10.42.0.0/16)"
+                    )
+                })?;
+        }
         if let Some(v) = get("IDP_BIND") {
             self.bind = v;
         }
@@ -224,6 +305,43 @@ impl Settings {
         if let Some(v) = get("IDP_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
         }
+        let secret = |name: &str, file_key: Option<&Path>| -> Result<Option<String>, String> {
+            if let Some(v) = get(name) {
+                return Ok(Some(v));
+            }
+            match (get(&format!("{name}_FILE")), file_key) {
+                (Some(path), _) => read_secret(Path::new(&path)).map(Some).map_err(|e| format!("{name}_FILE: {e}")),
+                (None, Some(path)) => read_secret(path).map(Some),
+                (None, None) => Ok(None),
+            }
+        };
+        if let Some(password) = secret("IDP_DATABASE_PASSWORD", self.database_password_file.as_deref())? {
+            self.database_password = Some(password);
+        }
+        if let Some(key) = secret("IDP_DECOY_KEY", self.decoy_key_file.as_deref())? {
+            self.accounts.decoy_key = Some(key);
+        }
+        if let Some(password) = secret("IDP_SMTP_PASSWORD", self.mail.smtp_password_file.as_deref())? {
+            let Some(smtp) = self.mail.smtp.as_mut() else {
+                return Err("IDP_SMTP_PASSWORD is set but there is no [mail.smtp] server to use it with".into());
+            };
+            smtp.password = Some(password);
+        }
+        Ok(())
+    }
+
+    /// `idp serve` on an address other hosts reach needs the URL they use:
+    /// without it, the issuer and the links in e-mails would name the bind
+    /// address (`http://0.0.0.0:8080`).
+    pub fn check_serving(&self) -> Result<(), String> {
+        if self.public_url.is_some() || bind_is_loopback(&self.bind) {
+            return Ok(());
+        }
+        Err(format!(
+            "bind = \"{}\" is not a loopback address, and public_url is not set: set public_url \
+             (or IDP_PUBLIC_URL) to the address users and services reach, e.g. https://ent.example.fr",
+            self.bind
+        ))
     }
 
     /// A `method = "upstream"` profile names one or more configured
@@ -265,6 +383,9 @@ impl Settings {
         if self.server.header_read_timeout_secs == 0 {
             return Err("server.header_read_timeout_secs: at least 1".into());
         }
+        if self.server.shutdown_drain_secs > 3600 {
+            return Err("server.shutdown_drain_secs: at most 3600".into());
+        }
         if !(1..=1_000_000).contains(&self.server.max_connections) {
             return Err("server.max_connections: between 1 and 1000000".into());
         }
@@ -300,10 +421,19 @@ impl Settings {
         Ok(url)
     }
 
+    /// The database URL, with the password from `database_password_file`
+    /// or `IDP_DATABASE_PASSWORD` when one is given.
     pub fn database_url(&self) -> String {
-        self.database_url
+        let url = self
+            .database_url
             .clone()
-            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("idp.db").display()))
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", self.data_dir.join("idp.db").display()));
+        let Some(password) = &self.database_password else { return url };
+        let Ok(mut parsed) = url::Url::parse(&url) else { return url };
+        if !parsed.scheme().starts_with("postgres") || parsed.set_password(Some(password)).is_err() {
+            return url;
+        }
+        parsed.to_string()
     }
 
     /// The key-encryption key file, and whether the settings name it (else
@@ -334,6 +464,57 @@ impl Settings {
     }
 }
 
+/// `host:port` on the machine itself only.
+fn bind_is_loopback(bind: &str) -> bool {
+    if let Ok(address) = bind.parse::<std::net::SocketAddr>() {
+        return address.ip().is_loopback();
+    }
+    bind.rsplit_once(':').is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost"))
+}
+
+/// A trusted proxy: an address, or a range in CIDR notation.
+fn parse_proxy(text: &str) -> Result<IpNet, String> {
+    if text.contains('/') {
+        return text.parse::<IpNet>().map(|net| net.trunc()).map_err(|_| format!("'{text}' is not an address range"));
+    }
+    text.parse::<IpAddr>().map(IpNet::from).map_err(|_| format!("'{text}' is not an IP address"))
+}
+
+fn proxy_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<IpNet>, D::Error> {
+    let texts = Vec::<String>::deserialize(deserializer)?;
+    texts.iter().map(|t| parse_proxy(t.trim())).collect::<Result<_, _>>().map_err(serde::de::Error::custom)
+}
+
+/// A secret kept in a file: its content without the final line break.
+fn read_secret(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let secret = text.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(secret.to_owned())
+}
+
+/// `[mail.smtp]` as written in the file: [`SmtpSettings`] and
+/// `password_file`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmtpFile {
+    host: String,
+    port: u16,
+    #[serde(default = "starttls")]
+    security: String,
+    username: Option<String>,
+    password: Option<String>,
+    /// A file holding the password (a Kubernetes or Docker secret).
+    password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+}
+
+fn starttls() -> String {
+    "starttls".into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,7 +537,8 @@ mod tests {
             "IDP_BIND" => Some("127.0.0.1:1".into()),
             "IDP_REDIS_URL" => Some("".into()),
             _ => None,
-        });
+        })
+        .unwrap();
         assert_eq!(s.bind, "127.0.0.1:1");
         assert!(s.redis_url.is_none());
         assert_eq!(s.tickets.service_ticket_seconds, 5);
@@ -371,12 +553,84 @@ mod tests {
         let s = Settings { database_url: Some("postgres://h/idp".into()), ..Settings::default() };
         assert_eq!(s.key_encryption_key_file().0, PathBuf::from("./data/key-encryption.key"));
         let mut s = Settings::default();
-        s.apply_env(|n| (n == "IDP_KEY_ENCRYPTION_KEY_FILE").then(|| "/run/secrets/kek".into()));
+        s.apply_env(|n| (n == "IDP_KEY_ENCRYPTION_KEY_FILE").then(|| "/run/secrets/kek".into())).unwrap();
         assert_eq!(s.key_encryption_key_file(), (PathBuf::from("/run/secrets/kek"), true));
     }
 
     #[test]
     fn unknown_keys_are_refused() {
         assert!(toml::from_str::<Settings>("bnid = \"x\"").is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_from_the_file_or_the_environment() {
+        let s: Settings = toml::from_str("trusted_proxies = [\"10.0.0.5\", \"10.42.0.0/16\", \"fd00::/8\"]").unwrap();
+        let shown: Vec<String> = s.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.5/32", "10.42.0.0/16", "fd00::/8"]);
+        assert!(s.trusted_proxies[1].contains(&"10.42.7.9".parse::<IpAddr>().unwrap()));
+        let err = toml::from_str::<Settings>("trusted_proxies = [\"10.0.0.300\"]").unwrap_err().to_string();
+        assert!(err.contains("10.0.0.300"), "{err}");
+        let mut s = s;
+        s.apply_env(|n| (n == "IDP_TRUSTED_PROXIES").then(|| "127.0.0.0/8, 192.168.1.1".into())).unwrap();
+        let shown: Vec<String> = s.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["127.0.0.0/8", "192.168.1.1/32"]);
+        let err = s.apply_env(|n| (n == "IDP_TRUSTED_PROXIES").then(|| "ingress".into())).unwrap_err();
+        assert!(err.contains("IDP_TRUSTED_PROXIES") && err.contains("ingress"), "{err}");
+    }
+
+    #[test]
+    fn secrets_come_from_files_or_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, text: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let (smtp, db, decoy) = (file("smtp", "mot-de-passe\n"), file("db", "p@ss/word\n"), file("decoy", "clé\n"));
+        let toml = format!(
+            "database_url = \"postgres://idp@db.example.fr/idp\"\ndatabase_password_file = {db:?}\n\
+             decoy_key_file = {decoy:?}\n[mail.smtp]\nhost = \"smtp.example.fr\"\nport = 587\n\
+             username = \"idp\"\npassword_file = {smtp:?}\n"
+        );
+        let mut s: Settings = toml::from_str(&toml).unwrap();
+        s.apply_env(|_| None).unwrap();
+        assert_eq!(s.mail.smtp.as_ref().unwrap().password.as_deref(), Some("mot-de-passe"));
+        assert_eq!(s.database_url(), "postgres://idp:p%40ss%2Fword@db.example.fr/idp");
+        assert_eq!(s.accounts.decoy_key.as_deref(), Some("clé"));
+        // The environment wins over the files.
+        let other = file("other", "autre");
+        s.apply_env(|n| match n {
+            "IDP_SMTP_PASSWORD" => Some("env-smtp".into()),
+            "IDP_DATABASE_PASSWORD_FILE" => Some(other.clone()),
+            "IDP_DECOY_KEY" => Some("env-decoy".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(s.mail.smtp.as_ref().unwrap().password.as_deref(), Some("env-smtp"));
+        assert_eq!(s.database_url(), "postgres://idp:autre@db.example.fr/idp");
+        assert_eq!(s.accounts.decoy_key.as_deref(), Some("env-decoy"));
+        // A missing file, both password keys, an SMTP password for no server.
+        let bad = "[mail.smtp]\nhost = \"h\"\nport = 25\npassword_file = \"/nonexistent/smtp\"\n";
+        let err = toml::from_str::<Settings>(bad).unwrap().apply_env(|_| None).unwrap_err();
+        assert!(err.contains("/nonexistent/smtp"), "{err}");
+        let both = format!("[mail.smtp]\nhost = \"h\"\nport = 25\npassword = \"x\"\npassword_file = {smtp:?}\n");
+        assert!(toml::from_str::<Settings>(&both).unwrap_err().to_string().contains("password_file"));
+        let err = Settings::default().apply_env(|n| (n == "IDP_SMTP_PASSWORD").then(|| "x".into())).unwrap_err();
+        assert!(err.contains("[mail.smtp]"), "{err}");
+    }
+
+    #[test]
+    fn serving_on_a_public_address_needs_a_public_url() {
+        let on = |bind: &str, public_url: Option<&str>| {
+            Settings { bind: bind.into(), public_url: public_url.map(Into::into), ..Settings::default() }
+                .check_serving()
+        };
+        assert!(on("127.0.0.1:8080", None).is_ok());
+        assert!(on("[::1]:8080", None).is_ok());
+        assert!(on("localhost:8080", None).is_ok());
+        assert!(on("0.0.0.0:8080", Some("https://ent.example.fr")).is_ok());
+        let err = on("0.0.0.0:8080", None).unwrap_err();
+        assert!(err.contains("public_url") && err.contains("IDP_PUBLIC_URL"), "{err}");
+        assert!(on("sso.example.fr:8080", None).is_err());
     }
 }
