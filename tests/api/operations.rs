@@ -395,3 +395,22 @@ async fn the_access_log_names_method_route_status_and_duration_but_never_the_que
     assert!(access.iter().any(|l| l.contains("route=unmatched") && l.contains("status=404")), "{log}");
     assert!(!log.contains("ST-0123-not-logged") && !log.contains("code-not-logged"), "a query reached the log: {log}");
 }
+
+#[tokio::test]
+async fn metrics_tell_the_hashing_pool_and_the_sso_sessions() {
+    let app = crate::helpers::spawn_app().await;
+    app.active_account("c.martin", "Bonjour-2026!", idp_core::account::Profile::Eleve).await;
+    assert_eq!(app.login(None, "c.martin", "Bonjour-2026!").await.status, 200);
+    let r = app.client.get(app.url("/cas/logout")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    for name in [
+        "idp_hashing_in_flight",
+        "idp_hashing_wait_seconds",
+        "idp_sso_sessions_opened_total",
+        "idp_sso_sessions_ended_total",
+    ] {
+        assert!(text.contains(&format!("# HELP {name} ")), "{name}:\n{text}");
+        assert!(text.lines().any(|l| l.starts_with(name) && !l.starts_with('#')), "a value for {name}:\n{text}");
+    }
+}

@@ -24,12 +24,20 @@ pub struct BlockingHasher {
     limit: usize,
 }
 
+/// Hashes running or waiting (gauge).
+pub const HASHING_IN_FLIGHT: &str = "idp_hashing_in_flight";
+/// Time a hash waited for a free slot (histogram, seconds).
+pub const HASHING_WAIT: &str = "idp_hashing_wait_seconds";
+/// Hashes refused because the queue was full (counter).
+pub const HASHING_REFUSED: &str = "idp_hashing_refused_total";
+
 /// Takes a place in the queue; gives it back when dropped.
 struct Place(Arc<AtomicUsize>);
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let before = self.0.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!(HASHING_IN_FLIGHT).set(before.saturating_sub(1) as f64);
     }
 }
 
@@ -49,10 +57,15 @@ impl BlockingHasher {
 
     async fn run<T: Send + 'static>(&self, f: impl FnOnce(&Argon2Hasher) -> T + Send + 'static) -> Result<T> {
         let place = Place(self.in_flight.clone());
-        if place.0.fetch_add(1, Ordering::AcqRel) >= self.limit {
+        let before = place.0.fetch_add(1, Ordering::AcqRel);
+        metrics::gauge!(HASHING_IN_FLIGHT).set((before + 1) as f64);
+        if before >= self.limit {
+            metrics::counter!(HASHING_REFUSED).increment(1);
             return Err(Error::Hashing("the hashing queue is full".into()));
         }
+        let waiting = std::time::Instant::now();
         let _permit = self.permits.acquire().await.map_err(|e| Error::Hashing(e.into()))?;
+        metrics::histogram!(HASHING_WAIT).record(waiting.elapsed().as_secs_f64());
         let hasher = self.hasher.clone();
         tokio::task::spawn_blocking(move || f(&hasher)).await.map_err(|e| Error::Hashing(e.into()))
     }

@@ -44,6 +44,12 @@ pub mod redis_store;
 mod service_policy;
 pub mod services;
 
+/// SSO sessions opened (counter); with [`SESSIONS_ENDED`], the sessions
+/// live now, less those that timed out.
+pub const SESSIONS_OPENED: &str = "idp_sso_sessions_opened_total";
+/// SSO sessions ended by a logout, a reset or a new login (counter).
+pub const SESSIONS_ENDED: &str = "idp_sso_sessions_ended_total";
+
 // The account life cycle.
 pub mod ephemeral;
 pub mod mail;

@@ -22,7 +22,9 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -270,6 +272,8 @@ impl QueuedMailer {
     /// Sends what is due now; returns how many were sent.
     pub async fn deliver_due(&self, sender: &SmtpSender) -> Result<usize> {
         let now = self.clock.now();
+        let depth = queue_row::Entity::find().count(&self.db).await.map_err(storage)?;
+        metrics::gauge!(MAIL_QUEUE_DEPTH).set(depth as f64);
         let due = queue_row::Entity::find()
             .filter(queue_row::Column::NextAttemptAt.lte(now))
             .order_by_asc(queue_row::Column::Id)
@@ -339,6 +343,9 @@ impl QueuedMailer {
         }
     }
 }
+
+/// Messages waiting in the queue (gauge, read at each pass of the worker).
+pub const MAIL_QUEUE_DEPTH: &str = "idp_mail_queue_depth";
 
 #[async_trait]
 impl Mailer for QueuedMailer {

@@ -93,6 +93,7 @@ impl Sessions {
 #[async_trait]
 impl SessionStore for MemorySessions {
     async fn create(&self, session: &SsoSession, ttl: Duration) -> Result<()> {
+        metrics::counter!(crate::SESSIONS_OPENED).increment(1);
         lock(&self.inner).insert(session.clone(), Vec::new(), ttl, Instant::now());
         Ok(())
     }
@@ -119,6 +120,7 @@ impl SessionStore for MemorySessions {
         let mut inner = lock(&self.inner);
         let removed = inner.map.remove(id, Instant::now());
         if let Some((session, _)) = &removed {
+            metrics::counter!(crate::SESSIONS_ENDED).increment(1);
             inner.forget(session.account_id, id);
         }
         Ok(removed)

@@ -85,6 +85,7 @@ pub struct RedisSessions(pub Redis);
 #[async_trait]
 impl SessionStore for RedisSessions {
     async fn create(&self, session: &SsoSession, ttl: Duration) -> Result<()> {
+        metrics::counter!(crate::SESSIONS_OPENED).increment(1);
         let json = serde_json::to_string(session).map_err(Error::Json)?;
         let index = self.0.key("acct-tgt", &session.account_id.to_string());
         let mut c = self.0.conn.clone();
@@ -163,6 +164,7 @@ impl SessionStore for RedisSessions {
             .await
             .map_err(storage)?;
         let Some(json) = json else { return Ok(None) };
+        metrics::counter!(crate::SESSIONS_ENDED).increment(1);
         let session: SsoSession = serde_json::from_str(&json).map_err(Error::Json)?;
         let services = services.iter().filter_map(|s| serde_json::from_str(s).ok()).collect();
         let _: () = c.srem(self.0.key("acct-tgt", &session.account_id.to_string()), id).await.map_err(storage)?;

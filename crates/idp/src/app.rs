@@ -78,7 +78,7 @@ const DURATION_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1
 
 /// The HELP line of every metric the process records.
 fn describe_metrics() {
-    use metrics::{Unit, describe_counter, describe_histogram};
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_histogram!(
         idp_web::access::REQUEST_DURATION,
         Unit::Seconds,
@@ -98,6 +98,19 @@ fn describe_metrics() {
     describe_counter!(
         "idp_connections_refused_total",
         "Connections refused with a 503 because server.max_connections were open."
+    );
+    describe_gauge!(idp_store::hashing::HASHING_IN_FLIGHT, "Password hashes running or waiting for a slot.");
+    describe_histogram!(
+        idp_store::hashing::HASHING_WAIT,
+        Unit::Seconds,
+        "Time a password hash waited for a free slot of the hashing pool."
+    );
+    describe_counter!(idp_store::hashing::HASHING_REFUSED, "Password hashes refused at once: the queue was full.");
+    describe_gauge!(idp_store::mail::MAIL_QUEUE_DEPTH, "E-mails waiting in the SMTP queue.");
+    describe_counter!(idp_store::SESSIONS_OPENED, "SSO sessions opened.");
+    describe_counter!(
+        idp_store::SESSIONS_ENDED,
+        "SSO sessions ended (logout, reset, new login), not counting time-outs."
     );
 }
 
