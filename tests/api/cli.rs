@@ -987,6 +987,57 @@ async fn service_add_warns_when_the_host_of_a_pattern_is_not_spelled_out() {
     assert!(update.stderr.contains("warning"), "{}", update.stderr);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn service_add_takes_ldap_names_and_apereo_patterns_and_refuses_unknown_attributes() {
+    let app = spawn_app().await;
+    app.active_account("c.martin", "Bonjour-2026!", idp_core::account::Profile::Eleve).await;
+    let idp = Idp::new(app.data_dir.path());
+    let add = |attribute: &'static str| {
+        vec![
+            "service",
+            "add",
+            "ldap",
+            "--name",
+            "Appli",
+            "--url-pattern",
+            r"https://cli\.example\.test/.*",
+            "--attribute",
+            attribute,
+        ]
+    };
+    idp.run(&add("surnom")).await.fails_with("unknown attribute 'surnom'");
+    idp.run(&[
+        "service",
+        "add",
+        "ldap",
+        "--name",
+        "Appli",
+        "--url-pattern",
+        r"https://cli\.example\.test/.*",
+        "--attribute",
+        "sn",
+        "--attribute",
+        "givenName",
+        "--attribute",
+        "cn",
+        "--attribute",
+        "mail",
+        "--proxy-callback",
+        r"^https://portail\.example\.test/pgt.*",
+        "--proxy-target",
+        r"^https://.*",
+    ])
+    .await
+    .ok();
+    let ticket = app.login(Some(CLI_SERVICE), "c.martin", "Bonjour-2026!").await.ticket();
+    let (_, _, xml) = app.validate("/cas/p3/serviceValidate", &[("service", CLI_SERVICE), ("ticket", &ticket)]).await;
+    for expected in
+        ["<cas:sn>Martin</cas:sn>", "<cas:givenName>Camille</cas:givenName>", "<cas:cn>Camille Martin</cas:cn>"]
+    {
+        assert!(xml.contains(expected), "{expected}: {xml}");
+    }
+}
+
 // ---------------------------------------------------------------------------
 // help
 

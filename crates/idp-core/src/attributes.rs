@@ -21,7 +21,20 @@ pub const BUILT_IN: &[&str] = &[
     "ENTPersonStructRattachUAI",
     "ENTPersonLogin",
     crate::release::PSEUDONYM,
+    // The LDAP names operators of other identity providers type.
+    "sn",
+    "givenName",
+    "cn",
+    "displayName",
 ];
+
+/// Whether `name` can be a release source: a built-in attribute (LDAP
+/// aliases included), a known SDET directory attribute, or another `ENT…`
+/// directory attribute. Anything else would release nothing: refused where
+/// a service is registered rather than silently empty.
+pub fn is_known_source(name: &str) -> bool {
+    BUILT_IN.contains(&name) || ent::KNOWN.contains(&name) || name.starts_with("ENT")
+}
 
 /// The values of attribute `name` for `account` (empty when it has none).
 /// Directory attributes with an SDET name win over the derived ones.
@@ -31,9 +44,9 @@ pub fn values_of(account: &Account, name: &str) -> Vec<String> {
         "profile" => vec![account.profile.as_str().to_owned()],
         ent::PROFILS => ent::profiles_of(account),
         ent::LOGIN if !account.attributes.contains_key(name) => vec![account.login.as_str().to_owned()],
-        "given_name" => vec![account.given_name.clone()],
-        "family_name" => vec![account.family_name.clone()],
-        "display_name" => vec![account.display_name()],
+        "given_name" | "givenName" => vec![account.given_name.clone()],
+        "family_name" | "sn" => vec![account.family_name.clone()],
+        "display_name" | "displayName" | "cn" => vec![account.display_name()],
         "email" | "mail" => account.email.iter().cloned().collect(),
         "school" => account.schools.clone(),
         "ENTPersonStructRattachRNE" | "ENTPersonStructRattachUAI" if !account.attributes.contains_key(name) => {

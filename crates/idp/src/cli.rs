@@ -488,7 +488,16 @@ fn parse_logout_url(raw: &str) -> anyhow::Result<url::Url> {
 fn parse_attributes(rules: &[String]) -> anyhow::Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for r in rules {
-        let r = ReleaseRule::parse(r)?.spec();
+        let rule = ReleaseRule::parse(r)?;
+        if !idp_core::attributes::is_known_source(&rule.source) {
+            bail!(
+                "--attribute {r}: unknown attribute '{}' (known: {}, or an ENT directory attribute such as {})",
+                rule.source,
+                idp_core::attributes::BUILT_IN.join(", "),
+                idp_core::ent::KNOWN.join(", ")
+            );
+        }
+        let r = rule.spec();
         if !out.contains(&r) {
             out.push(r);
         }

@@ -127,10 +127,11 @@ pub fn describe(p: &ServicePolicy) -> String {
     )
 }
 
-/// A proxy policy from the operator's patterns.
+/// A proxy policy from the operator's patterns, written as Apereo CAS
+/// writes them or not (`^https://…`: patterns match the whole URL anyway).
 fn proxy_policy(callback: &str, targets: &str) -> anyhow::Result<ProxyPolicy> {
-    if !callback.starts_with("https") {
-        bail!("the proxy callback pattern must only match https URLs (start it with https)");
+    if !callback.trim_start_matches('^').starts_with("https") {
+        bail!("the proxy callback pattern must only match https URLs (start it with https or ^https)");
     }
     Ok(ProxyPolicy { callback: UrlPattern::parse(callback)?, targets: UrlPattern::parse(targets)? })
 }
