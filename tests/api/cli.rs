@@ -1038,6 +1038,56 @@ async fn service_add_takes_ldap_names_and_apereo_patterns_and_refuses_unknown_at
     }
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn apereo_json_services_import_and_export() {
+    let app = spawn_app().await;
+    app.active_account("c.martin", "Bonjour-2026!", idp_core::account::Profile::Eleve).await;
+    let idp = Idp::new(app.data_dir.path());
+    let folder = tempfile::tempdir().unwrap();
+    let definition = r#"{
+      "@class" : "org.apereo.cas.services.CasRegisteredService",
+      "serviceId" : "^https://cli\\.example\\.test/.*",
+      "name" : "Cahier de textes",
+      "id" : 1001,
+      "evaluationOrder" : 10,
+      "logoutUrl" : "https://cli.example.test/logout",
+      "theme" : "ent",
+      "attributeReleasePolicy" : {
+        "@class" : "org.apereo.cas.services.ReturnAllowedAttributeReleasePolicy",
+        "allowedAttributes" : [ "java.util.ArrayList", [ "sn", "givenName", "mail" ] ]
+      }
+    }"#;
+    std::fs::write(folder.path().join("CahierDeTextes-1001.json"), definition).unwrap();
+    // A bad file next to it: nothing is imported.
+    std::fs::write(
+        folder.path().join("Autre-1002.json"),
+        definition.replace("\"sn\"", "\"surnom\"").replace("1001", "1002"),
+    )
+    .unwrap();
+    idp.run(&["service", "import", folder.path().to_str().unwrap()]).await.fails_with("unknown attribute 'surnom'");
+    assert!(idp.run(&["service", "list"]).await.stdout.is_empty(), "all or nothing");
+    std::fs::remove_file(folder.path().join("Autre-1002.json")).unwrap();
+    let out = idp.run(&["service", "import", folder.path().to_str().unwrap()]).await;
+    out.ok();
+    assert!(out.stderr.contains("'theme' is not imported"), "{}", out.stderr);
+    assert!(out.stderr.contains("cahier-de-textes-1001"), "{}", out.stderr);
+    let ticket = app.login(Some(CLI_SERVICE), "c.martin", "Bonjour-2026!").await.ticket();
+    let (_, _, xml) = app.validate("/cas/p3/serviceValidate", &[("service", CLI_SERVICE), ("ticket", &ticket)]).await;
+    assert!(
+        xml.contains("<cas:sn>Martin</cas:sn>") && xml.contains("<cas:mail>c.martin@example.fr</cas:mail>"),
+        "{xml}"
+    );
+
+    let exported = tempfile::tempdir().unwrap();
+    idp.run(&["service", "export", exported.path().to_str().unwrap()]).await.ok();
+    let text = std::fs::read_to_string(exported.path().join("cahier-de-textes-1001.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["id"], 1001);
+    assert_eq!(v["serviceId"], "^https://cli\\.example\\.test/.*");
+    assert_eq!(v["attributeReleasePolicy"]["allowedAttributes"][1][0], "sn");
+    assert_eq!(v["logoutUrl"], "https://cli.example.test/logout");
+}
+
 // ---------------------------------------------------------------------------
 // help
 

@@ -128,6 +128,11 @@ pub enum ServiceCommand {
     List,
     /// Remove a service.
     Remove { id: String },
+    /// Register the services of Apereo CAS JSON definitions (a file, or a
+    /// folder of `*.json`); all or nothing, existing ids are updated.
+    Import { path: std::path::PathBuf },
+    /// Write every service as an Apereo CAS JSON definition into a folder.
+    Export { folder: std::path::PathBuf },
 }
 
 #[derive(Debug, Args)]
@@ -505,8 +510,47 @@ fn parse_attributes(rules: &[String]) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// `service import`: every file read and checked before anything is written.
+async fn import_apereo(path: &std::path::Path, stores: &Stores) -> anyhow::Result<()> {
+    let files = crate::apereo::files(path)?;
+    if files.is_empty() {
+        bail!("no *.json file in {}", path.display());
+    }
+    let services =
+        files.iter().map(|f| crate::apereo::read(f, parse_attributes)).collect::<anyhow::Result<Vec<Service>>>()?;
+    for service in services {
+        let id = service.id.as_str().to_owned();
+        if let Some(w) = service.url_pattern.host_warning() {
+            eprintln!("warning: the URL pattern of '{id}': {w}");
+        }
+        if stores.services.get(&service.id).await?.is_some() {
+            stores.services.update(service).await?;
+            eprintln!("service '{id}' updated");
+        } else {
+            stores.services.add(service).await?;
+            eprintln!("service '{id}' registered");
+        }
+    }
+    Ok(())
+}
+
+/// `service export`: one `<id>.json` per service.
+async fn export_apereo(folder: &std::path::Path, stores: &Stores) -> anyhow::Result<()> {
+    std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    for (position, service) in stores.services.list().await?.iter().enumerate() {
+        let number = crate::apereo::number(service, position);
+        let file = folder.join(format!("{}.json", service.id.as_str()));
+        let json = serde_json::to_string_pretty(&crate::apereo::write(service, number))?;
+        std::fs::write(&file, json).with_context(|| format!("cannot write {}", file.display()))?;
+        eprintln!("{}", file.display());
+    }
+    Ok(())
+}
+
 async fn service(cmd: ServiceCommand, stores: &Stores) -> anyhow::Result<()> {
     match cmd {
+        ServiceCommand::Import { path } => import_apereo(&path, stores).await?,
+        ServiceCommand::Export { folder } => export_apereo(&folder, stores).await?,
         ServiceCommand::Add(args) => {
             let service = Service {
                 id: ServiceId::parse(&args.id)?,

@@ -8,10 +8,12 @@
 //! - [`cli`]: the commands (docs/operations.md); [`import`]: CSV import;
 //!   [`healthcheck`]: `idp healthcheck`, for container health checks;
 //!   [`service_rules`]: the policy options of `service add|update`.
-//!   [`clients_cli`]: OIDC clients and signing keys.
+//!   [`clients_cli`]: OIDC clients and signing keys; [`apereo`]: Apereo
+//!   CAS JSON service definitions (`service import|export`).
 //!
 //! `anyhow` is used here and nowhere else in the workspace.
 
+pub mod apereo;
 pub mod app;
 pub mod cli;
 pub mod clients_cli;
