@@ -8,6 +8,7 @@ pub mod activation;
 pub mod mails;
 pub mod meter;
 pub mod mon_compte;
+pub mod paris;
 pub mod recovery;
 
 use axum::Router;
@@ -37,7 +38,7 @@ pub const TEMPLATES: &[&str] = &[
     "activation_password.html",
     "activation_done.html",
     "email_confirm.html",
-    "email_changed.html",
+    "email_validated.html",
     "link_expired.html",
     "cgu_login.html",
     "forgot.html",
@@ -66,6 +67,7 @@ pub fn routes() -> Router<AppState> {
         .route("/compte/activation/cgu", post(activation::cgu))
         .route("/compte/activation/courriel", get(activation::link).post(activation::email))
         .route("/compte/activation/courriel/confirmer", post(activation::confirm_link))
+        .route("/compte/activation/courriel/validee", get(activation::link_spent))
         .route("/compte/activation/questions", get(activation::questions_page).post(activation::questions))
         .route("/compte/activation/retour", post(activation::back))
         .route("/compte/activation/mot-de-passe", post(activation::password))
