@@ -172,6 +172,14 @@ async fn activation_by_email_from_start_to_a_service_ticket() {
         body.contains("Compte activé !") && body.contains("Félicitations ! Votre compte ENT est maintenant actif.")
     );
     assert!(body.contains("Très sûr"));
+    // Already logged in: where to change the address, with the link.
+    assert!(
+        body.contains(
+            "Votre adresse électronique personnelle (ou de secours) : <strong>parent.petit@example.fr</strong>"
+        )
+    );
+    assert!(body.contains(r#"<a href="/compte/">Mon compte ENT</a>"#), "{body}");
+    assert!(!body.contains("Une fois connecté"), "{body}");
     // "Accès ENT" returns to the service, which gets a ticket at once.
     let access = regex::Regex::new(r#"href="(/cas/login\?service=[^"]+)">Accès ENT"#).unwrap();
     let access = access.captures(&body).unwrap_or_else(|| panic!("{body}"))[1].to_owned();

@@ -22,6 +22,7 @@ mod helpers;
 mod interop;
 mod logs;
 mod oidc;
+mod pages;
 mod password_meter;
 mod router;
 mod serving;

@@ -13,7 +13,7 @@ use idp_core::throttle::ThrottlePolicy;
 use idp_core::upstream::UpstreamConfig;
 use idp_protocol::oidc::OidcLifetimes;
 use idp_store::mail::{DkimSettings, SmtpSettings};
-use idp_web::config::{AuthMethod, LoginProfile, default_profiles};
+use idp_web::config::{AuthMethod, LoginProfile, PageTexts, default_browser_versions, default_profiles};
 
 /// Every setting, with its default. Unknown keys are refused, so that a
 /// typing mistake in the file is reported instead of ignored.
@@ -180,11 +180,13 @@ impl Default for TicketSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct LoginSettings {
     pub profiles: Vec<LoginProfile>,
+    /// The help block's « Version nécessaire : » list.
+    pub browser_versions: Vec<String>,
 }
 
 impl Default for LoginSettings {
     fn default() -> Self {
-        Self { profiles: default_profiles() }
+        Self { profiles: default_profiles(), browser_versions: default_browser_versions() }
     }
 }
 
@@ -201,6 +203,11 @@ impl Settings {
         settings.apply_env(|name| std::env::var(name).ok());
         settings.check()?;
         Ok(settings)
+    }
+
+    /// The words of the pages taken from the configuration.
+    pub fn page_texts(&self) -> Result<PageTexts, String> {
+        Ok(PageTexts { browser_versions: self.login.browser_versions.clone() })
     }
 
     /// The `IDP_*` variables override the file; empty values are ignored.

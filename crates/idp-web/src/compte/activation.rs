@@ -373,6 +373,10 @@ pub async fn password(
         jar,
         "activation_done.html",
         StatusCode::OK,
-        context! { access_url, strength => strength_label(strength), login => account.login.as_str(), display_name => account.display_name() },
+        context! {
+            access_url, strength => strength_label(strength), login => account.login.as_str(),
+            display_name => account.display_name(),
+            email => attempt.email.as_deref().filter(|_| attempt.email_verified),
+        },
     )
 }
