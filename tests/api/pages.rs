@@ -73,3 +73,76 @@ async fn mon_compte_ent_is_named_so_and_address_fields_show_the_hint() {
         assert_eq!(step.matches(r#"placeholder="@ .com""#).count(), 2, "{step}");
     }
 }
+
+/// The charter box of a page: everything between its opening tag and the
+/// end of the box.
+fn charter_box(body: &str) -> String {
+    let start = position(body, r#"<div class="charter""#);
+    let end = body[start..].find("</div>").map_or(body.len(), |e| start + e);
+    body[start..end].to_owned()
+}
+
+#[tokio::test]
+async fn the_activation_shows_the_whole_example_charter_in_both_themes() {
+    let tags = regex::Regex::new(r"<[^>]+>").unwrap();
+    for (app, parties) in both_themes().await.into_iter().zip([
+        "Charte d'utilisation de l'Espace Numérique de Travail Touraine e-school du département de l'Indre et Loire",
+        "Charte d'utilisation de l'Espace Numérique de Travail ENT Touraine e-school",
+    ]) {
+        app.provisioned_account("l.petit", "Prov1soire").await;
+        assert_eq!(start(&app, "l.petit", "Prov1soire", "").await.status, 303);
+        let page = text(&get(&app, "/compte/activation").await);
+        let charter = charter_box(&page);
+        assert!(charter.contains(parties), "{charter}");
+        for article in [
+            "Article 1 – Objet de la charte",
+            "Article 2 – Accès à l'ENT",
+            "Article 3 – Services proposés",
+            "Article 4 – Données personnelles et droits des personnes",
+            "Commission nationale de l'informatique et des libertés (CNIL",
+            "Article 5 – Règles d'utilisation",
+            "Article 6 – Contrôles et sanctions",
+        ] {
+            assert!(charter.contains(article), "missing {article}");
+        }
+        // In full, not collapsed behind a « lire la suite ».
+        assert!(!charter.contains("<details"), "{charter}");
+        let words = tags.replace_all(&charter, " ").split_whitespace().count();
+        assert!(words > 500, "{words} words");
+    }
+}
+
+#[tokio::test]
+async fn the_operators_charter_file_is_shown_at_activation_and_at_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("charte.html");
+    std::fs::write(&file, "<h2>Charte du collège Rabelais</h2>\n<p>Article unique : respecter les autres.</p>\n")
+        .unwrap();
+    let path = file.clone();
+    let app = spawn_app_with(move |s| {
+        s.cgu_file = Some(path);
+        s.cgu_version = "2026-09".into();
+    })
+    .await;
+    app.provisioned_account("l.petit", "Prov1soire").await;
+    assert_eq!(start(&app, "l.petit", "Prov1soire", "").await.status, 303);
+    let charter = charter_box(&text(&get(&app, "/compte/activation").await));
+    assert!(charter.contains("<h2>Charte du collège Rabelais</h2>"), "as written, not escaped: {charter}");
+    assert!(!charter.contains("Article 1 – Objet"), "instead of the theme's: {charter}");
+    // An account that accepted another version sees it at login.
+    app.active_account("c.martin", "Bonjour-2026!", idp_core::account::Profile::Eleve).await;
+    let r = app.another_browser().login(None, "c.martin", "Bonjour-2026!").await;
+    let body = text(&r);
+    assert!(body.contains("Les Conditions Générales d'Utilisation de l'ENT ont changé"), "{body}");
+    assert!(charter_box(&body).contains("Article unique : respecter les autres."), "{body}");
+}
+
+#[tokio::test]
+async fn a_missing_charter_file_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = crate::helpers::test_settings(dir.path());
+    settings.cgu_file = Some(dir.path().join("absente.html"));
+    let clock = std::sync::Arc::new(idp_core::clock::FixedClock::new(chrono::Utc::now()));
+    let Err(e) = idp::app::Application::build(&settings, clock).await else { panic!("started without its charter") };
+    assert!(format!("{e:#}").contains("cannot read cgu_file"), "{e:#}");
+}

@@ -65,6 +65,9 @@ pub struct PageTexts {
     /// The browser versions the login page lists after « Version
     /// nécessaire : ».
     pub browser_versions: Vec<String>,
+    /// The operator's charter (HTML, trusted: it comes from the
+    /// configuration), shown instead of the theme's text.
+    pub charter: Option<String>,
 }
 
 /// The versions listed when the configuration names none.

@@ -94,6 +94,9 @@ impl Views {
     /// Gives every template the words of [`PageTexts`].
     pub fn with_texts(mut self, texts: &PageTexts) -> Views {
         self.env.add_global("browser_versions", Value::from(texts.browser_versions.clone()));
+        if let Some(charter) = &texts.charter {
+            self.env.add_global("charter", Value::from_safe_string(charter.clone()));
+        }
         self
     }
 

@@ -46,6 +46,9 @@ pub struct Settings {
     pub site_name: String,
     /// The current version of the terms of use (CGU).
     pub cgu_version: String,
+    /// An HTML file with the charter (CGU) text, shown instead of the
+    /// theme's; raise `cgu_version` whenever it changes.
+    pub cgu_file: Option<PathBuf>,
     pub argon2: Argon2Params,
     /// Password hashes computed at once; the number of CPUs when not set.
     pub hashing_concurrency: Option<usize>,
@@ -117,6 +120,7 @@ impl Default for Settings {
             theme_dir: None,
             site_name: "ENT Touraine e-school".into(),
             cgu_version: "1".into(),
+            cgu_file: None,
             argon2: Argon2Params::default(),
             hashing_concurrency: None,
             hashing_queue: None,
@@ -207,7 +211,13 @@ impl Settings {
 
     /// The words of the pages taken from the configuration.
     pub fn page_texts(&self) -> Result<PageTexts, String> {
-        Ok(PageTexts { browser_versions: self.login.browser_versions.clone() })
+        let charter = match &self.cgu_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read cgu_file {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        Ok(PageTexts { browser_versions: self.login.browser_versions.clone(), charter })
     }
 
     /// The `IDP_*` variables override the file; empty values are ignored.

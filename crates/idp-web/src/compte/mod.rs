@@ -28,6 +28,8 @@ use crate::state::AppState;
 /// The templates of the account pages and e-mails (checked at start).
 pub const TEMPLATES: &[&str] = &[
     "charte.html",
+    "charte_texte.html",
+    "charte_parties.html",
     "questions_fields.html",
     "password_fields.html",
     "activation_start.html",
