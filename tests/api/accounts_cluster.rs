@@ -45,7 +45,7 @@ async fn an_activation_started_on_one_node_ends_on_the_other() {
     let link = last_link(&a, "/compte/activation/courriel");
     // The phone reaches node B.
     let phone = browser();
-    assert!(text(&get_with(&phone, &b, &link).await).contains("Adresse personnelle confirmée !"));
+    assert!(text(&get_with(&phone, &b, &link).await).contains("Validation de votre adresse personnelle"));
     assert_eq!(post_with(&phone, &b, &link, "/compte/activation/courriel/confirmer", &[]).await.status, 303);
     let r = post_with(
         &phone,

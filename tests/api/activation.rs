@@ -95,6 +95,7 @@ async fn activation_by_email_from_start_to_a_service_ticket() {
     assert!(mail.contains("Subject: "), "{mail}");
     assert!(mail.contains("si vous n'êtes pas Léa Petit"), "{mail}");
     assert!(mail.contains("au plus tard 48 heures après le début de l'activation de votre compte"));
+    assert!(!mail.contains("UTC"), "Paris time: {mail}");
     assert!(mail.contains("text/plain") && mail.contains("text/html"));
     #[cfg(unix)]
     {
@@ -109,18 +110,28 @@ async fn activation_by_email_from_start_to_a_service_ticket() {
 
     // Opened in another browser (the phone's mail app): a GET shows the
     // page and spends nothing, so a mail scanner cannot burn the code.
+    // It asks for a confirmation and says nothing is validated yet.
     let phone = browser();
     for _ in 0..2 {
         let page = get_with(&phone, &app, &link).await;
         assert_eq!(page.status, 200);
         let body = text(&page);
-        assert!(
-            body.contains("Adresse personnelle confirmée !") && body.contains("Votre adresse personnelle est validée.")
-        );
+        assert!(body.contains("Validation de votre adresse personnelle") && body.contains("Continuer"), "{body}");
+        assert!(!body.contains("Adresse personnelle confirmée") && !body.contains("est validée"), "{body}");
     }
     let r = post_with(&phone, &app, &link, "/compte/activation/courriel/confirmer", &[]).await;
     assert_eq!(r.status, 303, "{}", r.body);
-    assert_eq!(r.location.as_deref(), Some("/compte/activation"));
+    assert_eq!(r.location.as_deref(), Some("/compte/activation/courriel/validee"));
+    // Only now: the real ENT's words, and « Continuer » to the password.
+    let done = text(&get_with(&phone, &app, "/compte/activation/courriel/validee").await);
+    assert!(
+        done.contains("Adresse personnelle confirmée !") && done.contains("Votre adresse personnelle est validée."),
+        "{done}"
+    );
+    assert!(done.contains(r#"<a class="button" href="/compte/activation">Continuer</a>"#), "{done}");
+    assert!(done.contains("Et passez au cadre « Mot de passe », page suivante"));
+    // Another browser, with no attempt, is sent to the wizard.
+    assert_eq!(get_with(&browser(), &app, "/compte/activation/courriel/validee").await.status, 303);
     // Used once: the link is now spent.
     let again = get_with(&browser(), &app, &link).await;
     assert_eq!(again.status, 410);
@@ -161,6 +172,14 @@ async fn activation_by_email_from_start_to_a_service_ticket() {
         body.contains("Compte activé !") && body.contains("Félicitations ! Votre compte ENT est maintenant actif.")
     );
     assert!(body.contains("Très sûr"));
+    // Already logged in: where to change the address, with the link.
+    assert!(
+        body.contains(
+            "Votre adresse électronique personnelle (ou de secours) : <strong>parent.petit@example.fr</strong>"
+        )
+    );
+    assert!(body.contains(r#"<a href="/compte/">Mon compte ENT</a>"#), "{body}");
+    assert!(!body.contains("Une fois connecté"), "{body}");
     // "Accès ENT" returns to the service, which gets a ticket at once.
     let access = regex::Regex::new(r#"href="(/cas/login\?service=[^"]+)">Accès ENT"#).unwrap();
     let access = access.captures(&body).unwrap_or_else(|| panic!("{body}"))[1].to_owned();
@@ -369,4 +388,33 @@ async fn the_default_theme_has_the_same_wizard() {
     for path in ["/compte/", "/compte/mot-de-passe-oublie"] {
         assert_eq!(get(&app, path).await.status, 200, "{path}");
     }
+}
+
+/// The validation mail states the configured delay and its deadline in
+/// Paris time, here across the end of summer time (25 October 2026, 03:00
+/// CEST becomes 02:00 CET), in the text and the HTML part.
+#[tokio::test]
+async fn the_validation_mail_gives_the_configured_delay_and_the_paris_deadline() {
+    let app = crate::helpers::spawn_app_with(|s| s.accounts.email_link_hours = 30).await;
+    app.provisioned_account("l.petit", "Prov1soire").await;
+    // Saturday 24 October 2026, 12:00 in Paris (summer time).
+    let start_at = chrono::DateTime::parse_from_rfc3339("2026-10-24T10:00:00Z").unwrap().to_utc();
+    app.clock.advance(start_at - app.clock.now());
+    assert_eq!(start(&app, "l.petit", "Prov1soire", "").await.status, 303);
+    post(&app, "/compte/activation", "/compte/activation/cgu", &[("accepte", "oui")]).await;
+    let r = post(
+        &app,
+        "/compte/activation",
+        "/compte/activation/courriel",
+        &[("courriel", "p@example.fr"), ("courriel_confirmation", "p@example.fr")],
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let mail = crate::account_helpers::decode_qp(&outbox(&app)[0]);
+    // 30 hours later: Sunday 25 October 2026, 16:00 UTC, 17:00 in Paris
+    // (winter time), not 18:00 as the summer offset would say.
+    let deadline = "au plus tard 30 heures après le début de l'activation de votre compte \
+                    (soit avant le dimanche 25 octobre 2026 à 17 h 00)";
+    assert_eq!(mail.matches(deadline).count(), 2, "the text and the HTML part:\n{mail}");
+    assert!(!mail.contains("48 heures"), "{mail}");
 }

@@ -271,9 +271,16 @@ async fn mon_compte_changes_email_password_questions_and_gives_the_data() {
     assert!(account(&app, "l.petit").await.email.is_none(), "not before the link is followed");
     let link = last_link(&app, "/compte/courriel");
     let phone = browser();
-    assert!(text(&get_with(&phone, &app, &link).await).contains("Adresse personnelle confirmée !"));
+    let asked = text(&get_with(&phone, &app, &link).await);
+    assert!(asked.contains("Validation de votre adresse personnelle"), "{asked}");
+    assert!(!asked.contains("Adresse personnelle confirmée"), "nothing validated yet: {asked}");
     let r = post_with(&phone, &app, &link, "/compte/courriel/confirmer", &[]).await;
     assert_eq!(r.status, 200, "{}", r.body);
+    let done = text(&r);
+    assert!(
+        done.contains("Adresse personnelle confirmée !") && done.contains("Votre adresse personnelle est validée.")
+    );
+    assert!(done.contains(">Mon compte ENT</a>"), "{done}");
     let a = account(&app, "l.petit").await;
     assert_eq!(a.email.as_deref(), Some("lea@example.fr"));
     assert!(app.stores.security.get(a.id).await.unwrap().email_is_verified(&a));

@@ -24,6 +24,7 @@ mod interop;
 mod logs;
 mod oidc;
 mod operations;
+mod pages;
 mod password_meter;
 mod router;
 mod serving;

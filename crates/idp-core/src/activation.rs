@@ -203,7 +203,11 @@ impl Lifecycle {
         attempt.email_verified = false;
         attempt.step = Step::AwaitingEmail;
         self.save_attempt(&attempt).await?;
-        let kind = MailKind::ActivationValidation { code, expires_at: attempt.expires_at };
+        let kind = MailKind::ActivationValidation {
+            code,
+            expires_at: attempt.expires_at,
+            hours: self.policy.email_link_hours,
+        };
         self.send(&kind, &email, &attempt.display_name).await?;
         Ok(attempt)
     }

@@ -99,8 +99,9 @@ pub struct LoginRecord {
 /// The e-mails the flows send.
 #[derive(Clone, Debug)]
 pub enum MailKind {
-    /// Validation of the address typed during activation.
-    ActivationValidation { code: String, expires_at: DateTime<Utc> },
+    /// Validation of the address typed during activation; `hours` is the
+    /// delay the mail states (`expires_at` is the start plus `hours`).
+    ActivationValidation { code: String, expires_at: DateTime<Utc>, hours: i64 },
     /// Validation of a new address typed in "Mon compte".
     EmailChange { code: String, expires_at: DateTime<Utc> },
     /// A "mot de passe oublié" link.

@@ -57,6 +57,25 @@ pub fn default_profiles() -> Vec<LoginProfile> {
     ]
 }
 
+/// Words of the pages that come from configuration rather than from the
+/// theme; every template sees them.
+#[derive(Clone, Debug, Default)]
+pub struct PageTexts {
+    /// The browser versions the login page lists after « Version
+    /// nécessaire : ».
+    pub browser_versions: Vec<String>,
+    /// The operator's charter (HTML, trusted: it comes from the
+    /// configuration), shown instead of the theme's text.
+    pub charter: Option<String>,
+}
+
+/// The versions listed when the configuration names none.
+pub fn default_browser_versions() -> Vec<String> {
+    ["Firefox 115 ou plus récent", "Chrome 120 ou plus récent", "Edge 120 ou plus récent", "Safari 16 ou plus récent"]
+        .map(String::from)
+        .to_vec()
+}
+
 /// Settings of the web layer.
 #[derive(Clone, Debug)]
 pub struct WebConfig {

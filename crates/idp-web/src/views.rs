@@ -12,6 +12,7 @@ use minijinja::{Environment, Value, context};
 use std::borrow::Cow;
 use std::path::PathBuf;
 
+use crate::config::PageTexts;
 use crate::error::{ErrorCode, WebError};
 use crate::state::AppState;
 
@@ -88,6 +89,15 @@ impl Views {
             static_url: format!("/static/{theme}"),
             site_name: site_name.to_owned(),
         })
+    }
+
+    /// Gives every template the words of [`PageTexts`].
+    pub fn with_texts(mut self, texts: &PageTexts) -> Views {
+        self.env.add_global("browser_versions", Value::from(texts.browser_versions.clone()));
+        if let Some(charter) = &texts.charter {
+            self.env.add_global("charter", Value::from_safe_string(charter.clone()));
+        }
+        self
     }
 
     /// Renders `name` with `ctx` plus the variables every page has.

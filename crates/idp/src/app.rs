@@ -204,7 +204,7 @@ impl Application {
         };
         let views =
             Views::new(&settings.theme, settings.theme_dir.clone(), &settings.site_name).map_err(anyhow::Error::msg)?;
-        let views = Arc::new(views);
+        let views = Arc::new(views.with_texts(&settings.page_texts().map_err(anyhow::Error::msg)?));
         let dkim = settings.mail.dkim.as_ref().map(dkim_config).transpose().context("invalid DKIM settings")?;
         let mut mail_queue = None;
         let mailer: Arc<dyn Mailer> = match &settings.mail.smtp {

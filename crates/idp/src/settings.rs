@@ -14,7 +14,7 @@ use idp_core::throttle::ThrottlePolicy;
 use idp_core::upstream::UpstreamConfig;
 use idp_protocol::oidc::OidcLifetimes;
 use idp_store::mail::{DkimSettings, SmtpSettings};
-use idp_web::config::{AuthMethod, LoginProfile, default_profiles};
+use idp_web::config::{AuthMethod, LoginProfile, PageTexts, default_browser_versions, default_profiles};
 
 /// Every setting, with its default. Unknown keys are refused, so that a
 /// typing mistake in the file is reported instead of ignored.
@@ -54,6 +54,9 @@ pub struct Settings {
     pub site_name: String,
     /// The current version of the terms of use (CGU).
     pub cgu_version: String,
+    /// An HTML file with the charter (CGU) text, shown instead of the
+    /// theme's; raise `cgu_version` whenever it changes.
+    pub cgu_file: Option<PathBuf>,
     pub argon2: Argon2Params,
     /// Password hashes computed at once; the number of CPUs when not set.
     pub hashing_concurrency: Option<usize>,
@@ -183,6 +186,7 @@ impl Default for Settings {
             theme_dir: None,
             site_name: "ENT Touraine e-school".into(),
             cgu_version: "1".into(),
+            cgu_file: None,
             argon2: Argon2Params::default(),
             hashing_concurrency: None,
             hashing_queue: None,
@@ -250,11 +254,13 @@ impl Default for TicketSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct LoginSettings {
     pub profiles: Vec<LoginProfile>,
+    /// The help block's « Version nécessaire : » list.
+    pub browser_versions: Vec<String>,
 }
 
 impl Default for LoginSettings {
     fn default() -> Self {
-        Self { profiles: default_profiles() }
+        Self { profiles: default_profiles(), browser_versions: default_browser_versions() }
     }
 }
 
@@ -271,6 +277,17 @@ impl Settings {
         settings.apply_env(|name| std::env::var(name).ok())?;
         settings.check()?;
         Ok(settings)
+    }
+
+    /// The words of the pages taken from the configuration.
+    pub fn page_texts(&self) -> Result<PageTexts, String> {
+        let charter = match &self.cgu_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read cgu_file {}: {e}", path.display()))?,
+            ),
+            None => None,
+        };
+        Ok(PageTexts { browser_versions: self.login.browser_versions.clone(), charter })
     }
 
     /// The `IDP_*` variables override the file; empty values are ignored.

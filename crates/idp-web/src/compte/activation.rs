@@ -25,6 +25,7 @@ use crate::params::Params;
 use crate::state::AppState;
 
 const HOME: &str = "/compte/activation";
+const LINK_SPENT: &str = "/compte/activation/courriel/validee";
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ShowQuery {
@@ -283,9 +284,9 @@ pub async fn back(
     after_step(&state, jar, &id, outcome).await
 }
 
-/// `GET /compte/activation/courriel?code=…`: the link of the e-mail. Shows
-/// "Adresse personnelle confirmée !" without spending the code (mail
-/// scanners follow links); "Continuer" spends it.
+/// `GET /compte/activation/courriel?code=…`: the link of the e-mail. Asks
+/// for a confirmation without spending the code (mail scanners follow
+/// links); "Continuer" spends it.
 pub async fn link(
     State(state): State<AppState>,
     jar: CookieJar,
@@ -305,16 +306,34 @@ pub async fn link(
 }
 
 /// `POST /compte/activation/courriel/confirmer`: spends the code; this
-/// browser continues the attempt (even if it started in another one).
+/// browser continues the attempt (even if it started in another one), from
+/// the page saying the address is validated.
 pub async fn confirm_link(
     State(state): State<AppState>,
     jar: CookieJar,
     CsrfForm(form): CsrfForm<StepForm>,
 ) -> Result<Response, WebError> {
     match state.lifecycle.confirm_email_code(&form.code).await {
-        Ok(attempt) => Ok(see_other(with_attempt(&state, jar, &attempt.id))),
+        Ok(attempt) => {
+            let jar = with_attempt(&state, jar, &attempt.id);
+            Ok((jar, redirect(StatusCode::SEE_OTHER, LINK_SPENT)).into_response())
+        }
         Err(FlowError::Core(e)) => Err(e.into()),
         Err(_) => expired(&state, jar),
+    }
+}
+
+/// `GET /compte/activation/courriel/validee`: "Adresse personnelle
+/// confirmée !", once the code is spent; any other state of the attempt
+/// goes back to the wizard.
+pub async fn link_spent(State(state): State<AppState>, jar: CookieJar) -> Result<Response, WebError> {
+    let Some(id) = cookie_of(&state, &jar) else { return Ok(see_other(jar)) };
+    match state.lifecycle.attempt(&id).await {
+        Ok(a) if a.email_verified && a.step == Step::Password => {
+            page(&state, jar, "email_validated.html", StatusCode::OK, context! { activation => true })
+        }
+        Ok(_) | Err(FlowError::Expired) => Ok(see_other(jar)),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -354,6 +373,10 @@ pub async fn password(
         jar,
         "activation_done.html",
         StatusCode::OK,
-        context! { access_url, strength => strength_label(strength), login => account.login.as_str(), display_name => account.display_name() },
+        context! {
+            access_url, strength => strength_label(strength), login => account.login.as_str(),
+            display_name => account.display_name(),
+            email => attempt.email.as_deref().filter(|_| attempt.email_verified),
+        },
     )
 }

@@ -9,6 +9,7 @@ use url::Url;
 use idp_core::lifecycle::MailKind;
 use idp_core::ports::{MailComposer, OutgoingMail};
 
+use crate::compte::paris;
 use crate::views::Views;
 
 /// The [`MailComposer`] of the web layer.
@@ -39,8 +40,10 @@ impl MailTemplates {
 
 impl MailComposer for MailTemplates {
     fn compose(&self, mail: &MailKind, to: &str, display_name: &str) -> idp_core::Result<OutgoingMail> {
+        let mut hours = None;
         let (name, link, expires_at, new_address) = match mail {
-            MailKind::ActivationValidation { code, expires_at } => {
+            MailKind::ActivationValidation { code, expires_at, hours: h } => {
+                hours = Some(*h);
                 ("validation", self.link("/compte/activation/courriel", code), Some(expires_at), None)
             }
             MailKind::EmailChange { code, expires_at } => {
@@ -54,8 +57,9 @@ impl MailComposer for MailTemplates {
             }
         };
         let ctx = context! {
-            link, display_name, to, new_address,
-            expires_at => expires_at.map(|t| t.format("%d/%m/%Y à %H:%M UTC").to_string()),
+            link, display_name, to, new_address, hours,
+            // Paris time in words: « jeudi 3 décembre 2026 à 14 h 05 ».
+            expires_at => expires_at.map(|t| paris::long_date(*t)),
         };
         let render =
             |file: String| self.views.render(&file, ctx.clone()).map_err(|e| idp_core::Error::Template(e.into()));

@@ -8,6 +8,7 @@ pub mod activation;
 pub mod mails;
 pub mod meter;
 pub mod mon_compte;
+pub mod paris;
 pub mod recovery;
 
 use axum::Router;
@@ -27,6 +28,8 @@ use crate::state::AppState;
 /// The templates of the account pages and e-mails (checked at start).
 pub const TEMPLATES: &[&str] = &[
     "charte.html",
+    "charte_texte.html",
+    "charte_parties.html",
     "questions_fields.html",
     "password_fields.html",
     "activation_start.html",
@@ -37,7 +40,7 @@ pub const TEMPLATES: &[&str] = &[
     "activation_password.html",
     "activation_done.html",
     "email_confirm.html",
-    "email_changed.html",
+    "email_validated.html",
     "link_expired.html",
     "cgu_login.html",
     "forgot.html",
@@ -66,6 +69,7 @@ pub fn routes() -> Router<AppState> {
         .route("/compte/activation/cgu", post(activation::cgu))
         .route("/compte/activation/courriel", get(activation::link).post(activation::email))
         .route("/compte/activation/courriel/confirmer", post(activation::confirm_link))
+        .route("/compte/activation/courriel/validee", get(activation::link_spent))
         .route("/compte/activation/questions", get(activation::questions_page).post(activation::questions))
         .route("/compte/activation/retour", post(activation::back))
         .route("/compte/activation/mot-de-passe", post(activation::password))

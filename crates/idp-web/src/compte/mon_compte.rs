@@ -195,7 +195,13 @@ pub async fn confirm_email(
     CsrfForm(form): CsrfForm<AccountForm>,
 ) -> Result<Response, WebError> {
     match state.lifecycle.confirm_email_change(&form.code).await {
-        Ok(_) => page(&state, jar, "email_changed.html", StatusCode::OK, context! { compte_url => HOME }),
+        Ok(_) => page(
+            &state,
+            jar,
+            "email_validated.html",
+            StatusCode::OK,
+            context! { compte_url => HOME, activation => false },
+        ),
         Err(FlowError::Core(e)) => Err(e.into()),
         Err(_) => expired(&state, jar),
     }
