@@ -1088,6 +1088,27 @@ async fn apereo_json_services_import_and_export() {
     assert_eq!(v["logoutUrl"], "https://cli.example.test/logout");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn upstream_list_says_which_upstreams_answer() {
+    let academie = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[[upstreams]]\nid = \"academie\"\nlabel = \"Académie\"\nkind = \"cas\"\ncas_url = \"{}/cas\"\n\
+         link_from = \"user\"\nlink_to = \"login\"\n\n\
+         [[upstreams]]\nid = \"eteinte\"\nlabel = \"Éteinte\"\nkind = \"cas\"\ncas_url = \"http://127.0.0.1:9/cas\"\n\
+         link_from = \"user\"\nlink_to = \"login\"\n",
+        academie.address
+    );
+    let idp = Idp::with_config(dir.path(), &config);
+    let out = idp.run(&["upstream", "list"]).await;
+    out.ok();
+    assert!(out.stderr.contains("not answering: eteinte"), "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert!(lines[0].starts_with("academie\tcas\t") && lines[0].ends_with("answers (HTTP 200)"), "{}", lines[0]);
+    assert!(lines[1].starts_with("eteinte\tcas\t") && lines[1].ends_with("does not answer"), "{}", lines[1]);
+}
+
 // ---------------------------------------------------------------------------
 // help
 

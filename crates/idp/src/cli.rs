@@ -56,6 +56,15 @@ pub enum Command {
     /// Manage the OpenID Connect signing keys.
     #[command(subcommand)]
     Keys(crate::clients_cli::KeysCommand),
+    /// The upstream identity providers of the configuration.
+    #[command(subcommand)]
+    Upstream(UpstreamCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UpstreamCommand {
+    /// List the upstreams (one line each, tab-separated) and whether each answers.
+    List,
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,6 +216,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => {
             crate::clients_cli::keys(cmd, &Stores::open(&settings, clock.clone()).await?, &settings, clock).await
         }
+        Command::Upstream(UpstreamCommand::List) => upstream_list(&settings).await,
     }
 }
 
@@ -508,6 +518,34 @@ fn parse_attributes(rules: &[String]) -> anyhow::Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+/// `upstream list`: id, kind, URL, label, and whether the upstream's login
+/// page answers (any HTTP status but a 5xx), one line each; the ones that do
+/// not answer are named again on standard error.
+async fn upstream_list(settings: &Settings) -> anyhow::Result<()> {
+    let outbound = crate::app::outbound(settings)?;
+    let mut silent = Vec::new();
+    for u in &settings.upstreams {
+        let base = u.cas_base().map(|b| b.to_string()).unwrap_or_default();
+        let answer = match idp_core::ports::Outbound::get_status(&outbound, &format!("{base}/login")).await {
+            Ok(status) if status < 500 => format!("answers (HTTP {status})"),
+            Ok(status) => {
+                silent.push(u.id.clone());
+                format!("fails (HTTP {status})")
+            }
+            Err(_) => {
+                silent.push(u.id.clone());
+                "does not answer".to_owned()
+            }
+        };
+        let kind = format!("{:?}", u.kind).to_lowercase();
+        println!("{}\t{kind}\t{base}\t{}\t{answer}", u.id, u.label);
+    }
+    if !silent.is_empty() {
+        eprintln!("not answering: {}", silent.join(", "));
+    }
+    Ok(())
 }
 
 /// `service import`: every file read and checked before anything is written.
