@@ -992,28 +992,11 @@ async fn service_add_takes_ldap_names_and_apereo_patterns_and_refuses_unknown_at
     let app = spawn_app().await;
     app.active_account("c.martin", "Bonjour-2026!", idp_core::account::Profile::Eleve).await;
     let idp = Idp::new(app.data_dir.path());
-    let add = |attribute: &'static str| {
-        vec![
-            "service",
-            "add",
-            "ldap",
-            "--name",
-            "Appli",
-            "--url-pattern",
-            r"https://cli\.example\.test/.*",
-            "--attribute",
-            attribute,
-        ]
-    };
-    idp.run(&add("surnom")).await.fails_with("unknown attribute 'surnom'");
-    idp.run(&[
-        "service",
-        "add",
-        "ldap",
-        "--name",
-        "Appli",
-        "--url-pattern",
-        r"https://cli\.example\.test/.*",
+    let mut args = vec!["service", "add", "ldap", "--name", "Appli", "--url-pattern", r"https://cli\.example\.test/.*"];
+    let mut refused = args.clone();
+    refused.extend(["--attribute", "surnom"]);
+    idp.run(&refused).await.fails_with("unknown attribute 'surnom'");
+    args.extend([
         "--attribute",
         "sn",
         "--attribute",
@@ -1026,9 +1009,8 @@ async fn service_add_takes_ldap_names_and_apereo_patterns_and_refuses_unknown_at
         r"^https://portail\.example\.test/pgt.*",
         "--proxy-target",
         r"^https://.*",
-    ])
-    .await
-    .ok();
+    ]);
+    idp.run(&args).await.ok();
     let ticket = app.login(Some(CLI_SERVICE), "c.martin", "Bonjour-2026!").await.ticket();
     let (_, _, xml) = app.validate("/cas/p3/serviceValidate", &[("service", CLI_SERVICE), ("ticket", &ticket)]).await;
     for expected in

@@ -4,14 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{CertificateParams, Issuer, KeyPair, SanType};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
-use tokio_rustls::TlsAcceptor;
 
 use crate::cas_proxy::{CDT_PATTERN, PORTAL, PORTAL_PATTERN, TestCa, test_ca};
 use crate::cli::{CHEAP_CONFIG, Idp, install_crypto_provider};
@@ -148,22 +144,7 @@ struct HeldCallback {
 
 impl HeldCallback {
     async fn spawn(ca: &TestCa) -> HeldCallback {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-        params.subject_alt_names.push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-        let cert = params.signed_by(&key, &Issuer::from_params(&ca.params, &ca.key)).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![CertificateDer::from(cert.der().to_vec())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-            )
-            .unwrap();
-        let acceptor = TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let (acceptor, listener, base) = ca.tls_listener().await;
         let (arrived_tx, arrived) = oneshot::channel();
         let (release, released) = oneshot::channel::<()>();
         tokio::spawn(async move {
