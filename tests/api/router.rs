@@ -13,7 +13,6 @@ use tower::ServiceExt;
 
 use idp::app::Application;
 use idp_core::clock::FixedClock;
-use idp_core::secret::random_token;
 use idp_core::service::{Service, ServiceId, UrlPattern};
 
 use crate::helpers::test_settings;
@@ -25,8 +24,7 @@ async fn router() -> (axum::Router, Application, tempfile::TempDir) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let data_dir = tempfile::tempdir().unwrap();
     let mut settings = test_settings(data_dir.path());
-    let name = random_token(12).unwrap();
-    settings.database_url = Some(format!("sqlite:file:{name}?mode=memory&cache=shared"));
+    settings.database_url = Some("sqlite::memory:".to_owned());
     let app = Application::build(&settings, Arc::new(FixedClock::new(Utc::now()))).await.unwrap();
     (app.router(), app, data_dir)
 }

@@ -116,7 +116,9 @@ pub async fn server_secret(db: &DatabaseConnection, name: &str, now: DateTime<Ut
 /// The file path of a SQLite URL, if it is one.
 pub fn sqlite_path(url: &str) -> Option<String> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
-    if rest.starts_with(":memory:") {
+    // A database in memory has no file to create.
+    if rest.starts_with(":memory:") || rest.split('?').nth(1).is_some_and(|q| q.split('&').any(|p| p == "mode=memory"))
+    {
         return None;
     }
     Some(rest.split('?').next().unwrap_or(rest).to_owned())
@@ -141,6 +143,7 @@ mod tests {
         assert_eq!(sqlite_path("sqlite://./data/idp.db?mode=rwc").as_deref(), Some("./data/idp.db"));
         assert_eq!(sqlite_path("sqlite:/tmp/x.db").as_deref(), Some("/tmp/x.db"));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
+        assert_eq!(sqlite_path("sqlite:file:shared?mode=memory&cache=shared"), None);
         assert_eq!(sqlite_path("postgres://x/y"), None);
     }
 }
