@@ -3,15 +3,19 @@
 //! the identity links to a local account, and the login goes through the
 //! same pipeline as a password (charter, session, tickets).
 //!
-//! The upstream here is a second `idp` server, a real CAS 3 server over
-//! HTTP. An interop check against a CAS server written elsewhere
-//! (django-cas-server) is still to come.
+//! The upstream is mostly a second `idp` server, a real CAS 3 server over
+//! HTTP; `django_cas_server_as_the_academie` runs the same login against a
+//! CAS server written elsewhere, django-cas-server (PyPI), started from
+//! tests/interop/cas_upstream/.
 
 use idp_core::account::{AccountState, Login, Profile};
 use idp_core::upstream::{UpstreamConfig, UpstreamKind};
 use idp_web::config::{AuthMethod, LoginProfile};
 
-use crate::helpers::{LoginResult, TestApp, assert_valid_cas_xml, result, spawn_app, spawn_app_with, unescape};
+use crate::helpers::{
+    LoginResult, TestApp, assert_valid_cas_xml, browser, hidden_inputs, python, repo_root, result, spawn_app,
+    spawn_app_with, unescape,
+};
 
 const SERVICE: &str = "https://cahier-de-textes.example.test/";
 const PATTERN: &str = r"https://cahier-de-textes\.example\.test/.*";
@@ -26,6 +30,11 @@ async fn setup(link_to: &str, cas_url: Option<&str>) -> (TestApp, TestApp) {
     academie.active_account("p.prof", "Craie-Verte-42", Profile::Personnel).await;
     academie.service("ent", CALLBACK, &["uid"], None).await;
     let cas_url = cas_url.map(str::to_owned).unwrap_or(format!("{}/cas", academie.address));
+    (ent_routing_to(link_to, cas_url).await, academie)
+}
+
+/// The ENT routing its "personnel" profile to the CAS server at `cas_url`.
+async fn ent_routing_to(link_to: &str, cas_url: String) -> TestApp {
     let link_to = link_to.to_owned();
     let ent = spawn_app_with(move |s| {
         s.upstreams = vec![UpstreamConfig {
@@ -46,7 +55,7 @@ async fn setup(link_to: &str, cas_url: Option<&str>) -> (TestApp, TestApp) {
     })
     .await;
     ent.service("cdt", PATTERN, &["uid"], None).await;
-    (ent, academie)
+    ent
 }
 
 /// The path and query of a URL of the ENT.
@@ -69,6 +78,11 @@ fn param(url: &str, name: &str) -> Option<String> {
 /// From the profile choice to the upstream's login page; returns the
 /// callback URL the upstream must send the browser back to.
 async fn leave_for_the_upstream(ent: &TestApp, academie: &TestApp) -> String {
+    param(&upstream_login_url(ent, &academie.address).await, "service").unwrap()
+}
+
+/// From the profile choice to the upstream's login URL, at `upstream`.
+async fn upstream_login_url(ent: &TestApp, upstream: &str) -> String {
     let r = ent.get_login(&[("profile", "personnel"), ("service", SERVICE)]).await;
     assert_eq!(r.status, 302, "one upstream: straight there: {}", r.body);
     let start = r.location.unwrap();
@@ -76,8 +90,8 @@ async fn leave_for_the_upstream(ent: &TestApp, academie: &TestApp) -> String {
     let r = result(ent.client.get(ent.url(&start)).send().await.unwrap()).await;
     assert_eq!(r.status, 302, "{}", r.body);
     let upstream_login = r.location.unwrap();
-    assert!(upstream_login.starts_with(&format!("{}/cas/login?", academie.address)), "{upstream_login}");
-    param(&upstream_login, "service").unwrap()
+    assert!(upstream_login.starts_with(&format!("{upstream}/cas/login?")), "{upstream_login}");
+    upstream_login
 }
 
 /// The teacher logs in at the académie; returns the callback with its ticket.
@@ -216,4 +230,67 @@ async fn a_remembered_upstream_profile_shows_its_button_and_the_profile_change()
     assert!(text.contains("Académie d'Orléans-Tours") && text.contains("Changer de profil"), "{text}");
     assert!(text.contains("/upstream/academie/start?service="), "{text}");
     assert!(!text.contains("name=\"password\""), "no local password form for this profile");
+}
+
+/// django-cas-server (PyPI) as the académie: its own login form, its own
+/// tickets and its `/p3/serviceValidate`, linked on the CAS user.
+#[tokio::test(flavor = "multi_thread")]
+async fn django_cas_server_as_the_academie() {
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = tokio::process::Command::new(python)
+        .arg(repo_root().join("tests/interop/cas_upstream/academie.py"))
+        .args(["--login", "p.prof", "--password", "Craie-Verte-42", "--service-pattern", &format!("^{CALLBACK}")])
+        .env("CAS_UPSTREAM_DIR", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // It prints its port once it listens.
+    let mut port = String::new();
+    let stdout = server.stdout.take().unwrap();
+    tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(stdout), &mut port).await.unwrap();
+    assert!(port.trim().parse::<u16>().is_ok(), "django-cas-server did not start: {port:?}");
+    let academie = format!("http://127.0.0.1:{}", port.trim());
+
+    let ent = ent_routing_to("login", format!("{academie}/cas")).await;
+    ent.active_account("p.prof", "Local-Inutile-1", Profile::Personnel).await;
+    let login_url = upstream_login_url(&ent, &academie).await;
+    let callback = param(&login_url, "service").unwrap();
+
+    // The teacher's browser at the académie: its form, posted back with its
+    // hidden fields (login ticket, CSRF token, service).
+    let at_academie = browser();
+    let page = at_academie.get(&login_url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    let mut form = hidden_inputs(&page);
+    assert!(form.iter().any(|(k, _)| k == "lt") && form.iter().any(|(k, _)| k == "csrfmiddlewaretoken"), "{page}");
+    assert!(form.iter().any(|(k, v)| k == "service" && *v == callback), "{page}");
+    form.push(("username".into(), "p.prof".into()));
+    form.push(("password".into(), "Craie-Verte-42".into()));
+    let r = result(at_academie.post(&login_url).form(&form).send().await.unwrap()).await;
+    assert_eq!(r.status, 302, "django-cas-server sends the browser back: {}", r.body);
+    let back = r.location.unwrap();
+    assert!(back.starts_with(&callback) && param(&back, "ticket").is_some(), "{back}");
+
+    let r = back_at_the_ent(&ent, &back).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert!(r.location.as_deref().unwrap().starts_with(SERVICE));
+    let (_, _, xml) = ent.validate("/cas/p3/serviceValidate", &[("service", SERVICE), ("ticket", &r.ticket())]).await;
+    assert_valid_cas_xml(&xml);
+    assert!(xml.contains("<cas:user>p.prof</cas:user>"), "the linked local account: {xml}");
+
+    // The callback cannot be played again, and django-cas-server's ticket,
+    // once spent, is refused under a fresh state.
+    let again = back_at_the_ent(&ent.another_browser(), &back).await;
+    assert_eq!(again.status, 400);
+    assert!(unescape(&again.body).contains("Cette connexion a expiré ou a déjà été utilisée"), "{}", again.body);
+    let other = ent.another_browser();
+    let fresh = param(&upstream_login_url(&other, &academie).await, "service").unwrap();
+    let spent = param(&back, "ticket").unwrap();
+    let r = back_at_the_ent(&other, &format!("{}&ticket={spent}", local(&fresh))).await;
+    assert_eq!(r.status, 401, "django-cas-server refused the spent ticket: {}", r.body);
+    assert!(unescape(&r.body).contains("n'a pas abouti"));
+    server.kill().await.unwrap();
 }
