@@ -221,10 +221,7 @@ impl LoginPipeline {
             Some(id) => self.cas.end_session(id).await?,
             None => None,
         };
-        let service = match service.filter(|s| !s.is_empty()) {
-            Some(raw) => self.cas.registered_service(raw).await.ok().map(|(url, _)| url.as_str().to_owned()),
-            None => None,
-        };
+        let service = self.registered_url(service).await;
         if let Some(upstream) = ended.and_then(|s| s.upstream).and_then(|id| self.upstreams.get(&id))
             && let Ok(url) = self.upstreams.logout_url(upstream, service.as_deref())
         {
@@ -235,13 +232,14 @@ impl LoginPipeline {
 
     /// `/upstream/<id>/deconnexion`: back from the upstream's logout.
     pub async fn after_upstream_logout(&self, service: Option<&str>) -> LogoutNext {
-        match service.filter(|s| !s.is_empty()) {
-            Some(raw) => match self.cas.registered_service(raw).await {
-                Ok((url, _)) => LogoutNext::ToService(url.as_str().to_owned()),
-                Err(_) => LogoutNext::LoggedOut,
-            },
-            None => LogoutNext::LoggedOut,
-        }
+        self.registered_url(service).await.map_or(LogoutNext::LoggedOut, LogoutNext::ToService)
+    }
+
+    /// `service` when it is a registered service (a logout follows nothing
+    /// else: no open redirect).
+    async fn registered_url(&self, service: Option<&str>) -> Option<String> {
+        let raw = service.filter(|s| !s.is_empty())?;
+        self.cas.registered_service(raw).await.ok().map(|(url, _)| url.as_str().to_owned())
     }
 
     /// `/upstream/<id>/start`: the login leaves for the upstream `id`.
@@ -275,7 +273,6 @@ impl LoginPipeline {
             AccountState::Provisioned | AccountState::Reset => {
                 account.activate_by_upstream(self.cas.now());
                 self.cas.accounts.update(&account).await?;
-                account.version += 1;
             }
             AccountState::Active => {}
         }

@@ -87,11 +87,11 @@ impl Upstreams {
             serde_json::to_string(&Pending { upstream: upstream.id.clone(), target }).map_err(idp_core::Error::from)?;
         self.pending.put(&pending_key(&state), pending, PENDING).await?;
         let base = upstream.cas_base()?;
-        let mut pairs = vec![("service", self.callback(upstream, &state))];
+        let callback = self.callback(upstream, &state);
+        let mut pairs = vec![("service", callback.as_str())];
         if renew {
-            pairs.push(("renew", "true".to_owned()));
+            pairs.push(("renew", "true"));
         }
-        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(n, v)| (*n, v.as_str())).collect();
         Ok(with_query(&format!("{base}/login"), &pairs))
     }
 

@@ -21,8 +21,12 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequestParts<S> for Para
     }
 }
 
-/// Parses `query`: first value of each name wins.
+/// Parses `query`: first value of each name wins. A query without a
+/// repeated name (every request of a well-behaved client) is read once.
 pub fn parse<T: DeserializeOwned + Default>(query: &str) -> T {
+    if let Ok(value) = serde_urlencoded::from_str(query) {
+        return value;
+    }
     let mut seen = std::collections::HashSet::new();
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
         .filter(|(name, _)| seen.insert(name.to_string()))

@@ -129,7 +129,7 @@ pub async fn accept_cgu(
 ) -> Result<Response, WebError> {
     let tgc = cookies::session_id(&jar, state.config.https());
     let step = state.login.resume_after_cgu(&form.jeton, form.accepte.is_some(), tgc.as_deref()).await?;
-    Page { state: &state, request: None, profile: None, username: "", posted: true }.render(jar, step)
+    Page::plain(&state, true).render(jar, step)
 }
 
 fn outcome_label(next: &LoginNext) -> &'static str {
@@ -153,12 +153,18 @@ fn single_upstream(profile: &LoginProfile, request: &LoginRequest) -> Option<Str
     }
 }
 
-/// `/upstream/<id>/start` carrying the login request.
-fn upstream_start(id: &str, request: &LoginRequest) -> String {
+/// The parameters that carry a login request from page to page.
+fn request_pairs(request: &LoginRequest) -> Vec<(&'static str, &str)> {
     let mut q = Vec::new();
     q.extend(request.service_url().map(|s| ("service", s)));
     q.extend(request.renew.then_some(("renew", "true")));
     q.extend(request.method.param().map(|m| ("method", m)));
+    q
+}
+
+/// `/upstream/<id>/start` carrying the login request.
+fn upstream_start(id: &str, request: &LoginRequest) -> String {
+    let q = request_pairs(request);
     let base = format!("/upstream/{id}/start");
     if q.is_empty() { base } else { with_query(&base, &q) }
 }
@@ -272,9 +278,7 @@ impl<'a> Page<'a> {
         let method = request.and_then(|r| r.method.param());
         let link = |profile: &str| {
             let mut q = vec![("profile", profile)];
-            q.extend(service.map(|s| ("service", s)));
-            q.extend(renew.then_some(("renew", "true")));
-            q.extend(method.map(|m| ("method", m)));
+            q.extend(request.map(request_pairs).unwrap_or_default());
             q.extend((!self.username.is_empty()).then_some(("username", self.username)));
             with_query("/cas/login", &q)
         };
