@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use idp_core::account::Profile;
 use serde_json::json;
 
-use crate::helpers::{TestApp, repo_root, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, npm_ready, spawn_app, spawn_app_with};
 
 pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -30,7 +30,7 @@ async fn pages_meet_wcag_21_aa_on_phone_and_desktop() {
         println!("skipped: chromium not installed (apt-get install chromium)");
         return;
     }
-    let dir = tokio::task::spawn_blocking(npm_ready).await.unwrap();
+    let dir = tokio::task::spawn_blocking(|| npm_ready("tests/a11y")).await.unwrap();
 
     // The theme in use by default (touraine-eschool), then the plain one.
     let themed = spawn_app().await;
@@ -117,53 +117,4 @@ async fn check_pages(app: &TestApp, dir: &Path, theme: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("[{theme}] check.mjs ({:.1}s):\n{stdout}{stderr}", started.elapsed().as_secs_f64());
     assert!(output.status.success(), "accessibility violations with theme {theme}:\n{stdout}\n{stderr}");
-}
-
-/// tests/a11y with its node_modules installed from package-lock.json
-/// (`npm ci`), once: a copy of the lock file in node_modules says it is up
-/// to date; a lock directory keeps parallel test processes from installing
-/// at the same time.
-pub(crate) fn npm_ready() -> PathBuf {
-    let root = repo_root();
-    let dir = root.join("tests/a11y");
-    let lockfile = std::fs::read(dir.join("package-lock.json")).expect("tests/a11y/package-lock.json");
-    let stamp = dir.join("node_modules/.idp-package-lock.json");
-    let up_to_date = || std::fs::read(&stamp).is_ok_and(|s| s == lockfile);
-    if up_to_date() {
-        return dir;
-    }
-    std::fs::create_dir_all(root.join("target")).unwrap();
-    let lock = root.join("target/.a11y-npm.lock");
-    let started = std::time::Instant::now();
-    while std::fs::create_dir(&lock).is_err() {
-        // A lock left by a killed run: older than any install takes.
-        let stale = std::fs::metadata(&lock)
-            .and_then(|m| m.modified())
-            .is_ok_and(|t| t.elapsed().is_ok_and(|e| e.as_secs() > 600));
-        if stale {
-            let _ = std::fs::remove_dir(&lock);
-            continue;
-        }
-        assert!(started.elapsed().as_secs() < 600, "waited too long for {}", lock.display());
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        if up_to_date() {
-            return dir;
-        }
-    }
-    let result = std::panic::catch_unwind(|| {
-        if !up_to_date() {
-            let status = std::process::Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(&dir)
-                .status()
-                .expect("npm runs (Node 20 + npm are needed)");
-            assert!(status.success(), "npm ci in tests/a11y failed");
-            std::fs::write(&stamp, &lockfile).unwrap();
-        }
-    });
-    let _ = std::fs::remove_dir(&lock);
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
-    dir
 }

@@ -331,3 +331,54 @@ pub fn python() -> PathBuf {
     let _ = std::fs::remove_dir(&lock);
     python
 }
+
+/// The folder `under` (tests/a11y, tests/interop/oidc_upstream) with its
+/// node_modules installed from package-lock.json (`npm ci`), once: a copy
+/// of the lock file in node_modules says it is up to date; a lock directory
+/// keeps parallel test processes from installing at the same time.
+pub fn npm_ready(under: &str) -> PathBuf {
+    let root = repo_root();
+    let dir = root.join(under);
+    let lockfile =
+        std::fs::read(dir.join("package-lock.json")).unwrap_or_else(|e| panic!("{under}/package-lock.json: {e}"));
+    let stamp = dir.join("node_modules/.idp-package-lock.json");
+    let up_to_date = || std::fs::read(&stamp).is_ok_and(|s| s == lockfile);
+    if up_to_date() {
+        return dir;
+    }
+    std::fs::create_dir_all(root.join("target")).unwrap();
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let lock = root.join(format!("target/.{name}-npm.lock"));
+    let started = std::time::Instant::now();
+    while std::fs::create_dir(&lock).is_err() {
+        // A lock left by a killed run: older than any install takes.
+        let stale = std::fs::metadata(&lock)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|e| e.as_secs() > 600));
+        if stale {
+            let _ = std::fs::remove_dir(&lock);
+            continue;
+        }
+        assert!(started.elapsed().as_secs() < 600, "waited too long for {}", lock.display());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if up_to_date() {
+            return dir;
+        }
+    }
+    let result = std::panic::catch_unwind(|| {
+        if !up_to_date() {
+            let status = std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&dir)
+                .status()
+                .expect("npm runs (Node 20 + npm are needed)");
+            assert!(status.success(), "npm ci in {under} failed");
+            std::fs::write(&stamp, &lockfile).unwrap();
+        }
+    });
+    let _ = std::fs::remove_dir(&lock);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+    dir
+}

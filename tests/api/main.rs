@@ -33,3 +33,4 @@ mod smtp;
 mod storage;
 mod throttle;
 mod upstream;
+mod upstream_oidc;

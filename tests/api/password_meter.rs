@@ -173,13 +173,14 @@ async fn the_indicator_checks_csrf_needs_a_password_step_and_is_rate_limited() {
 /// unless `IDP_TEST_REQUIRE_BROWSER=1`.
 #[tokio::test(flavor = "multi_thread")]
 async fn in_a_browser_the_label_while_typing_and_the_verdict_agree() {
-    use crate::a11y::{CHROMIUM, npm_ready};
+    use crate::a11y::CHROMIUM;
+    use crate::helpers::npm_ready;
     if !std::path::Path::new(CHROMIUM).exists() {
         assert!(!std::env::var("IDP_TEST_REQUIRE_BROWSER").is_ok_and(|v| v == "1"), "{CHROMIUM} is missing");
         println!("skipped: chromium not installed");
         return;
     }
-    let dir = tokio::task::spawn_blocking(npm_ready).await.unwrap();
+    let dir = tokio::task::spawn_blocking(|| npm_ready("tests/a11y")).await.unwrap();
     let app = spawn_app().await;
     app.active_account("cmartin", "Ancien-Mot-De-Passe-9", Profile::Eleve).await;
     let table = [

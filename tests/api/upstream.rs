@@ -9,7 +9,7 @@
 //! tests/interop/cas_upstream/.
 
 use idp_core::account::{AccountState, Login, Profile};
-use idp_core::upstream::{UpstreamConfig, UpstreamKind};
+use idp_core::upstream::UpstreamConfig;
 use idp_web::config::{AuthMethod, LoginProfile};
 
 use crate::helpers::{
@@ -37,20 +37,13 @@ async fn setup(link_to: &str, cas_url: Option<&str>) -> (TestApp, TestApp) {
 async fn ent_routing_to(link_to: &str, cas_url: String) -> TestApp {
     let link_to = link_to.to_owned();
     let ent = spawn_app_with(move |s| {
-        s.upstreams = vec![UpstreamConfig {
-            id: "academie".into(),
-            label: "Académie d'Orléans-Tours".into(),
-            kind: UpstreamKind::Cas,
-            cas_url: Some(cas_url),
-            link_from: "user".into(),
-            link_to,
-            create_missing: false,
-        }];
+        s.upstreams = vec![UpstreamConfig::cas("academie", "Académie d'Orléans-Tours", &cas_url, "user", &link_to)];
         s.login.profiles[1] = LoginProfile {
             id: "personnel".into(),
             label: "Personnel de l'éducation nationale".into(),
             method: AuthMethod::Upstream,
             upstreams: vec!["academie".into()],
+            account_profile: None,
         };
     })
     .await;

@@ -135,6 +135,37 @@ pub trait Outbound: Send + Sync {
     /// 1 MiB read; returns the status and the body. A connection failure or
     /// a timeout is an error.
     async fn get_text(&self, url: &str) -> Result<(u16, String)>;
+    /// Sends one request to an upstream identity provider (discovery,
+    /// keys, token and userinfo endpoints), with the certificate verified,
+    /// no redirect followed, the timeout of every outbound call and at most
+    /// 1 MiB of answer read. Any HTTP status is an answer; a connection
+    /// failure, a timeout or a too long answer is an error.
+    async fn call(&self, request: HttpCall) -> Result<HttpAnswer>;
+}
+
+/// The methods of [`HttpCall`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpMethod {
+    Get,
+    Post,
+}
+
+/// One outbound HTTP request: the body, when any, is already encoded (a
+/// form) and its `Content-Type` among the headers.
+#[derive(Clone, Debug)]
+pub struct HttpCall {
+    pub method: HttpMethod,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// The answer to an [`HttpCall`].
+#[derive(Clone, Debug)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 /// An e-mail to send.
@@ -189,6 +220,12 @@ pub enum AuditEvent {
     },
     AccountActivated {
         login: String,
+    },
+    /// An account created for an identity an upstream asserted
+    /// (`create_missing`).
+    AccountCreatedByUpstream {
+        login: String,
+        upstream: String,
     },
     PasswordChanged {
         login: String,

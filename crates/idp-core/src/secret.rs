@@ -33,6 +33,13 @@ impl From<String> for Secret {
     }
 }
 
+/// Read from configuration (a client secret); never written back.
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret)
+    }
+}
+
 /// Compares two secrets in constant time (for a given length).
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()

@@ -1,19 +1,22 @@
-//! Upstream identity providers: the académie's CAS server today (the
-//! ÉduConnect SAML and OpenID Connect kinds plug into the same place),
-//! and how an identity they assert is linked to a local account.
+//! Upstream identity providers: the académie's CAS server, an OpenID
+//! Connect provider (FranceConnect, an académie's OpenID provider; the
+//! ÉduConnect SAML kind plugs into the same place), and how an identity
+//! they assert is linked to a local account.
 //!
 //! Linking compares a value the upstream asserts (`link_from`: the CAS
-//! user or one of its attributes) with a value of the local account
+//! user or one of its attributes, an OpenID claim) with a value of the local account
 //! (`link_to`: its login, its e-mail or a directory attribute). A local
 //! value matches when it is equal, or when it is `source$id` (the SDET
 //! `ENTPersonJointure` shape) and the upstream value is `id`.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use url::Url;
 
 use crate::account::Account;
+use crate::secret::Secret;
 use crate::{Error, Result};
 
 /// One `[[upstreams]]` entry of the configuration.
@@ -28,14 +31,46 @@ pub struct UpstreamConfig {
     /// The CAS server's base URL (`https://cas.ac-exemple.fr/cas`): its
     /// `/login`, `/p3/serviceValidate` and `/logout` are used.
     pub cas_url: Option<String>,
-    /// `user` (the CAS user) or the name of an attribute the upstream sends.
+    /// OpenID Connect: the issuer (its `/.well-known/openid-configuration`
+    /// is read).
+    pub issuer: Option<String>,
+    /// OpenID Connect: the client id registered at the provider.
+    pub client_id: Option<String>,
+    /// OpenID Connect: the client secret, or `client_secret_file`.
+    pub client_secret: Option<Secret>,
+    /// OpenID Connect: a file holding the client secret (read at start).
+    pub client_secret_file: Option<PathBuf>,
+    /// OpenID Connect: the scopes asked for (`openid` is always asked).
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// OpenID Connect: how the client authenticates at the token endpoint.
+    #[serde(default)]
+    pub token_auth: TokenAuth,
+    /// `user` (the CAS user), the name of an attribute the upstream sends,
+    /// or an OpenID claim (`sub`, `email`, a provider's own claim).
     pub link_from: String,
     /// `login`, `email` or the name of an ENT directory attribute.
     pub link_to: String,
-    /// Create an account for an identity that matches none. Not supported
-    /// yet: refused at start rather than ignored.
+    /// Create an active account for an identity that matches none, from
+    /// the asserted names and e-mail, with the profile of the profile
+    /// chosen on the login page.
     #[serde(default)]
     pub create_missing: bool,
+}
+
+fn default_scopes() -> Vec<String> {
+    ["openid", "profile", "email"].map(String::from).to_vec()
+}
+
+/// The client authentication at an OpenID provider's token endpoint.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuth {
+    /// HTTP Basic with the client id and secret (the default).
+    #[default]
+    ClientSecretBasic,
+    /// The client id and secret in the form body.
+    ClientSecretPost,
 }
 
 /// The protocol an upstream speaks.
@@ -48,9 +83,40 @@ pub enum UpstreamKind {
 }
 
 impl UpstreamConfig {
-    /// Checks an entry: the id's shape, a CAS URL for the CAS kind
-    /// (`https://`, or `http://` on a loopback address only), and the kinds
-    /// and options this version supports.
+    /// A CAS upstream (the keys of the other kinds unset).
+    pub fn cas(id: &str, label: &str, cas_url: &str, link_from: &str, link_to: &str) -> Self {
+        UpstreamConfig {
+            id: id.to_owned(),
+            label: label.to_owned(),
+            kind: UpstreamKind::Cas,
+            cas_url: Some(cas_url.to_owned()),
+            issuer: None,
+            client_id: None,
+            client_secret: None,
+            client_secret_file: None,
+            scopes: default_scopes(),
+            token_auth: TokenAuth::default(),
+            link_from: link_from.to_owned(),
+            link_to: link_to.to_owned(),
+            create_missing: false,
+        }
+    }
+
+    /// An OpenID Connect upstream (the keys of the other kinds unset).
+    pub fn oidc(id: &str, label: &str, issuer: &str, (client_id, secret): (&str, &str), link: (&str, &str)) -> Self {
+        UpstreamConfig {
+            kind: UpstreamKind::Oidc,
+            cas_url: None,
+            issuer: Some(issuer.to_owned()),
+            client_id: Some(client_id.to_owned()),
+            client_secret: Some(Secret::new(secret)),
+            ..UpstreamConfig::cas(id, label, "", link.0, link.1)
+        }
+    }
+
+    /// Checks an entry: the id's shape, the URL of its kind (`https://`,
+    /// or `http://` on a loopback address only), the keys each kind needs,
+    /// and the kinds this version supports.
     pub fn check(&self) -> Result<()> {
         let id_ok = !self.id.is_empty()
             && self.id.len() <= 64
@@ -58,19 +124,34 @@ impl UpstreamConfig {
         if !id_ok {
             return Err(Error::invalid("upstreams.id", "only a-z, 0-9 and '-' are allowed"));
         }
-        if self.create_missing {
-            return Err(Error::invalid(
-                "upstreams.create_missing",
-                "not supported by this version: link existing accounts",
-            ));
-        }
         match self.kind {
             UpstreamKind::Cas => self.cas_base().map(|_| ()),
-            UpstreamKind::Oidc | UpstreamKind::Saml => Err(Error::invalid(
+            UpstreamKind::Oidc => self.check_oidc(),
+            UpstreamKind::Saml => Err(Error::invalid(
                 "upstreams.kind",
-                "only \"cas\" is supported by this version (\"oidc\" and \"saml\" are not yet)",
+                "\"cas\" and \"oidc\" are supported by this version (\"saml\" is not yet)",
             )),
         }
+    }
+
+    fn check_oidc(&self) -> Result<()> {
+        self.issuer_url()?;
+        if self.client_id.as_deref().is_none_or(str::is_empty) {
+            return Err(Error::invalid("upstreams.client_id", "required for kind = \"oidc\""));
+        }
+        if self.client_secret.is_some() && self.client_secret_file.is_some() {
+            return Err(Error::invalid(
+                "upstreams.client_secret",
+                "give client_secret or client_secret_file, not both",
+            ));
+        }
+        if self.client_secret.is_none() && self.client_secret_file.is_none() {
+            return Err(Error::invalid("upstreams.client_secret", "client_secret or client_secret_file is required"));
+        }
+        if self.scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
+            return Err(Error::invalid("upstreams.scopes", "one scope per array item, without spaces"));
+        }
+        Ok(())
     }
 
     /// The CAS server's base URL, without a trailing `/`.
@@ -78,7 +159,16 @@ impl UpstreamConfig {
         let raw = self.cas_url.as_deref().ok_or(Error::invalid("upstreams.cas_url", "required for kind = \"cas\""))?;
         let url =
             Url::parse(raw.trim_end_matches('/')).map_err(|e| Error::invalid("upstreams.cas_url", e.to_string()))?;
-        check_scheme(&url)?;
+        check_scheme("upstreams.cas_url", &url)?;
+        Ok(url)
+    }
+
+    /// The OpenID provider's issuer, as configured (it must be the `iss` of
+    /// its ID tokens exactly).
+    pub fn issuer_url(&self) -> Result<Url> {
+        let raw = self.issuer.as_deref().ok_or(Error::invalid("upstreams.issuer", "required for kind = \"oidc\""))?;
+        let url = Url::parse(raw).map_err(|e| Error::invalid("upstreams.issuer", e.to_string()))?;
+        check_scheme("upstreams.issuer", &url)?;
         Ok(url)
     }
 
@@ -93,8 +183,9 @@ impl UpstreamConfig {
     }
 }
 
-/// `https://`, or `http://` on a loopback address (tests).
-fn check_scheme(url: &Url) -> Result<()> {
+/// `https://`, or `http://` on a loopback address (tests). Every URL an
+/// upstream's discovery document names is held to the same rule.
+pub fn check_scheme(key: &'static str, url: &Url) -> Result<()> {
     let loopback = match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -104,7 +195,7 @@ fn check_scheme(url: &Url) -> Result<()> {
     match url.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
-        _ => Err(Error::invalid("upstreams.cas_url", "https:// is required (http:// only on a loopback address)")),
+        _ => Err(Error::invalid(key, "https:// is required (http:// only on a loopback address)")),
     }
 }
 
@@ -159,24 +250,26 @@ mod tests {
     }
 
     #[test]
-    fn only_cas_upstreams_with_a_safe_url_are_accepted() {
-        let cas = |url: &str| UpstreamConfig {
-            id: "academie".into(),
-            label: "Académie".into(),
-            kind: UpstreamKind::Cas,
-            cas_url: Some(url.into()),
-            link_from: "user".into(),
-            link_to: "login".into(),
-            create_missing: false,
-        };
+    fn upstreams_need_a_safe_url_and_the_keys_of_their_kind() {
+        let cas = |url: &str| UpstreamConfig::cas("academie", "Académie", url, "user", "login");
         assert!(cas("https://cas.ac-exemple.fr/cas").check().is_ok());
         assert!(cas("http://127.0.0.1:9000/cas").check().is_ok());
         assert!(cas("http://cas.ac-exemple.fr/cas").check().is_err());
-        let mut oidc = cas("https://x.fr");
-        oidc.kind = UpstreamKind::Oidc;
-        assert!(oidc.check().is_err());
         let mut bad = cas("https://x.fr");
         bad.id = "Académie".into();
         assert!(bad.check().is_err());
+        let oidc = |issuer: &str| UpstreamConfig::oidc("fc", "FC", issuer, ("ent", "secret"), ("sub", "login"));
+        assert!(oidc("https://fc.example.fr").check().is_ok());
+        assert!(oidc("http://localhost:4000").check().is_ok());
+        assert!(oidc("http://fc.example.fr").check().is_err());
+        let mut no_secret = oidc("https://fc.example.fr");
+        no_secret.client_secret = None;
+        assert!(no_secret.check().is_err());
+        let mut both = oidc("https://fc.example.fr");
+        both.client_secret_file = Some("/run/secrets/fc".into());
+        assert!(both.check().is_err());
+        let mut saml = cas("https://x.fr");
+        saml.kind = UpstreamKind::Saml;
+        assert!(saml.check().is_err());
     }
 }

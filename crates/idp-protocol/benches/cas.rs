@@ -40,6 +40,9 @@ impl Outbound for NoOutbound {
     async fn get_text(&self, _: &str) -> idp_core::Result<(u16, String)> {
         Ok((404, String::new()))
     }
+    async fn call(&self, _: idp_core::ports::HttpCall) -> idp_core::Result<idp_core::ports::HttpAnswer> {
+        Ok(idp_core::ports::HttpAnswer { status: 404, headers: Vec::new(), body: Vec::new() })
+    }
 }
 
 async fn setup(services: usize) -> (Cas, idp_core::session::SsoSession, ServiceUrl, Service) {

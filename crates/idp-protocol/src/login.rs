@@ -21,7 +21,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use idp_core::access::Denial;
-use idp_core::account::{Account, AccountState};
+use idp_core::account::{Account, AccountState, Profile};
 use idp_core::auth::{Authenticator, LoginOutcome};
 use idp_core::cgu::ResumeTarget;
 use idp_core::lifecycle::{FlowError, Lifecycle};
@@ -30,7 +30,7 @@ use idp_core::service::{Service, ServiceUrl};
 use idp_core::session::{SsoSession, TicketId};
 
 use crate::cas::Cas;
-use crate::upstream::{Returned, Upstreams};
+use crate::upstream::{Callback, Returned, Started, Upstreams};
 use crate::{Error, Result};
 
 /// How the ticket travels back to the service (`method=`).
@@ -179,6 +179,8 @@ pub enum LoginNext {
     UpstreamExpired,
     /// The upstream `label` refused the login or did not answer.
     UpstreamFailed { label: String, unreachable: bool },
+    /// The person cancelled the login at the upstream `label`.
+    UpstreamCancelled { label: String },
     /// No local account matches the identity the upstream `label` asserted.
     NoLinkedAccount { label: String },
 }
@@ -222,10 +224,14 @@ impl LoginPipeline {
             None => None,
         };
         let service = self.registered_url(service).await;
-        if let Some(upstream) = ended.and_then(|s| s.upstream).and_then(|id| self.upstreams.get(&id))
-            && let Ok(url) = self.upstreams.logout_url(upstream, service.as_deref())
+        if let Some(session) = ended
+            && let Some(upstream) = session.upstream.as_deref().and_then(|id| self.upstreams.get(id))
         {
-            return Ok(LogoutNext::ToUpstream(url));
+            match self.upstreams.logout_url(upstream, session.id.expose(), service.as_deref()).await {
+                Ok(Some(url)) => return Ok(LogoutNext::ToUpstream(url)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, upstream = %upstream.id, "no logout at the upstream"),
+            }
         }
         Ok(service.map_or(LogoutNext::LoggedOut, LogoutNext::ToService))
     }
@@ -242,27 +248,38 @@ impl LoginPipeline {
         self.cas.registered_service(raw).await.ok().map(|(url, _)| url.as_str().to_owned())
     }
 
-    /// `/upstream/<id>/start`: the login leaves for the upstream `id`.
-    pub async fn start_upstream(&self, id: &str, request: &LoginRequest) -> Result<LoginStep> {
+    /// `/upstream/<id>/start`: the login leaves for the upstream `id`;
+    /// `profile` is the account profile of the profile chosen on the login
+    /// page (the profile of an account `create_missing` creates).
+    pub async fn start_upstream(
+        &self,
+        id: &str,
+        request: &LoginRequest,
+        profile: Option<Profile>,
+    ) -> Result<LoginStep> {
         let upstream = self.upstreams.get(id).ok_or(Error::UnknownUpstream)?;
-        let url = self.upstreams.start(upstream, request.resume_target(true, None)).await?;
-        Ok(LoginNext::ToUpstream { url }.into())
+        Ok(match self.upstreams.start(upstream, request.resume_target(true, None), profile).await? {
+            Started::Redirect(url) => LoginNext::ToUpstream { url },
+            Started::Unreachable => LoginNext::UpstreamFailed { label: upstream.label.clone(), unreachable: true },
+        }
+        .into())
     }
 
-    /// `/upstream/<id>/callback`: back from the upstream with its ticket.
-    /// A linked account goes through the same pipeline as a password.
+    /// `/upstream/<id>/callback`: back from the upstream. A linked account
+    /// goes through the same pipeline as a password.
     pub async fn with_upstream(
         &self,
         id: &str,
-        (state, ticket): (&str, &str),
+        callback: &Callback,
         source: &str,
         tgc: Option<&str>,
     ) -> Result<LoginStep> {
         let upstream = self.upstreams.get(id).ok_or(Error::UnknownUpstream)?;
         let label = upstream.label.clone();
-        let (mut account, target) = match self.upstreams.finish(upstream, state, ticket).await? {
-            Returned::Linked { account, target } => (account, target),
+        let (mut account, target, id_token) = match self.upstreams.finish(upstream, callback).await? {
+            Returned::Linked { account, target, id_token } => (account, target, id_token),
             Returned::UnknownState => return Ok(LoginNext::UpstreamExpired.into()),
+            Returned::Cancelled => return Ok(LoginNext::UpstreamCancelled { label }.into()),
             Returned::Refused => return Ok(LoginNext::UpstreamFailed { label, unreachable: false }.into()),
             Returned::Unreachable => return Ok(LoginNext::UpstreamFailed { label, unreachable: true }.into()),
             Returned::NoAccount => return Ok(LoginNext::NoLinkedAccount { label }.into()),
@@ -278,7 +295,15 @@ impl LoginPipeline {
         }
         let method = if target.post { Some("POST") } else { None };
         let request = self.request(target.service.as_deref(), target.renew, false, method).await?;
-        self.complete(&request, Identified::Upstream { account, upstream: id.to_owned() }, source, tgc).await
+        let step =
+            self.complete(&request, Identified::Upstream { account, upstream: id.to_owned() }, source, tgc).await?;
+        // The ID token is kept for the upstream logout's id_token_hint. A
+        // login stopped at the charter opens its session later, without it:
+        // the upstream then asks the person to confirm the logout.
+        if let (Some(session), Some(id_token)) = (&step.session, id_token) {
+            self.upstreams.keep_id_token(session.expose(), id_token, self.cas.session_ttl()).await?;
+        }
+        Ok(step)
     }
 
     /// Checks the parameters of a login request: the service must be

@@ -34,6 +34,9 @@ impl AuditLog for TracingAudit {
             }
             AuditEvent::Logout { login, services } => tracing::info!(target: "idp::audit", %login, services, "logout"),
             AuditEvent::AccountActivated { login } => tracing::info!(target: "idp::audit", %login, "account activated"),
+            AuditEvent::AccountCreatedByUpstream { login, upstream } => {
+                tracing::info!(target: "idp::audit", %login, %upstream, "account created from an upstream identity")
+            }
             AuditEvent::PasswordChanged { login, how } => {
                 tracing::info!(target: "idp::audit", %login, how, "password changed")
             }
@@ -73,6 +76,7 @@ fn shown(event: AuditEvent) -> AuditEvent {
         ValidationFailed { code, service: s } => ValidationFailed { code, service: service(s) },
         Logout { login: l, services } => Logout { login: login(l), services },
         AccountActivated { login: l } => AccountActivated { login: login(l) },
+        AccountCreatedByUpstream { login: l, upstream } => AccountCreatedByUpstream { login: login(l), upstream },
         PasswordChanged { login: l, how } => PasswordChanged { login: login(l), how },
         CguAccepted { login: l, version } => CguAccepted { login: login(l), version },
         EmailValidated { login: l } => EmailValidated { login: login(l) },

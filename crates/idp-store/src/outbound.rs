@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-use idp_core::ports::Outbound;
+use idp_core::ports::{HttpAnswer, HttpCall, HttpMethod, Outbound};
 
 /// Pauses before each attempt of a background send: at once, then after
 /// 1 s and 3 s more.
@@ -132,14 +132,32 @@ impl Outbound for HttpOutbound {
     }
 
     async fn get_text(&self, url: &str) -> idp_core::Result<(u16, String)> {
-        let endpoint = origin_and_path(url);
+        let call = HttpCall { method: HttpMethod::Get, url: url.to_owned(), headers: Vec::new(), body: Vec::new() };
+        let answer = self.call(call).await?;
+        Ok((answer.status, String::from_utf8_lossy(&answer.body).into_owned()))
+    }
+
+    async fn call(&self, call: HttpCall) -> idp_core::Result<HttpAnswer> {
+        let endpoint = origin_and_path(&call.url);
         let failed = |e: reqwest::Error| {
             let e = e.without_url();
             tracing::warn!(target: "idp::upstream", %endpoint, error = %e, "upstream call failed");
             idp_core::Error::Outbound(e.into())
         };
-        let mut response = self.client.get(url).send().await.map_err(failed)?;
+        let mut request = match call.method {
+            HttpMethod::Get => self.client.get(&call.url),
+            HttpMethod::Post => self.client.post(&call.url).body(call.body),
+        };
+        for (name, value) in &call.headers {
+            request = request.header(name, value);
+        }
+        let mut response = request.send().await.map_err(failed)?;
         let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(failed)? {
             body.extend_from_slice(&chunk);
@@ -148,7 +166,7 @@ impl Outbound for HttpOutbound {
             }
         }
         tracing::info!(target: "idp::upstream", %endpoint, status, "upstream answered");
-        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+        Ok(HttpAnswer { status, headers, body })
     }
 }
 

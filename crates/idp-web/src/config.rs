@@ -1,5 +1,6 @@
 //! What the web layer needs from configuration.
 
+use idp_core::account::Profile;
 use serde::Deserialize;
 use std::path::PathBuf;
 use url::Url;
@@ -27,6 +28,18 @@ pub struct LoginProfile {
     /// straight there, several are offered as choices.
     #[serde(default)]
     pub upstreams: Vec<String>,
+    /// The profile of the accounts an upstream's `create_missing` creates
+    /// for a login through this profile (`eleve`, `parent`, `personnel`,
+    /// `autre`); by default the profile's id when it is one of these.
+    #[serde(default)]
+    pub account_profile: Option<Profile>,
+}
+
+impl LoginProfile {
+    /// The profile of an account created for a login through this one.
+    pub fn account_profile(&self) -> Option<Profile> {
+        self.account_profile.or_else(|| Profile::parse(&self.id).ok())
+    }
 }
 
 fn local() -> AuthMethod {
@@ -41,18 +54,21 @@ pub fn default_profiles() -> Vec<LoginProfile> {
             label: "Élève ou parent".into(),
             method: AuthMethod::Local,
             upstreams: Vec::new(),
+            account_profile: None,
         },
         LoginProfile {
             id: "personnel".into(),
             label: "Personnel de l'éducation nationale".into(),
             method: AuthMethod::Local,
             upstreams: Vec::new(),
+            account_profile: None,
         },
         LoginProfile {
             id: "autre".into(),
             label: "Autre public (personnel de collectivité, entreprise, utilisateur local, ...)".into(),
             method: AuthMethod::Local,
             upstreams: Vec::new(),
+            account_profile: None,
         },
     ]
 }

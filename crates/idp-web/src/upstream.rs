@@ -1,6 +1,6 @@
 //! `/upstream/<id>/start` and `/upstream/<id>/callback`: a login through an
-//! upstream identity provider. Parse, one call to the login pipeline, then
-//! the same rendering as `/cas/login`.
+//! upstream identity provider (CAS or OpenID Connect). Parse, one call to
+//! the login pipeline, then the same rendering as `/cas/login`.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -9,7 +9,10 @@ use serde::Deserialize;
 
 use crate::cas::flag;
 use crate::cas::login::Page;
-use crate::cookies;
+use idp_protocol::upstream::Callback;
+
+use crate::config::LoginProfile;
+use crate::cookies::{self, Name};
 use crate::error::WebError;
 use crate::net::ClientIp;
 use crate::params::Params;
@@ -24,12 +27,15 @@ pub struct StartQuery {
     method: Option<String>,
 }
 
-/// Parameters of the callback: our `state` and the upstream's `ticket`.
+/// Parameters of the callback: our `state`, and the CAS `ticket` or the
+/// OpenID `code` (or `error`).
 #[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct CallbackQuery {
     state: String,
-    ticket: String,
+    ticket: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
 }
 
 /// `GET /upstream/<id>/start`.
@@ -40,7 +46,10 @@ pub async fn start(
     Params(q): Params<StartQuery>,
 ) -> Result<Response, WebError> {
     let request = state.login.request(q.service.as_deref(), flag(&q.renew), false, q.method.as_deref()).await?;
-    let step = state.login.start_upstream(&id, &request).await?;
+    // The profile chosen on the login page, remembered in its cookie.
+    let profile = cookies::get(&jar, Name::Profile, state.config.https())
+        .and_then(|p| state.config.profile(&p).and_then(LoginProfile::account_profile));
+    let step = state.login.start_upstream(&id, &request, profile).await?;
     Page::plain(&state, false).render(jar, step)
 }
 
@@ -53,6 +62,7 @@ pub async fn callback(
     Params(q): Params<CallbackQuery>,
 ) -> Result<Response, WebError> {
     let tgc = cookies::session_id(&jar, state.config.https());
-    let step = state.login.with_upstream(&id, (&q.state, &q.ticket), &source, tgc.as_deref()).await?;
+    let callback = Callback { state: q.state, ticket: q.ticket, code: q.code, error: q.error };
+    let step = state.login.with_upstream(&id, &callback, &source, tgc.as_deref()).await?;
     Page::plain(&state, false).render(jar, step)
 }

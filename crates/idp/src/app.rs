@@ -18,7 +18,7 @@ use idp_protocol::oidc::Oidc;
 use idp_protocol::oidc::internal::{WithInternalServices, internal_service};
 use idp_protocol::oidc::keys::Keys;
 use idp_protocol::oidc::logout::BackChannelLogout;
-use idp_protocol::upstream::Upstreams;
+use idp_protocol::upstream::{UpstreamPorts, Upstreams};
 use idp_store::audit::TracingAudit;
 use idp_store::mail::{OutboxMailer, QueuedMailer, SmtpSender, dkim_config};
 use idp_store::outbound::HttpOutbound;
@@ -165,6 +165,24 @@ pub async fn build_cas(
     Ok((cas, keys, issuer))
 }
 
+/// The upstream identity providers, over the stores and the outbound HTTP.
+fn upstreams(
+    settings: &Settings,
+    stores: &Stores,
+    outbound: Arc<HttpOutbound>,
+    clock: Arc<dyn Clock>,
+    public_base: &str,
+) -> Upstreams {
+    let ports = UpstreamPorts {
+        outbound,
+        ephemeral: stores.ephemeral.clone(),
+        accounts: stores.accounts.clone(),
+        audit: Arc::new(TracingAudit),
+        clock,
+    };
+    Upstreams::new(settings.upstreams.clone(), ports, public_base)
+}
+
 impl Application {
     /// Opens the stores, builds the router and binds `settings.bind`
     /// (port 0 picks a free port: see [`Application::port`]).
@@ -177,13 +195,7 @@ impl Application {
         let audit = Arc::new(TracingAudit);
         let outbound = Arc::new(outbound(settings)?);
         let (cas, keys, issuer) = build_cas(settings, &stores, clock.clone(), outbound.clone()).await?;
-        let upstreams = Upstreams::new(
-            settings.upstreams.clone(),
-            outbound.clone(),
-            stores.ephemeral.clone(),
-            stores.accounts.clone(),
-            &issuer,
-        );
+        let upstreams = upstreams(settings, &stores, outbound.clone(), clock.clone(), &issuer);
         let oidc = Oidc {
             cas: cas.clone(),
             clients: stores.clients.clone(),

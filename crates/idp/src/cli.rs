@@ -13,6 +13,7 @@ use idp_core::clock::{Clock, SystemClock};
 use idp_core::release::ReleaseRule;
 use idp_core::secret::{Secret, provisional_password};
 use idp_core::service::{Service, ServiceId, UrlPattern};
+use idp_core::upstream::UpstreamKind;
 
 use crate::app::Application;
 use crate::settings::Settings;
@@ -216,7 +217,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => {
             crate::clients_cli::keys(cmd, &Stores::open(&settings, clock.clone()).await?, &settings, clock).await
         }
-        Command::Upstream(UpstreamCommand::List) => upstream_list(&settings).await,
+        Command::Upstream(UpstreamCommand::List) => upstream_list(&settings, clock).await,
     }
 }
 
@@ -520,27 +521,27 @@ fn parse_attributes(rules: &[String]) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// `upstream list`: id, kind, URL, label, and whether the upstream's login
-/// page answers (any HTTP status but a 5xx), one line each; the ones that do
-/// not answer are named again on standard error.
-async fn upstream_list(settings: &Settings) -> anyhow::Result<()> {
-    let outbound = crate::app::outbound(settings)?;
+/// `upstream list`: id, kind, URL, label, and whether the upstream answers
+/// (a CAS login page with any HTTP status but a 5xx, an OpenID discovery
+/// document), one line each; the ones that do not answer are named again
+/// on standard error.
+async fn upstream_list(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+    let outbound: Arc<dyn idp_core::ports::Outbound> = Arc::new(crate::app::outbound(settings)?);
     let mut silent = Vec::new();
     for u in &settings.upstreams {
-        let base = u.cas_base().map(|b| b.to_string()).unwrap_or_default();
-        let answer = match idp_core::ports::Outbound::get_status(&outbound, &format!("{base}/login")).await {
-            Ok(status) if status < 500 => format!("answers (HTTP {status})"),
-            Ok(status) => {
+        let url = match u.kind {
+            UpstreamKind::Cas => u.cas_base().map(|b| b.to_string()).unwrap_or_default(),
+            _ => u.issuer.clone().unwrap_or_default(),
+        };
+        let answer = match idp_protocol::upstream::probe(u, outbound.clone(), clock.clone()).await {
+            Ok(answer) => answer,
+            Err(answer) => {
                 silent.push(u.id.clone());
-                format!("fails (HTTP {status})")
-            }
-            Err(_) => {
-                silent.push(u.id.clone());
-                "does not answer".to_owned()
+                answer
             }
         };
         let kind = format!("{:?}", u.kind).to_lowercase();
-        println!("{}\t{kind}\t{base}\t{}\t{answer}", u.id, u.label);
+        println!("{}\t{kind}\t{url}\t{}\t{answer}", u.id, u.label);
     }
     if !silent.is_empty() {
         eprintln!("not answering: {}", silent.join(", "));

@@ -344,6 +344,15 @@ impl Settings {
             };
             smtp.password = Some(password);
         }
+        for u in &mut self.upstreams {
+            if let Some(path) = u.client_secret_file.take() {
+                if u.client_secret.is_some() {
+                    return Err(format!("upstream '{}': client_secret and client_secret_file, give one of them", u.id));
+                }
+                let secret = read_secret(&path).map_err(|e| format!("upstream '{}': client_secret_file: {e}", u.id))?;
+                u.client_secret = Some(idp_core::secret::Secret::new(secret));
+            }
+        }
         Ok(())
     }
 
@@ -371,10 +380,22 @@ impl Settings {
             AuthMethod::Upstream if p.upstreams.is_empty() => {
                 Err(format!("login.profiles '{}': method = \"upstream\" needs upstreams = [\"…\"]", p.id))
             }
-            _ => match p.upstreams.iter().find(|id| !self.upstreams.iter().any(|u| &u.id == *id)) {
-                Some(id) => Err(format!("login.profiles '{}': no [[upstreams]] with id '{id}'", p.id)),
-                None => Ok(()),
-            },
+            _ => {
+                for id in &p.upstreams {
+                    let Some(u) = self.upstreams.iter().find(|u| &u.id == id) else {
+                        return Err(format!("login.profiles '{}': no [[upstreams]] with id '{id}'", p.id));
+                    };
+                    // An account created through this profile needs a profile.
+                    if u.create_missing && p.account_profile().is_none() {
+                        return Err(format!(
+                            "login.profiles '{}': upstream '{id}' creates missing accounts: set account_profile \
+                             (eleve, parent, personnel or autre)",
+                            p.id
+                        ));
+                    }
+                }
+                Ok(())
+            }
         }
     }
 

@@ -150,6 +150,12 @@ impl Cas {
         self.open_session_via(account, previous, authenticated_at, None).await
     }
 
+    /// How long the store keeps a session at most (what lives beside a
+    /// session is kept as long).
+    pub fn session_ttl(&self) -> std::time::Duration {
+        std_ttl(self.policy.sso_hard_timeout)
+    }
+
     /// [`Cas::open_session`] for a login through the upstream identity
     /// provider `upstream` (ended with the session at logout).
     pub async fn open_session_via(

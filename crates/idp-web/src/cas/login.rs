@@ -247,6 +247,13 @@ impl<'a> Page<'a> {
                     "La connexion auprès du service d'authentification « {label} » n'a pas abouti. Veuillez vous connecter à nouveau."
                 ),
             ),
+            LoginNext::UpstreamCancelled { label } => (
+                StatusCode::UNAUTHORIZED,
+                "Connexion annulée",
+                format!(
+                    "La connexion auprès du service d'authentification « {label} » a été annulée. Choisissez à nouveau votre profil pour vous connecter."
+                ),
+            ),
             LoginNext::NoLinkedAccount { label } => (
                 StatusCode::FORBIDDEN,
                 "Compte introuvable",
