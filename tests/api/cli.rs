@@ -1077,22 +1077,48 @@ async fn apereo_json_services_import_and_export() {
 #[tokio::test(flavor = "multi_thread")]
 async fn upstream_list_says_which_upstreams_answer() {
     let academie = spawn_app().await;
+    // Our own OpenID provider (public URL = its address) as an upstream.
+    let provider = crate::oidc::oidc_app().await;
     let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("client-secret");
+    std::fs::write(&secret, "un-secret\n").unwrap();
     let config = format!(
         "[[upstreams]]\nid = \"academie\"\nlabel = \"Académie\"\nkind = \"cas\"\ncas_url = \"{}/cas\"\n\
          link_from = \"user\"\nlink_to = \"login\"\n\n\
          [[upstreams]]\nid = \"eteinte\"\nlabel = \"Éteinte\"\nkind = \"cas\"\ncas_url = \"http://127.0.0.1:9/cas\"\n\
-         link_from = \"user\"\nlink_to = \"login\"\n",
-        academie.address
+         link_from = \"user\"\nlink_to = \"login\"\n\n\
+         [[upstreams]]\nid = \"fournisseur\"\nlabel = \"Fournisseur\"\nkind = \"oidc\"\nissuer = \"{}\"\n\
+         client_id = \"ent\"\nclient_secret_file = \"{}\"\nscopes = [\"openid\", \"profile\"]\n\
+         link_from = \"sub\"\nlink_to = \"login\"\n\n\
+         [[upstreams]]\nid = \"muet\"\nlabel = \"Muet\"\nkind = \"oidc\"\nissuer = \"http://127.0.0.1:9\"\n\
+         client_id = \"ent\"\nclient_secret = \"s\"\ntoken_auth = \"client_secret_post\"\n\
+         link_from = \"sub\"\nlink_to = \"login\"\n",
+        academie.address,
+        provider.address,
+        secret.display()
     );
     let idp = Idp::with_config(dir.path(), &config);
     let out = idp.run(&["upstream", "list"]).await;
     out.ok();
-    assert!(out.stderr.contains("not answering: eteinte"), "{}", out.stderr);
+    assert!(out.stderr.contains("not answering: eteinte, muet"), "{}", out.stderr);
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert_eq!(lines.len(), 4, "{}", out.stdout);
     assert!(lines[0].starts_with("academie\tcas\t") && lines[0].ends_with("answers (HTTP 200)"), "{}", lines[0]);
     assert!(lines[1].starts_with("eteinte\tcas\t") && lines[1].ends_with("does not answer"), "{}", lines[1]);
+    let oidc = format!("fournisseur\toidc\t{}\tFournisseur\tanswers (discovery)", provider.address);
+    assert_eq!(lines[2], oidc);
+    assert!(lines[3].starts_with("muet\toidc\t") && lines[3].ends_with("does not answer (discovery)"), "{}", lines[3]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oidc_upstream_with_a_plain_http_issuer_off_loopback_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "[[upstreams]]\nid = \"fc\"\nlabel = \"FranceConnect\"\nkind = \"oidc\"\n\
+                  issuer = \"http://fc.example.fr\"\nclient_id = \"ent\"\nclient_secret = \"s\"\n\
+                  link_from = \"sub\"\nlink_to = \"login\"\n";
+    let out = Idp::with_config(dir.path(), config).run(&["upstream", "list"]).await;
+    assert!(!out.success());
+    assert!(out.stderr.contains("upstreams.issuer") && out.stderr.contains("https://"), "{}", out.stderr);
 }
 
 // ---------------------------------------------------------------------------

@@ -35,9 +35,16 @@ async fn setup(link_to: &str, cas_url: Option<&str>) -> (TestApp, TestApp) {
 
 /// The ENT routing its "personnel" profile to the CAS server at `cas_url`.
 async fn ent_routing_to(link_to: &str, cas_url: String) -> TestApp {
+    ent_routing_with(link_to, cas_url, false).await
+}
+
+/// [`ent_routing_to`], creating missing accounts or not.
+async fn ent_routing_with(link_to: &str, cas_url: String, create_missing: bool) -> TestApp {
     let link_to = link_to.to_owned();
     let ent = spawn_app_with(move |s| {
-        s.upstreams = vec![UpstreamConfig::cas("academie", "Académie d'Orléans-Tours", &cas_url, "user", &link_to)];
+        let mut upstream = UpstreamConfig::cas("academie", "Académie d'Orléans-Tours", &cas_url, "user", &link_to);
+        upstream.create_missing = create_missing;
+        s.upstreams = vec![upstream];
         s.login.profiles[1] = LoginProfile {
             id: "personnel".into(),
             label: "Personnel de l'éducation nationale".into(),
@@ -185,6 +192,28 @@ async fn an_account_waiting_for_activation_is_activated_and_a_disabled_one_refus
     let r = back_at_the_ent(&other, &back).await;
     assert_eq!(r.status, 403);
     assert!(unescape(&r.body).contains("Votre compte est désactivé"), "{}", r.body);
+}
+
+#[tokio::test]
+async fn create_missing_makes_an_account_from_the_academie_attributes_and_links_it_next_time() {
+    let academie = spawn_app().await;
+    academie.active_account("p.prof", "Craie-Verte-42", Profile::Personnel).await;
+    academie.service("ent", CALLBACK, &["uid", "given_name", "family_name", "mail"], None).await;
+    let ent = ent_routing_with("login", format!("{}/cas", academie.address), true).await;
+    for round in 0..2 {
+        let browser = ent.another_browser();
+        let callback = leave_for_the_upstream(&browser, &academie).await;
+        let back = log_in_upstream(&academie.another_browser(), &callback, "p.prof", "Craie-Verte-42").await;
+        let r = back_at_the_ent(&browser, &back).await;
+        assert_eq!(r.status, 200, "round {round}: the charter of a new account: {}", r.body);
+        assert!(unescape(&r.body).contains("Conditions Générales d'Utilisation"), "{}", r.body);
+    }
+    let login = Login::parse("p.prof").unwrap();
+    let account = ent.stores.accounts.find_by_login(&login).await.unwrap().expect("created under the CAS user");
+    assert_eq!(account.state, AccountState::Active);
+    assert_eq!(account.profile, Profile::Personnel, "the profile of the chosen profile");
+    assert_eq!((account.given_name.as_str(), account.family_name.as_str()), ("Camille", "Martin"));
+    assert_eq!(account.email.as_deref(), Some("p.prof@example.fr"));
 }
 
 #[tokio::test]

@@ -596,6 +596,38 @@ mod tests {
     }
 
     #[test]
+    fn create_missing_needs_the_account_profile_of_each_profile_routing_there() {
+        let toml = |profile: &str| {
+            format!(
+                "[[login.profiles]]\nid = \"eleve-parent\"\nlabel = \"Élève ou parent\"\nmethod = \"upstream\"\n\
+                 upstreams = [\"fc\"]\n{profile}\n\
+                 [[upstreams]]\nid = \"fc\"\nlabel = \"FranceConnect\"\nkind = \"oidc\"\n\
+                 issuer = \"https://fc.example.fr\"\nclient_id = \"ent\"\nclient_secret = \"s\"\n\
+                 link_from = \"sub\"\nlink_to = \"ENTPersonJointure\"\ncreate_missing = true\n"
+            )
+        };
+        let s: Settings = toml::from_str(&toml("")).unwrap();
+        assert!(s.check().unwrap_err().contains("account_profile"));
+        let s: Settings = toml::from_str(&toml("account_profile = \"parent\"")).unwrap();
+        s.check().unwrap();
+    }
+
+    #[test]
+    fn an_upstream_client_secret_comes_from_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "le-secret\n").unwrap();
+        let entry = "[[upstreams]]\nid = \"fc\"\nlabel = \"FC\"\nkind = \"oidc\"\nissuer = \"https://fc.example.fr\"\n\
+                     client_id = \"ent\"\nlink_from = \"sub\"\nlink_to = \"login\"\n";
+        let mut s: Settings = toml::from_str(&format!("{entry}client_secret_file = \"{}\"\n", path.display())).unwrap();
+        s.apply_env(|_| None).unwrap();
+        assert_eq!(s.upstreams[0].client_secret.as_ref().map(|s| s.expose()), Some("le-secret"));
+        s.check().unwrap();
+        let both = format!("{entry}client_secret = \"x\"\nclient_secret_file = \"{}\"\n", path.display());
+        assert!(toml::from_str::<Settings>(&both).unwrap().apply_env(|_| None).unwrap_err().contains("give one"));
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         assert!(toml::from_str::<Settings>("bnid = \"x\"").is_err());
     }
