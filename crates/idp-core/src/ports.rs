@@ -151,13 +151,22 @@ pub enum HttpMethod {
 }
 
 /// One outbound HTTP request: the body, when any, is already encoded (a
-/// form) and its `Content-Type` among the headers.
-#[derive(Clone, Debug)]
+/// form) and its `Content-Type` among the headers. Its `Debug` shows the
+/// method and the URL's origin and path only: the headers and the body may
+/// carry a client secret, and the query a code.
+#[derive(Clone)]
 pub struct HttpCall {
     pub method: HttpMethod,
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for HttpCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = self.url.split(['?', '#']).next().unwrap_or_default();
+        f.debug_struct("HttpCall").field("method", &self.method).field("url", &path).finish_non_exhaustive()
+    }
 }
 
 /// The answer to an [`HttpCall`].

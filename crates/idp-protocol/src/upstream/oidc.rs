@@ -181,7 +181,10 @@ impl Providers {
         pending: &PendingOidc,
     ) -> Result<Checked> {
         if let Some(error) = &callback.error {
-            tracing::info!(upstream = %upstream.id, error = %error.chars().take(64).collect::<String>(), "the OpenID provider refused the login");
+            // What the provider sent, cut and without control characters:
+            // it cannot forge a log line.
+            let error: String = error.chars().filter(char::is_ascii_graphic).take(64).collect();
+            tracing::info!(upstream = %upstream.id, %error, "the OpenID provider refused the login");
             return Ok(Err(if error == "access_denied" { Returned::Cancelled } else { Returned::Refused }));
         }
         let Some(code) = callback.code.as_deref().filter(|c| !c.is_empty()) else { return Ok(Err(Returned::Refused)) };
