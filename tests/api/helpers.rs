@@ -382,3 +382,24 @@ pub fn npm_ready(under: &str) -> PathBuf {
     }
     dir
 }
+
+/// Starts a third-party peer that prints the port it listens on (on
+/// 127.0.0.1) as its first line; its base URL and the process, killed when
+/// dropped.
+pub async fn start_peer(command: &mut tokio::process::Command, what: &str) -> (String, tokio::process::Child) {
+    let mut child = command.stdout(std::process::Stdio::piped()).kill_on_drop(true).spawn().unwrap();
+    let mut port = String::new();
+    let stdout = child.stdout.take().unwrap();
+    tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(stdout), &mut port).await.unwrap();
+    assert!(port.trim().parse::<u16>().is_ok(), "{what} did not start: {port:?}");
+    (format!("http://127.0.0.1:{}", port.trim()), child)
+}
+
+/// The path and query of `location` (absolute, or already a path).
+pub fn path_and_query(location: &str) -> String {
+    let url = url::Url::parse(location).or_else(|_| url::Url::parse(&format!("http://x{location}"))).unwrap();
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    }
+}

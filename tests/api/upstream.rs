@@ -13,8 +13,8 @@ use idp_core::upstream::UpstreamConfig;
 use idp_web::config::{AuthMethod, LoginProfile};
 
 use crate::helpers::{
-    LoginResult, TestApp, assert_valid_cas_xml, browser, hidden_inputs, python, repo_root, result, spawn_app,
-    spawn_app_with, unescape,
+    LoginResult, TestApp, assert_valid_cas_xml, browser, hidden_inputs, path_and_query, python, repo_root, result,
+    spawn_app, spawn_app_with, start_peer, unescape,
 };
 
 const SERVICE: &str = "https://cahier-de-textes.example.test/";
@@ -60,14 +60,7 @@ async fn ent_routing_with(link_to: &str, cas_url: String, create_missing: bool) 
 
 /// The path and query of a URL of the ENT.
 fn local(location: &str) -> String {
-    let url = match location.starts_with('/') {
-        true => url::Url::parse(&format!("http://x{location}")).unwrap(),
-        false => url::Url::parse(location).unwrap(),
-    };
-    match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    }
+    path_and_query(location)
 }
 
 fn param(url: &str, name: &str) -> Option<String> {
@@ -260,20 +253,15 @@ async fn a_remembered_upstream_profile_shows_its_button_and_the_profile_change()
 async fn django_cas_server_as_the_academie() {
     let python = tokio::task::spawn_blocking(python).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut server = tokio::process::Command::new(python)
-        .arg(repo_root().join("tests/interop/cas_upstream/academie.py"))
-        .args(["--login", "p.prof", "--password", "Craie-Verte-42", "--service-pattern", &format!("^{CALLBACK}")])
-        .env("CAS_UPSTREAM_DIR", dir.path())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
     // It prints its port once it listens.
-    let mut port = String::new();
-    let stdout = server.stdout.take().unwrap();
-    tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(stdout), &mut port).await.unwrap();
-    assert!(port.trim().parse::<u16>().is_ok(), "django-cas-server did not start: {port:?}");
-    let academie = format!("http://127.0.0.1:{}", port.trim());
+    let (academie, mut server) = start_peer(
+        tokio::process::Command::new(python)
+            .arg(repo_root().join("tests/interop/cas_upstream/academie.py"))
+            .args(["--login", "p.prof", "--password", "Craie-Verte-42", "--service-pattern", &format!("^{CALLBACK}")])
+            .env("CAS_UPSTREAM_DIR", dir.path()),
+        "django-cas-server",
+    )
+    .await;
 
     let ent = ent_routing_to("login", format!("{academie}/cas")).await;
     ent.active_account("p.prof", "Local-Inutile-1", Profile::Personnel).await;

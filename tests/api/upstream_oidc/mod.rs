@@ -19,7 +19,8 @@ use idp_core::upstream::UpstreamConfig;
 use idp_web::config::{AuthMethod, LoginProfile};
 
 use crate::helpers::{
-    LoginResult, TestApp, browser, hidden_inputs, npm_ready, python, result, spawn_app_with, unescape,
+    LoginResult, TestApp, browser, hidden_inputs, npm_ready, path_and_query, python, result, spawn_app_with,
+    start_peer, unescape,
 };
 use crate::oidc::{REDIRECT, add_client, auth_params};
 
@@ -80,27 +81,14 @@ async fn provider_dir() -> Option<PathBuf> {
 /// process (killed when dropped).
 async fn start_provider(dir: &std::path::Path, ent_port: u16) -> (String, tokio::process::Child) {
     let base = format!("http://127.0.0.1:{ent_port}/upstream/educonnect");
-    let mut node = tokio::process::Command::new("node")
-        .arg(dir.join("op.mjs"))
-        .args([format!("{base}/callback"), format!("{base}/deconnexion")])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    let stdout = node.stdout.take().unwrap();
-    tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(stdout), &mut port).await.unwrap();
-    assert!(port.trim().parse::<u16>().is_ok(), "oidc-provider did not start: {port:?}");
-    (format!("http://127.0.0.1:{}", port.trim()), node)
+    let mut node = tokio::process::Command::new("node");
+    node.arg(dir.join("op.mjs")).args([format!("{base}/callback"), format!("{base}/deconnexion")]);
+    start_peer(&mut node, "oidc-provider").await
 }
 
 /// The path and query of a URL of the ENT.
 fn local(location: &str) -> String {
-    let url = url::Url::parse(location).or_else(|_| url::Url::parse(&format!("http://x{location}"))).unwrap();
-    match url.query() {
-        Some(q) => format!("{}?{q}", url.path()),
-        None => url.path().to_owned(),
-    }
+    path_and_query(location)
 }
 
 fn param(url: &str, name: &str) -> Option<String> {

@@ -88,6 +88,19 @@ type Client = openidconnect::Client<
 type Metadata = ProviderMetadataWithLogout;
 type Checked = std::result::Result<Asserted, Returned>;
 
+/// The standard claims we read, by name, from ID token claims or userinfo
+/// claims: the crate gives both the same getters but no common trait.
+macro_rules! standard_claims {
+    ($claims:expr) => {
+        [
+            ("email", $claims.email().map(|e| e.as_str())),
+            ("given_name", $claims.given_name().and_then(|n| n.get(None)).map(|n| n.as_str())),
+            ("family_name", $claims.family_name().and_then(|n| n.get(None)).map(|n| n.as_str())),
+            ("preferred_username", $claims.preferred_username().map(|u| u.as_str())),
+        ]
+    };
+}
+
 /// What a login waiting at the provider must remember: its `nonce` and its
 /// PKCE verifier (the challenge went to the provider).
 #[derive(Serialize, Deserialize)]
@@ -254,16 +267,8 @@ impl Providers {
         let verifier = client.id_token_verifier().set_time_fn(move || now);
         let c = id_token.claims(&verifier, nonce)?;
         let mut claims = other_claims(c.additional_claims());
-        let given = c.given_name().and_then(|n| n.get(None)).map(|n| n.as_str());
-        let family = c.family_name().and_then(|n| n.get(None)).map(|n| n.as_str());
-        let standard = [
-            ("sub", Some(c.subject().as_str())),
-            ("email", c.email().map(|e| e.as_str())),
-            ("given_name", given),
-            ("family_name", family),
-            ("preferred_username", c.preferred_username().map(|u| u.as_str())),
-        ];
-        put_standard(&mut claims, standard);
+        put_standard(&mut claims, [("sub", Some(c.subject().as_str()))]);
+        put_standard(&mut claims, standard_claims!(c));
         Ok(claims)
     }
 
@@ -287,15 +292,7 @@ impl Providers {
             }
         };
         let mut claims = other_claims(info.additional_claims());
-        let given = info.given_name().and_then(|n| n.get(None)).map(|n| n.as_str());
-        let family = info.family_name().and_then(|n| n.get(None)).map(|n| n.as_str());
-        let standard = [
-            ("email", info.email().map(|e| e.as_str())),
-            ("given_name", given),
-            ("family_name", family),
-            ("preferred_username", info.preferred_username().map(|u| u.as_str())),
-        ];
-        put_standard(&mut claims, standard);
+        put_standard(&mut claims, standard_claims!(info));
         Ok(claims)
     }
 
