@@ -297,11 +297,15 @@ impl LoginPipeline {
         let request = self.request(target.service.as_deref(), target.renew, false, method).await?;
         let step =
             self.complete(&request, Identified::Upstream { account, upstream: id.to_owned() }, source, tgc).await?;
-        // The ID token is kept for the upstream logout's id_token_hint. A
-        // login stopped at the charter opens its session later, without it:
-        // the upstream then asks the person to confirm the logout.
-        if let (Some(session), Some(id_token)) = (&step.session, id_token) {
-            self.upstreams.keep_id_token(session.expose(), id_token, self.cas.session_ttl()).await?;
+        // The ID token is kept for the upstream logout's id_token_hint:
+        // under the session, or under the charter acceptance until it opens.
+        let owner = match (&step.session, &step.next) {
+            (Some(session), _) => Some(session.expose()),
+            (None, LoginNext::AskCgu { token, .. }) => Some(token.as_str()),
+            _ => None,
+        };
+        if let (Some(owner), Some(id_token)) = (owner, id_token) {
+            self.upstreams.keep_id_token(owner, id_token, self.cas.session_ttl()).await?;
         }
         Ok(step)
     }
@@ -412,6 +416,9 @@ impl LoginPipeline {
         let request = self.request(target.service.as_deref(), target.renew, false, method).await?;
         let upstream = target.upstream.as_deref();
         let session = self.cas.open_session_via(&account, tgc, pending.authenticated_at, upstream).await?;
+        if upstream.is_some() {
+            self.upstreams.id_token_to_session(token, session.id.expose(), self.cas.session_ttl()).await?;
+        }
         self.opened(session, &account, &request, target.fresh).await
     }
 

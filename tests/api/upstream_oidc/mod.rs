@@ -265,6 +265,23 @@ async fn create_missing_gives_an_unknown_pupil_an_account_that_the_next_login_li
         assert_eq!(r.status, 200, "round {round}: {}", r.body);
         assert!(unescape(&r.body).contains("Conditions Générales d'Utilisation"), "{}", r.body);
     }
+    // The charter accepted, the session opens; its logout carries the ID
+    // token kept meanwhile as the provider's hint.
+    let browser_at_ent = ent.another_browser();
+    let authorize = to_the_provider(&browser_at_ent, &issuer).await;
+    let back = at_the_provider(&browser(), &issuer, &authorize, "leo.petit", false).await;
+    let page = get(&browser_at_ent.client, &browser_at_ent.url(&local(&back))).await;
+    let mut form = hidden_inputs(&page.body);
+    form.push(("accepte".into(), "oui".into()));
+    let r = browser_at_ent.client.post(browser_at_ent.url("/cas/login/cgu")).form(&form).send().await.unwrap();
+    let r = result(r).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(r.location.unwrap().starts_with(SERVICE));
+    let r = get(&browser_at_ent.client, &browser_at_ent.url("/cas/logout")).await;
+    let end_session = r.location.unwrap();
+    assert!(end_session.starts_with(&format!("{issuer}/session/end?")), "{end_session}");
+    assert!(param(&end_session, "id_token_hint").is_some(), "{end_session}");
+
     let login = idp_core::account::Login::parse("leo.petit").unwrap();
     let account = ent.stores.accounts.find_by_login(&login).await.unwrap().expect("created as prenom.nom");
     assert_eq!(account.state, idp_core::account::AccountState::Active);

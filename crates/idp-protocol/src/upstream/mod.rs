@@ -241,11 +241,22 @@ impl Upstreams {
         Ok(if found.len() == 1 { found.pop() } else { None })
     }
 
-    /// Keeps the ID token of the session `session` (an OpenID login), for
-    /// the `id_token_hint` of the upstream logout: beside the session, not
-    /// in it, so that sessions stay small.
-    pub async fn keep_id_token(&self, session: &str, id_token: String, ttl: Duration) -> Result<()> {
-        Ok(self.pending.put(&id_token_key(session), id_token, ttl).await?)
+    /// Keeps the ID token of an OpenID login for the `id_token_hint` of the
+    /// upstream logout, under its session (`owner` is the session id), or
+    /// under the pending charter acceptance (`owner` is its token) until
+    /// the session opens: beside the session, not in it, so that sessions
+    /// stay small.
+    pub async fn keep_id_token(&self, owner: &str, id_token: String, ttl: Duration) -> Result<()> {
+        Ok(self.pending.put(&id_token_key(owner), id_token, ttl).await?)
+    }
+
+    /// Moves the ID token kept under the charter acceptance `token` to the
+    /// session `session` that acceptance opened.
+    pub async fn id_token_to_session(&self, token: &str, session: &str, ttl: Duration) -> Result<()> {
+        if let Some(id_token) = self.pending.take(&id_token_key(token)).await? {
+            self.keep_id_token(session, id_token, ttl).await?;
+        }
+        Ok(())
     }
 
     /// The upstream's logout for the ended session `session`, coming back
