@@ -46,6 +46,11 @@ pub struct UpstreamConfig {
     /// OpenID Connect: how the client authenticates at the token endpoint.
     #[serde(default)]
     pub token_auth: TokenAuth,
+    /// OpenID Connect: the authentication context classes asked for
+    /// (`acr_values`, e.g. FranceConnect's `eidas1`); when set, an ID token
+    /// whose `acr` is not one of them is refused.
+    #[serde(default)]
+    pub acr_values: Vec<String>,
     /// `user` (the CAS user), the name of an attribute the upstream sends,
     /// or an OpenID claim (`sub`, `email`, a provider's own claim).
     pub link_from: String,
@@ -96,6 +101,7 @@ impl UpstreamConfig {
             client_secret_file: None,
             scopes: default_scopes(),
             token_auth: TokenAuth::default(),
+            acr_values: Vec::new(),
             link_from: link_from.to_owned(),
             link_to: link_to.to_owned(),
             create_missing: false,

@@ -53,6 +53,10 @@ struct OpState {
     expect_post_auth: bool,
     /// How many times the keys were fetched.
     jwks_fetches: usize,
+    /// The `acr_values` of the last authorization request, and the `acr`
+    /// the ID token carries.
+    acr_values: Option<String>,
+    acr: Option<String>,
 }
 
 #[derive(Clone)]
@@ -80,6 +84,8 @@ async fn start_op() -> (String, Op, tokio::task::JoinHandle<()>) {
         challenge: String::new(),
         expect_post_auth: false,
         jwks_fetches: 0,
+        acr_values: None,
+        acr: None,
     })));
     let app = Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
@@ -136,6 +142,7 @@ async fn authorize(State(op): State<Op>, Query(q): Query<std::collections::HashM
     op.with(|s| {
         s.nonce = q["nonce"].clone();
         s.challenge = q["code_challenge"].clone();
+        s.acr_values = q.get("acr_values").cloned();
     });
     let back = url::Url::parse_with_params(&q["redirect_uri"], &[("code", "code-1"), ("state", &q["state"])]).unwrap();
     Redirect::to(back.as_str())
@@ -180,6 +187,9 @@ fn id_token(s: &mut OpState) -> String {
     payload.set_claim("nonce", Some(json!(nonce))).unwrap();
     payload.set_claim("given_name", Some(json!("Zoé"))).unwrap();
     payload.set_claim("family_name", Some(json!("Martin"))).unwrap();
+    if let Some(acr) = &s.acr {
+        payload.set_claim("acr", Some(json!(acr))).unwrap();
+    }
     let (kid, pair) = match s.forgery {
         Forgery::UnknownKey => ("cle-inconnue".to_owned(), &s.keys.unpublished),
         _ => {
@@ -263,6 +273,30 @@ async fn rolled_keys_are_fetched_again_once_and_userinfo_gives_the_missing_claim
     let (r, _) = log_in(&ent.another_browser()).await;
     assert_eq!(r.status, 302, "{}", r.body);
     assert_eq!(op.with(|s| s.jwks_fetches), 2);
+}
+
+#[tokio::test]
+async fn acr_values_are_asked_for_and_an_id_token_of_another_level_is_refused() {
+    let (issuer, op, _task) = start_op().await;
+    let ent = pupil_ent(&issuer, |u| u.acr_values = vec!["eidas1".into()]).await;
+    // No acr in the ID token: refused.
+    let (r, session) = log_in(&ent.another_browser()).await;
+    assert_eq!(op.with(|s| s.acr_values.clone()).as_deref(), Some("eidas1"), "acr_values sent");
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(!session);
+    op.with(|s| s.acr = Some("eidas2".into()));
+    let (r, session) = log_in(&ent.another_browser()).await;
+    assert_eq!(r.status, 401, "another level: {}", r.body);
+    assert!(!session);
+    op.with(|s| s.acr = Some("eidas1".into()));
+    let (r, session) = log_in(&ent.another_browser()).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert!(session);
+    // Without acr_values in the configuration, none is sent.
+    let plain = pupil_ent(&issuer, |_| {}).await;
+    let (r, _) = log_in(&plain).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert_eq!(op.with(|s| s.acr_values.clone()), None);
 }
 
 #[tokio::test]

@@ -23,12 +23,12 @@ use openidconnect::core::{
     CoreTokenIntrospectionResponse, CoreTokenType,
 };
 use openidconnect::{
-    AdditionalClaims, AuthType, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
-    EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse, IdToken,
-    IdTokenFields, IssuerUrl, JsonWebKeySet, LogoutRequest, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl, RequestTokenError, Scope,
-    SignatureVerificationError, StandardErrorResponse, StandardTokenResponse, SubjectIdentifier, TokenResponse,
-    UserInfoClaims, UserInfoError,
+    AdditionalClaims, AuthType, AuthenticationContextClass, AuthorizationCode, ClaimsVerificationError, ClientId,
+    ClientSecret, CsrfToken, EmptyExtraTokenFields, EndpointMaybeSet, EndpointNotSet, EndpointSet, HttpRequest,
+    HttpResponse, IdToken, IdTokenFields, IssuerUrl, JsonWebKeySet, LogoutRequest, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, PostLogoutRedirectUrl, ProviderMetadataWithLogout, RedirectUrl,
+    RequestTokenError, Scope, SignatureVerificationError, StandardErrorResponse, StandardTokenResponse,
+    SubjectIdentifier, TokenResponse, UserInfoClaims, UserInfoError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -179,6 +179,9 @@ impl Providers {
         if renew {
             request = request.add_prompt(CoreAuthPrompt::Login);
         }
+        for acr in &upstream.acr_values {
+            request = request.add_auth_context_value(AuthenticationContextClass::new(acr.clone()));
+        }
         let (url, _, _) = request.url();
         Ok(Some((url.to_string(), PendingOidc { nonce, pkce_verifier })))
     }
@@ -209,12 +212,13 @@ impl Providers {
         };
         let Some(id_token) = tokens.id_token() else { return Ok(Err(Returned::Refused)) };
         let nonce = Nonce::new(pending.nonce.clone());
-        let claims = match self.verify(&client, id_token, &nonce) {
+        let expected = (&nonce, upstream.acr_values.as_slice());
+        let claims = match self.verify(&client, id_token, expected) {
             Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
                 let Some(metadata) = self.refresh_keys(upstream, metadata).await else {
                     return Ok(Err(Returned::Unreachable));
                 };
-                self.verify(&new_client(upstream, metadata, redirect)?, id_token, &nonce)
+                self.verify(&new_client(upstream, metadata, redirect)?, id_token, expected)
             }
             other => other,
         };
@@ -261,11 +265,14 @@ impl Providers {
         &self,
         client: &Client,
         id_token: &Token,
-        nonce: &Nonce,
+        (nonce, acr_values): (&Nonce, &[String]),
     ) -> std::result::Result<BTreeMap<String, Vec<String>>, ClaimsVerificationError> {
         let now = self.clock.now();
         let verifier = client.id_token_verifier().set_time_fn(move || now);
         let c = id_token.claims(&verifier, nonce)?;
+        if !acr_ok(acr_values, c.auth_context_ref().map(|a| a.as_str())) {
+            return Err(ClaimsVerificationError::Other("acr is not one of the acr_values asked for".to_owned()));
+        }
         let mut claims = other_claims(c.additional_claims());
         put_standard(&mut claims, [("sub", Some(c.subject().as_str()))]);
         put_standard(&mut claims, standard_claims!(c));
@@ -401,6 +408,12 @@ fn safe(metadata: &Metadata) -> bool {
     urls.extend(metadata.userinfo_endpoint().map(|u| u.url()));
     urls.extend(metadata.additional_metadata().end_session_endpoint.as_ref().map(|u| u.url()));
     urls.into_iter().all(|u| check_scheme("upstreams.issuer", u).is_ok())
+}
+
+/// Whether the ID token's `acr` is one of the `acr_values` asked for (any,
+/// when none were asked).
+fn acr_ok(acr_values: &[String], acr: Option<&str>) -> bool {
+    acr_values.is_empty() || acr.is_some_and(|acr| acr_values.iter().any(|v| v == acr))
 }
 
 /// Whether the ID token lacks `link_from`, or the names `create_missing`
