@@ -27,6 +27,7 @@ mod operations;
 mod pages;
 mod password_meter;
 mod router;
+mod saml_layer;
 mod serving;
 mod slo;
 mod smtp;

@@ -153,7 +153,8 @@ mod tests {
 
     #[test]
     fn only_visibly_used_namespaces_are_rendered() {
-        let xml = r#"<a:r xmlns:a="urn:a" xmlns:b="urn:b" xmlns:c="urn:c"><b:x c:k="v" z="1" a:y="2"><a:y/></b:x></a:r>"#;
+        let xml =
+            r#"<a:r xmlns:a="urn:a" xmlns:b="urn:b" xmlns:c="urn:c"><b:x c:k="v" z="1" a:y="2"><a:y/></b:x></a:r>"#;
         assert_eq!(
             c14n(xml, &[0]),
             r#"<b:x xmlns:a="urn:a" xmlns:b="urn:b" xmlns:c="urn:c" z="1" a:y="2" c:k="v"><a:y></a:y></b:x>"#

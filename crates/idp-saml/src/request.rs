@@ -94,16 +94,21 @@ impl LogoutRequest<'_> {
             nq = attr("NameQualifier", &n.name_qualifier),
             spnq = attr("SPNameQualifier", &n.sp_name_qualifier),
             value = escape(&n.value),
-            index = self.session_index.map_or(String::new(), |s| format!(
-                "<samlp:SessionIndex>{}</samlp:SessionIndex>",
-                escape(s)
-            )),
+            index = self
+                .session_index
+                .map_or(String::new(), |s| format!("<samlp:SessionIndex>{}</samlp:SessionIndex>", escape(s))),
         )
     }
 }
 
 /// Our `LogoutResponse` to an IdP's `LogoutRequest` (status Success).
-pub fn logout_response_xml(id: &str, in_response_to: &str, issuer: &str, destination: &str, now: DateTime<Utc>) -> String {
+pub fn logout_response_xml(
+    id: &str,
+    in_response_to: &str,
+    issuer: &str,
+    destination: &str,
+    now: DateTime<Utc>,
+) -> String {
     format!(
         concat!(
             r#"<samlp:LogoutResponse xmlns:samlp="{samlp}" xmlns:saml="{saml}" ID="{id}" Version="2.0" "#,
@@ -139,7 +144,13 @@ impl Kind {
 
 /// The URL sending `xml` to `endpoint` by HTTP-Redirect, signed with
 /// RSA-SHA256 when `key` is given.
-pub fn redirect_url(endpoint: &str, kind: Kind, xml: &str, relay_state: Option<&str>, key: Option<&KeyPair>) -> Result<String> {
+pub fn redirect_url(
+    endpoint: &str,
+    kind: Kind,
+    xml: &str,
+    relay_state: Option<&str>,
+    key: Option<&KeyPair>,
+) -> Result<String> {
     let mut deflater = DeflateEncoder::new(Vec::new(), Compression::default());
     deflater.write_all(xml.as_bytes()).map_err(|_| Error::Encoding)?;
     let deflated = deflater.finish().map_err(|_| Error::Encoding)?;
@@ -227,10 +238,7 @@ pub fn read_redirect(raw_query: &str, kind: Kind, certs: &[X509]) -> Result<Rece
 }
 
 fn dec(v: &str) -> Result<String> {
-    url::form_urlencoded::parse(format!("x={v}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .ok_or(Error::Encoding)
+    url::form_urlencoded::parse(format!("x={v}").as_bytes()).next().map(|(_, v)| v.into_owned()).ok_or(Error::Encoding)
 }
 
 /// Inflates at most [`crate::xml::MAX_DOCUMENT`] bytes (a deflate bomb stops there).
@@ -255,7 +263,12 @@ pub struct IncomingLogout {
 /// Reads an IdP's `LogoutRequest` (already taken out of its binding),
 /// checking it comes from `idp_entity_id`, is addressed to `our_slo_url`
 /// and has not expired.
-pub fn parse_logout_request(xml: &str, idp_entity_id: &str, our_slo_url: &str, now: DateTime<Utc>) -> Result<IncomingLogout> {
+pub fn parse_logout_request(
+    xml: &str,
+    idp_entity_id: &str,
+    our_slo_url: &str,
+    now: DateTime<Utc>,
+) -> Result<IncomingLogout> {
     let doc = Document::parse(xml)?;
     let root = doc.root();
     if !doc.is(root, ns::SAMLP, "LogoutRequest") {

@@ -113,7 +113,12 @@ impl Document {
     }
 
     /// The element children of `e` named `{ns}local`.
-    pub fn children_named<'a>(&'a self, e: ElementId, ns: &'a str, local: &'a str) -> impl Iterator<Item = ElementId> + 'a {
+    pub fn children_named<'a>(
+        &'a self,
+        e: ElementId,
+        ns: &'a str,
+        local: &'a str,
+    ) -> impl Iterator<Item = ElementId> + 'a {
         self.children(e).filter(move |&c| self.is(c, ns, local))
     }
 

@@ -32,8 +32,9 @@ fn authn_request() -> String {
 #[test]
 fn a_signed_authn_request_reads_back_with_our_certificate_only() {
     let (ours, other) = keys();
-    let url = redirect_url("https://idp.example.test/sso?x=1", Kind::Request, &authn_request(), Some("r s&t"), Some(ours))
-        .unwrap();
+    let url =
+        redirect_url("https://idp.example.test/sso?x=1", Kind::Request, &authn_request(), Some("r s&t"), Some(ours))
+            .unwrap();
     assert!(url.starts_with("https://idp.example.test/sso?x=1&SAMLRequest="));
     let query = url.split_once('?').unwrap().1;
     let got = read_redirect(query, Kind::Request, std::slice::from_ref(&ours.cert)).unwrap();
@@ -41,13 +42,16 @@ fn a_signed_authn_request_reads_back_with_our_certificate_only() {
     assert_eq!(got.relay_state.as_deref(), Some("r s&t"));
     let doc = Document::parse(&got.xml).unwrap();
     assert!(doc.is(doc.root(), ns::SAMLP, "AuthnRequest"));
-    assert_eq!(doc.attr(doc.root(), "AssertionConsumerServiceURL"), Some("https://ent.example.test/upstream/educonnect/acs"));
+    assert_eq!(
+        doc.attr(doc.root(), "AssertionConsumerServiceURL"),
+        Some("https://ent.example.test/upstream/educonnect/acs")
+    );
+    assert!(matches!(read_redirect(query, Kind::Request, std::slice::from_ref(&other.cert)), Err(Error::Signature(_))));
+    let tampered = query.replace("RelayState=r", "RelayState=q");
     assert!(matches!(
-        read_redirect(query, Kind::Request, std::slice::from_ref(&other.cert)),
+        read_redirect(&tampered, Kind::Request, std::slice::from_ref(&ours.cert)),
         Err(Error::Signature(_))
     ));
-    let tampered = query.replace("RelayState=r", "RelayState=q");
-    assert!(matches!(read_redirect(&tampered, Kind::Request, std::slice::from_ref(&ours.cert)), Err(Error::Signature(_))));
 }
 
 #[test]

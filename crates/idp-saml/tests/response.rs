@@ -173,7 +173,8 @@ fn a_response_with_a_signed_assertion_is_accepted() {
 fn the_post_field_is_base64_with_line_breaks() {
     let xml = R::default().build();
     let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &xml);
-    let wrapped: String = b64.as_bytes().chunks(76).map(|c| format!("{}\r\n", std::str::from_utf8(c).unwrap())).collect();
+    let wrapped: String =
+        b64.as_bytes().chunks(76).map(|c| format!("{}\r\n", std::str::from_utf8(c).unwrap())).collect();
     assert_eq!(decode_post(&wrapped).unwrap(), xml);
     assert!(matches!(decode_post("***"), Err(Error::Encoding)));
 }
@@ -206,10 +207,9 @@ fn a_signed_value_changed_afterwards_is_refused() {
 
 #[test]
 fn a_sha1_signature_is_refused() {
-    let xml = R::default().build().replace(
-        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
-        "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
-    );
+    let xml = R::default()
+        .build()
+        .replace("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", "http://www.w3.org/2000/09/xmldsig#rsa-sha1");
     assert!(matches!(check(&xml), Err(Error::WeakAlgorithm(a)) if a.ends_with("rsa-sha1")));
     let xml = R::default()
         .build()
@@ -223,10 +223,8 @@ fn a_sha1_signature_is_refused() {
 fn signature_wrapping_with_the_original_in_extensions_is_refused() {
     let r = R::default();
     let forged = R { name_id: "admin", ..R::default() }.assertion("_evil");
-    let xml = r.response(&format!(
-        r#"<samlp:Extensions>{}</samlp:Extensions>{forged}"#,
-        r.signed_assertion(&world().idp)
-    ));
+    let xml =
+        r.response(&format!(r#"<samlp:Extensions>{}</samlp:Extensions>{forged}"#, r.signed_assertion(&world().idp)));
     assert!(matches!(check(&xml), Err(Error::AssertionCount)));
 }
 
@@ -257,7 +255,10 @@ fn signature_wrapping_with_a_duplicated_id_is_refused() {
     let forged = R { name_id: "admin", ..R::default() }.assertion("_assert1");
     let xml = r.response(&forged.replacen(
         "<saml:Subject>",
-        &format!(r#"<ds:Signature xmlns:ds="{}"><ds:Object>{original}</ds:Object></ds:Signature><saml:Subject>"#, ns::DS),
+        &format!(
+            r#"<ds:Signature xmlns:ds="{}"><ds:Object>{original}</ds:Object></ds:Signature><saml:Subject>"#,
+            ns::DS
+        ),
         1,
     ));
     assert!(matches!(check(&xml), Err(Error::AssertionCount | Error::DuplicateId | Error::Signature(_))));
@@ -272,14 +273,14 @@ fn signature_wrapping_of_the_whole_response_is_refused() {
     let r = R::default();
     let signed = sign_root(&r.response(&r.assertion("_assert1")), &world().idp);
     let forged = R { name_id: "admin", ..R::default() };
-    let xml = forged.response(&format!(
-        "{}<samlp:Extensions>{signed}</samlp:Extensions>",
-        forged.assertion("_evil")
-    ));
+    let xml = forged.response(&format!("{}<samlp:Extensions>{signed}</samlp:Extensions>", forged.assertion("_evil")));
     assert!(matches!(check(&xml), Err(Error::AssertionCount)));
     let xml = forged.response(&forged.assertion("_evil")).replacen(
         "<samlp:Status>",
-        &format!("{}<samlp:Status>", &signed[signed.find("<ds:Signature").unwrap()..signed.find("</ds:Signature>").unwrap() + 15]),
+        &format!(
+            "{}<samlp:Status>",
+            &signed[signed.find("<ds:Signature").unwrap()..signed.find("</ds:Signature>").unwrap() + 15]
+        ),
         1,
     );
     assert!(matches!(check(&xml), Err(Error::Signature(_))));
@@ -391,10 +392,8 @@ fn triple_des_and_rsa_v15_are_refused() {
     let xml = encrypted(Content::Aes128Cbc, &world().sp)
         .replace(Content::Aes128Cbc.uri(), "http://www.w3.org/2001/04/xmlenc#tripledes-cbc");
     assert!(matches!(check(&xml), Err(Error::WeakAlgorithm(a)) if a.ends_with("tripledes-cbc")));
-    let xml = encrypted(Content::Aes128Cbc, &world().sp).replace(
-        "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
-        "http://www.w3.org/2001/04/xmlenc#rsa-1_5",
-    );
+    let xml = encrypted(Content::Aes128Cbc, &world().sp)
+        .replace("http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p", "http://www.w3.org/2001/04/xmlenc#rsa-1_5");
     assert!(matches!(check(&xml), Err(Error::Decryption(_))));
 }
 
@@ -417,7 +416,10 @@ fn metadata_is_read_and_its_validity_honoured() {
     let expired = idp_metadata(&w.idp, Some("2026-12-01T00:00:00Z"));
     assert!(matches!(IdpMetadata::parse(&expired, None, now()), Err(Error::MetadataExpired)));
     let valid = idp_metadata(&w.idp, Some("2026-12-31T00:00:00Z"));
-    assert_eq!(IdpMetadata::parse(&valid, None, now()).unwrap().valid_until.unwrap().to_rfc3339(), "2026-12-31T00:00:00+00:00");
+    assert_eq!(
+        IdpMetadata::parse(&valid, None, now()).unwrap().valid_until.unwrap().to_rfc3339(),
+        "2026-12-31T00:00:00+00:00"
+    );
     let aggregate = format!(
         r#"<md:EntitiesDescriptor xmlns:md="{}">{}{}</md:EntitiesDescriptor>"#,
         ns::MD,
