@@ -76,10 +76,10 @@ pub fn decrypt(doc: &Document, wrapper: ElementId, keys: &[&PKey<Private>]) -> R
     }
     for ek in encrypted_keys {
         for key in keys {
-            if let Ok(cek) = unwrap_key(doc, ek, key) {
-                if cek.len() == content.cipher().key_len() {
-                    return decrypt_content(content, &cek, &cipher_value);
-                }
+            if let Ok(cek) = unwrap_key(doc, ek, key)
+                && cek.len() == content.cipher().key_len()
+            {
+                return decrypt_content(content, &cek, &cipher_value);
             }
         }
     }

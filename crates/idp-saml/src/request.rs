@@ -281,10 +281,10 @@ pub fn parse_logout_request(
     if doc.attr(root, "Destination").is_some_and(|d| d != our_slo_url) {
         return Err(Error::Destination);
     }
-    if let Some(t) = doc.attr(root, "NotOnOrAfter") {
-        if crate::parse_time(t)? <= now - crate::response::SKEW {
-            return Err(Error::Expired);
-        }
+    if let Some(t) = doc.attr(root, "NotOnOrAfter")
+        && crate::parse_time(t)? <= now - crate::response::SKEW
+    {
+        return Err(Error::Expired);
     }
     let name_id = doc.only_child(root, ns::SAML, "NameID").ok_or(Error::NoNameId)?;
     Ok(IncomingLogout {

@@ -149,10 +149,10 @@ fn check_envelope(doc: &Document, root: ElementId, expected: &Expected<'_>) -> R
     if doc.attr(root, "InResponseTo") != Some(expected.request_id) {
         return Err(Error::InResponseTo);
     }
-    if let Some(issuer) = doc.only_child(root, ns::SAML, "Issuer") {
-        if doc.text(issuer)?.trim() != expected.idp.entity_id {
-            return Err(Error::Issuer);
-        }
+    if let Some(issuer) = doc.only_child(root, ns::SAML, "Issuer")
+        && doc.text(issuer)?.trim() != expected.idp.entity_id
+    {
+        return Err(Error::Issuer);
     }
     let signed = match signature_of(doc, root)? {
         Some(sig) => {
@@ -209,10 +209,10 @@ fn read_assertion(
 /// naming us (every restriction present must).
 fn check_conditions(doc: &Document, a: ElementId, expected: &Expected<'_>) -> Result<Option<DateTime<Utc>>> {
     let conditions = doc.only_child(a, ns::SAML, "Conditions").ok_or(Error::Audience)?;
-    if let Some(t) = doc.attr(conditions, "NotBefore") {
-        if parse_time(t)? > expected.now + SKEW {
-            return Err(Error::NotYetValid);
-        }
+    if let Some(t) = doc.attr(conditions, "NotBefore")
+        && parse_time(t)? > expected.now + SKEW
+    {
+        return Err(Error::NotYetValid);
     }
     let end = doc.attr(conditions, "NotOnOrAfter").map(parse_time).transpose()?;
     if end.is_some_and(|t| t <= expected.now - SKEW) {

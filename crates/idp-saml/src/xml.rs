@@ -245,10 +245,10 @@ impl Builder {
     }
 
     fn push_child(&mut self, node: Node) {
-        if let Some(&parent) = self.open.last() {
-            if let Some(el) = self.elements.get_mut(parent) {
-                el.children.push(node);
-            }
+        if let Some(&parent) = self.open.last()
+            && let Some(el) = self.elements.get_mut(parent)
+        {
+            el.children.push(node);
         }
     }
 
