@@ -10,9 +10,9 @@ use std::process::Command;
 use chrono::{TimeDelta, Utc};
 use idp_saml::Error;
 use idp_saml::keys::KeyPair;
-use idp_saml::metadata::{IdpMetadata, SpMetadata};
-use idp_saml::request::{AuthnRequest, Kind, redirect_url};
+use idp_saml::metadata::IdpMetadata;
 use idp_saml::response::{Assertion, Expected, decode_post, validate};
+use idp_saml::sp::ServiceProvider;
 
 use crate::helpers::{python, repo_root};
 
@@ -23,8 +23,7 @@ const IDP: &str = "http://127.0.0.1:9/idp/metadata";
 /// pysaml2 as ÉduConnect, our SP registered with it, and one request sent.
 struct Exchange {
     dir: tempfile::TempDir,
-    sp: KeyPair,
-    idp: IdpMetadata,
+    sp: ServiceProvider,
     request_id: String,
     request_url: String,
 }
@@ -35,29 +34,19 @@ impl Exchange {
         let now = Utc::now();
         let idp_keys = KeyPair::generate("educonnect", now - TimeDelta::hours(1)).unwrap();
         write_pair(dir.path(), "idp", &idp_keys);
-        let sp = KeyPair::generate("ent", now - TimeDelta::hours(1)).unwrap();
-        let attributes = ["FrEduCtRefId".to_owned(), "givenName".to_owned()];
-        let sp_metadata = SpMetadata {
-            entity_id: SP,
-            acs_url: ACS,
-            slo_url: Some("http://127.0.0.1/upstream/educonnect/slo"),
-            signing: &sp,
-            encryption: &sp,
-            service_name: "ENT",
-            requested_attributes: &attributes,
-        };
-        std::fs::write(dir.path().join("sp.xml"), sp_metadata.to_xml().unwrap()).unwrap();
         let out = idp_py(dir.path(), &["metadata"]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let idp = IdpMetadata::parse(&String::from_utf8(out.stdout).unwrap(), None, now).unwrap();
         assert!(idp.want_authn_requests_signed);
+        let keys = vec![KeyPair::generate("ent", now - TimeDelta::hours(1)).unwrap()];
+        let mut sp = ServiceProvider::new("http://127.0.0.1", "educonnect", keys, idp).unwrap();
+        sp.service_name = "ENT".into();
+        sp.requested_attributes = vec!["FrEduCtRefId".into(), "givenName".into()];
+        assert_eq!((sp.entity_id.as_str(), sp.acs_url.as_str()), (SP, ACS));
+        std::fs::write(dir.path().join("sp.xml"), sp.metadata_xml().unwrap()).unwrap();
         let request_id = idp_saml::new_id().unwrap();
-        let sso = idp.sso_redirect().unwrap().to_owned();
-        let xml =
-            AuthnRequest { id: &request_id, issuer: SP, destination: &sso, acs_url: ACS, now, force_authn: false }
-                .to_xml();
-        let request_url = redirect_url(&sso, Kind::Request, &xml, Some("relay-1"), Some(&sp)).unwrap();
-        Exchange { dir, sp, idp, request_id, request_url }
+        let request_url = sp.login_url(&request_id, "relay-1", now).unwrap();
+        Exchange { dir, sp, request_id, request_url }
     }
 
     /// The response pysaml2 posts for user `eleve` (its XML), with `options`.
@@ -73,13 +62,18 @@ impl Exchange {
         decode_post(answer["SAMLResponse"].as_str().unwrap()).unwrap()
     }
 
+    /// The `SAMLResponse` form field pysaml2 posts, as is.
+    fn respond_field(&self, options: &[&str]) -> String {
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, self.respond(options))
+    }
+
     fn expected(&self) -> Expected<'_> {
         Expected {
-            idp: &self.idp,
+            idp: &self.sp.idp,
             sp_entity_id: SP,
             acs_url: ACS,
             request_id: &self.request_id,
-            decryption_keys: std::slice::from_ref(&self.sp),
+            decryption_keys: &self.sp.keys,
             now: Utc::now(),
         }
     }
@@ -114,7 +108,7 @@ fn assert_accepted(a: &Assertion) {
 #[test]
 fn pysaml2_checks_our_signed_request_and_its_signed_assertion_passes() {
     let x = Exchange::new();
-    let a = x.check(&x.respond(&[])).unwrap();
+    let a = x.sp.accept(&x.respond_field(&[]), &x.request_id, Utc::now()).unwrap();
     assert_accepted(&a);
     assert!(a.session_index.is_some());
     assert!(a.expires > Utc::now());
@@ -236,4 +230,51 @@ fn a_doctype_before_a_pysaml2_response_is_refused() {
     };
     let bomb = format!(r#"<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>{body}"#);
     assert!(matches!(x.check(&bomb), Err(Error::Dtd)));
+}
+
+/// The identity-provider side of the layer, checked by xmlsec1 (what
+/// pysaml2 and most SAML service providers verify with): an assertion we
+/// sign verifies with our certificate and no longer after a change, and one
+/// we encrypt to a certificate decrypts with its key.
+#[test]
+fn xmlsec1_verifies_what_we_sign_and_decrypts_what_we_encrypt() {
+    use idp_saml::enc::{Content, encrypt};
+    use idp_saml::xml::Document;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = KeyPair::generate("ent", Utc::now() - TimeDelta::hours(1)).unwrap();
+    write_pair(dir.path(), "ent", &keys);
+    let assertion = format!(
+        r#"<saml:Assertion xmlns:saml="{}" ID="_a1" Version="2.0" IssueInstant="2026-12-02T10:00:00Z"><saml:Issuer>{SP}</saml:Issuer><saml:Subject><saml:NameID>Zoé &amp; co</saml:NameID></saml:Subject></saml:Assertion>"#,
+        idp_saml::ns::SAML
+    );
+    let doc = Document::parse(&assertion).unwrap();
+    let signed = idp_saml::dsig::sign(&doc, doc.root(), &keys.key, &keys.cert).unwrap();
+    let xmlsec = |args: &[&str], file: &str, content: &str| {
+        let path = dir.path().join(file);
+        std::fs::write(&path, content).unwrap();
+        Command::new("xmlsec1").args(args).arg(&path).output().unwrap()
+    };
+    let cert = dir.path().join("ent-cert.pem");
+    let verify = [
+        "--verify",
+        "--enabled-key-data",
+        "rsa",
+        "--pubkey-cert-pem",
+        cert.to_str().unwrap(),
+        "--id-attr:ID",
+        "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+    ];
+    let out = xmlsec(&verify, "signed.xml", &signed);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = xmlsec(&verify, "altered.xml", &signed.replace("Zoé", "Zoe"));
+    assert!(!out.status.success());
+
+    for content in [Content::Aes128Cbc, Content::Aes256Gcm] {
+        let data = encrypt(&signed, &keys.cert, content).unwrap();
+        let key = dir.path().join("ent-key.pem");
+        let out = xmlsec(&["--decrypt", "--privkey-pem", key.to_str().unwrap()], "encrypted.xml", &data);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let plain = String::from_utf8(out.stdout).unwrap();
+        assert!(plain.contains(" &amp; co</saml:NameID>") && plain.contains("_a1"), "{content:?}: {plain}");
+    }
 }

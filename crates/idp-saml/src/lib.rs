@@ -24,7 +24,8 @@
 //! - [`metadata`]: IdP metadata in, SP metadata out;
 //! - [`request`]: AuthnRequest and LogoutRequest over HTTP-Redirect;
 //! - [`response`]: a Response checked rule by rule into an [`response::Assertion`];
-//! - [`keys`]: a key pair with its certificate, generated or read.
+//! - [`keys`]: a key pair with its certificate, generated or read;
+//! - [`sp`]: one service provider towards one IdP, what the wiring calls.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
@@ -35,6 +36,7 @@ pub mod keys;
 pub mod metadata;
 pub mod request;
 pub mod response;
+pub mod sp;
 mod write;
 pub mod xml;
 
