@@ -40,25 +40,12 @@ impl IdpMetadata {
     /// as federations publish. Expired metadata is refused.
     pub fn parse(xml: &str, entity_id: Option<&str>, now: DateTime<Utc>) -> Result<IdpMetadata> {
         let doc = Document::parse(xml)?;
-        let entities = doc.descendants_named(doc.root(), ns::MD, "EntityDescriptor");
-        let with_idp: Vec<ElementId> = entities
-            .into_iter()
-            .filter(|&e| doc.only_child(e, ns::MD, "IDPSSODescriptor").is_some())
-            .filter(|&e| entity_id.is_none_or(|id| doc.attr(e, "entityID") == Some(id)))
-            .collect();
-        let [entity] = with_idp.as_slice() else {
-            return Err(Error::Metadata("not exactly one matching identity provider".into()));
-        };
-        let valid_until = earliest_valid_until(&doc, *entity)?;
-        if valid_until.is_some_and(|t| t <= now) {
-            return Err(Error::MetadataExpired);
-        }
-        let idp = doc.only_child(*entity, ns::MD, "IDPSSODescriptor").ok_or(Error::Metadata("IDPSSO".into()))?;
+        let (entity, idp, valid_until) = select(&doc, "IDPSSODescriptor", entity_id, now)?;
         if !doc.attr(idp, "protocolSupportEnumeration").unwrap_or_default().contains(ns::SAMLP) {
             return Err(Error::Metadata("not a SAML 2.0 identity provider".into()));
         }
         let meta = IdpMetadata {
-            entity_id: doc.attr(*entity, "entityID").unwrap_or_default().to_owned(),
+            entity_id: doc.attr(entity, "entityID").unwrap_or_default().to_owned(),
             signing_certs: certs(&doc, idp, "signing")?,
             encryption_certs: certs(&doc, idp, "encryption")?,
             sso: endpoints(&doc, idp, "SingleSignOnService"),
@@ -81,6 +68,31 @@ impl IdpMetadata {
     pub fn slo_redirect(&self) -> Option<&str> {
         self.slo.iter().find(|e| e.binding == binding::REDIRECT).map(|e| e.location.as_str())
     }
+}
+
+/// The entity `entity_id` (or the only one) having a `role` descriptor,
+/// that descriptor, and the earliest `validUntil` around it (refused when
+/// past).
+fn select(
+    doc: &Document,
+    role: &str,
+    entity_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(ElementId, ElementId, Option<DateTime<Utc>>)> {
+    let found: Vec<(ElementId, ElementId)> = doc
+        .descendants_named(doc.root(), ns::MD, "EntityDescriptor")
+        .into_iter()
+        .filter(|&e| entity_id.is_none_or(|id| doc.attr(e, "entityID") == Some(id)))
+        .filter_map(|e| doc.only_child(e, ns::MD, role).map(|r| (e, r)))
+        .collect();
+    let [(entity, descriptor)] = found.as_slice() else {
+        return Err(Error::Metadata(format!("not exactly one matching entity with {role}")));
+    };
+    let valid_until = earliest_valid_until(doc, *entity)?;
+    if valid_until.is_some_and(|t| t <= now) {
+        return Err(Error::MetadataExpired);
+    }
+    Ok((*entity, *descriptor, valid_until))
 }
 
 fn earliest_valid_until(doc: &Document, entity: ElementId) -> Result<Option<DateTime<Utc>>> {
@@ -203,5 +215,73 @@ impl SpMetadata<'_> {
             acs = escape(self.acs_url),
             consuming = consuming,
         ))
+    }
+}
+
+/// An assertion consumer endpoint of a service provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acs {
+    pub binding: String,
+    pub location: String,
+    pub index: Option<u16>,
+    pub is_default: bool,
+}
+
+/// What an identity provider uses of a service provider's metadata.
+#[derive(Debug, Clone)]
+pub struct SpDescriptor {
+    pub entity_id: String,
+    pub acs: Vec<Acs>,
+    pub slo: Vec<Endpoint>,
+    pub signing_certs: Vec<X509>,
+    pub encryption_certs: Vec<X509>,
+    pub authn_requests_signed: bool,
+    pub want_assertions_signed: bool,
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+impl SpDescriptor {
+    /// Reads the SP `entity_id` (or the only one) from a metadata document.
+    pub fn parse(xml: &str, entity_id: Option<&str>, now: DateTime<Utc>) -> Result<SpDescriptor> {
+        let doc = Document::parse(xml)?;
+        let (entity, sp, valid_until) = select(&doc, "SPSSODescriptor", entity_id, now)?;
+        let acs = doc
+            .children_named(sp, ns::MD, "AssertionConsumerService")
+            .filter_map(|e| {
+                Some(Acs {
+                    binding: doc.attr(e, "Binding")?.to_owned(),
+                    location: doc.attr(e, "Location")?.to_owned(),
+                    index: doc.attr(e, "index").and_then(|i| i.parse().ok()),
+                    is_default: matches!(doc.attr(e, "isDefault"), Some("true" | "1")),
+                })
+            })
+            .collect::<Vec<_>>();
+        let entity_id = doc.attr(entity, "entityID").unwrap_or_default().to_owned();
+        if entity_id.is_empty() || acs.is_empty() {
+            return Err(Error::Metadata("no entity id or no assertion consumer".into()));
+        }
+        Ok(SpDescriptor {
+            entity_id,
+            acs,
+            slo: endpoints(&doc, sp, "SingleLogoutService"),
+            signing_certs: certs(&doc, sp, "signing")?,
+            encryption_certs: certs(&doc, sp, "encryption")?,
+            authn_requests_signed: matches!(doc.attr(sp, "AuthnRequestsSigned"), Some("true" | "1")),
+            want_assertions_signed: matches!(doc.attr(sp, "WantAssertionsSigned"), Some("true" | "1")),
+            valid_until,
+        })
+    }
+
+    /// The HTTP-POST assertion consumer to answer at: the one a request
+    /// names, if the metadata lists it (never a URL taken from a request
+    /// alone), else the default one (or the first).
+    pub fn acs_for(&self, requested_url: Option<&str>, requested_index: Option<u16>) -> Option<&str> {
+        let post = || self.acs.iter().filter(|a| a.binding == binding::POST);
+        match (requested_url, requested_index) {
+            (Some(url), _) => post().find(|a| a.location == url),
+            (None, Some(i)) => post().find(|a| a.index == Some(i)),
+            (None, None) => post().find(|a| a.is_default).or_else(|| post().next()),
+        }
+        .map(|a| a.location.as_str())
     }
 }

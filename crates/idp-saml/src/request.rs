@@ -296,3 +296,49 @@ pub fn parse_logout_request(
             .collect::<Result<_>>()?,
     })
 }
+
+/// A service provider's `AuthnRequest`, as an identity provider reads it
+/// (already taken out of its binding; its signature checked by the
+/// binding).
+#[derive(Debug, Clone)]
+pub struct IncomingAuthn {
+    pub id: String,
+    pub issuer: String,
+    pub acs_url: Option<String>,
+    pub acs_index: Option<u16>,
+    pub name_id_format: Option<String>,
+    pub force_authn: bool,
+    pub is_passive: bool,
+}
+
+/// Reads an `AuthnRequest`; its issue instant must be within a few minutes
+/// of `now` (with [`crate::response::SKEW`]).
+pub fn parse_authn_request(xml: &str, now: DateTime<Utc>) -> Result<IncomingAuthn> {
+    let doc = Document::parse(xml)?;
+    let root = doc.root();
+    if !doc.is(root, ns::SAMLP, "AuthnRequest") || doc.attr(root, "Version") != Some("2.0") {
+        return Err(Error::Unexpected("not a SAML 2.0 AuthnRequest"));
+    }
+    let instant = crate::parse_time(doc.attr(root, "IssueInstant").ok_or(Error::Time)?)?;
+    let window = crate::response::SKEW + chrono::TimeDelta::minutes(5);
+    if instant > now + crate::response::SKEW {
+        return Err(Error::NotYetValid);
+    }
+    if instant <= now - window {
+        return Err(Error::Expired);
+    }
+    let issuer = doc.only_child(root, ns::SAML, "Issuer").ok_or(Error::Issuer)?;
+    let flag = |name| matches!(doc.attr(root, name), Some("true" | "1"));
+    Ok(IncomingAuthn {
+        id: doc.attr(root, "ID").ok_or(Error::Unexpected("no ID"))?.to_owned(),
+        issuer: doc.text(issuer)?.trim().to_owned(),
+        acs_url: doc.attr(root, "AssertionConsumerServiceURL").map(str::to_owned),
+        acs_index: doc.attr(root, "AssertionConsumerServiceIndex").and_then(|i| i.parse().ok()),
+        name_id_format: doc
+            .only_child(root, ns::SAMLP, "NameIDPolicy")
+            .and_then(|p| doc.attr(p, "Format"))
+            .map(str::to_owned),
+        force_authn: flag("ForceAuthn"),
+        is_passive: flag("IsPassive"),
+    })
+}

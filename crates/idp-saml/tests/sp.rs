@@ -127,3 +127,28 @@ fn during_a_rollover_the_previous_key_still_decrypts() {
     assert!(matches!(idp_saml::enc::decrypt(&doc, doc.root(), &keys[..1]), Err(Error::Decryption(_))));
     assert!(ServiceProvider::new("https://x", "y", Vec::new(), sp.idp.clone()).is_err());
 }
+
+/// The identity-provider side reads what the service-provider side writes.
+#[test]
+fn our_sp_metadata_and_authn_request_read_back_as_an_idp_reads_them() {
+    use idp_saml::metadata::SpDescriptor;
+    use idp_saml::request::parse_authn_request;
+    let sp = sp(true, true);
+    let d = SpDescriptor::parse(&sp.metadata_xml().unwrap(), None, now()).unwrap();
+    assert_eq!(d.entity_id, sp.entity_id);
+    assert!(d.authn_requests_signed && d.want_assertions_signed);
+    assert_eq!(d.signing_certs.len(), 1);
+    assert_eq!(d.encryption_certs.len(), 1);
+    assert_eq!(d.acs_for(None, None), Some(sp.acs_url.as_str()));
+    assert_eq!(d.acs_for(Some(&sp.acs_url), None), Some(sp.acs_url.as_str()));
+    assert_eq!(d.acs_for(Some("https://evil.example.test/acs"), None), None);
+    assert_eq!(d.acs_for(None, Some(7)), None);
+    let url = sp.login_url("_r1", "relay", now()).unwrap();
+    let got = read_redirect(query(&url), Kind::Request, &d.signing_certs).unwrap();
+    let req = parse_authn_request(&got.xml, now()).unwrap();
+    assert_eq!((req.id.as_str(), req.issuer.as_str()), ("_r1", sp.entity_id.as_str()));
+    assert_eq!(req.acs_url.as_deref(), Some(sp.acs_url.as_str()));
+    assert!(matches!(parse_authn_request(&got.xml, now() + chrono::TimeDelta::minutes(10)), Err(Error::Expired)));
+    assert!(matches!(parse_authn_request(&got.xml, now() - chrono::TimeDelta::minutes(10)), Err(Error::NotYetValid)));
+    assert!(matches!(SpDescriptor::parse(&sp.metadata_xml().unwrap(), Some("other"), now()), Err(Error::Metadata(_))));
+}
