@@ -34,3 +34,4 @@ mod smtp;
 mod storage;
 mod throttle;
 mod upstream;
+mod upstream_saml;

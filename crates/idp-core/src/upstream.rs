@@ -28,6 +28,15 @@ pub struct UpstreamConfig {
     /// The CAS server's base URL (`https://cas.ac-exemple.fr/cas`): its
     /// `/login`, `/p3/serviceValidate` and `/logout` are used.
     pub cas_url: Option<String>,
+    /// SAML: the identity provider's metadata, a file path or an `https://` URL.
+    #[serde(default)]
+    pub idp_metadata: Option<String>,
+    /// SAML: our key and certificate (PEM files); without them a pair is
+    /// generated at first start and kept in the store.
+    #[serde(default)]
+    pub sp_key_file: Option<String>,
+    #[serde(default)]
+    pub sp_cert_file: Option<String>,
     /// `user` (the CAS user) or the name of an attribute the upstream sends.
     pub link_from: String,
     /// `login`, `email` or the name of an ENT directory attribute.
@@ -66,11 +75,29 @@ impl UpstreamConfig {
         }
         match self.kind {
             UpstreamKind::Cas => self.cas_base().map(|_| ()),
-            UpstreamKind::Oidc | UpstreamKind::Saml => Err(Error::invalid(
+            UpstreamKind::Saml => self.check_saml(),
+            UpstreamKind::Oidc => Err(Error::invalid(
                 "upstreams.kind",
-                "only \"cas\" is supported by this version (\"oidc\" and \"saml\" are not yet)",
+                "\"cas\" and \"saml\" are supported by this version (\"oidc\" is not yet)",
             )),
         }
+    }
+
+    /// A SAML upstream names its IdP metadata (an `https://` URL, `http://`
+    /// on loopback only, or a file), and gives both or neither key files.
+    fn check_saml(&self) -> Result<()> {
+        let source = self
+            .idp_metadata
+            .as_deref()
+            .ok_or(Error::invalid("upstreams.idp_metadata", "required for kind = \"saml\""))?;
+        if source.contains("://") {
+            let url = Url::parse(source).map_err(|e| Error::invalid("upstreams.idp_metadata", e.to_string()))?;
+            check_scheme(&url)?;
+        }
+        if self.sp_key_file.is_some() != self.sp_cert_file.is_some() {
+            return Err(Error::invalid("upstreams.sp_key_file", "sp_key_file and sp_cert_file go together"));
+        }
+        Ok(())
     }
 
     /// The CAS server's base URL, without a trailing `/`.
@@ -165,6 +192,9 @@ mod tests {
             label: "Académie".into(),
             kind: UpstreamKind::Cas,
             cas_url: Some(url.into()),
+            idp_metadata: None,
+            sp_key_file: None,
+            sp_cert_file: None,
             link_from: "user".into(),
             link_to: "login".into(),
             create_missing: false,
@@ -178,5 +208,15 @@ mod tests {
         let mut bad = cas("https://x.fr");
         bad.id = "Académie".into();
         assert!(bad.check().is_err());
+        let mut saml = cas("https://x.fr");
+        saml.kind = UpstreamKind::Saml;
+        assert!(saml.check().is_err());
+        saml.idp_metadata = Some("/etc/idp/educonnect.xml".into());
+        assert!(saml.check().is_ok());
+        saml.idp_metadata = Some("http://educonnect.example.fr/md".into());
+        assert!(saml.check().is_err());
+        saml.idp_metadata = Some("https://educonnect.example.fr/md".into());
+        saml.sp_key_file = Some("/etc/idp/sp.key".into());
+        assert!(saml.check().is_err());
     }
 }

@@ -18,6 +18,7 @@ pub mod cas;
 pub mod login;
 pub mod oidc;
 pub mod upstream;
+pub mod upstream_saml;
 
 /// Errors of the protocol layer.
 #[derive(Debug, thiserror::Error)]

@@ -23,9 +23,10 @@ use idp_core::cgu::ResumeTarget;
 use idp_core::ports::{AccountRepository, EphemeralStore, Outbound};
 use idp_core::query::with_query;
 use idp_core::secret::random_token;
-use idp_core::upstream::{LinkTo, UpstreamConfig, account_matches};
+use idp_core::upstream::{LinkTo, UpstreamConfig, UpstreamKind, account_matches};
 
 use crate::Result;
+use crate::upstream_saml::{Asserted, SamlUpstreams, identity};
 
 /// How long the person may take at the upstream.
 const PENDING: Duration = Duration::from_secs(600);
@@ -38,6 +39,8 @@ pub struct Upstreams {
     accounts: Arc<dyn AccountRepository>,
     /// The server's public URL without a trailing `/` (callback URLs).
     public_base: String,
+    /// The SAML upstreams' service providers.
+    saml: Option<SamlUpstreams>,
 }
 
 /// A login waiting at an upstream.
@@ -71,7 +74,33 @@ impl Upstreams {
         accounts: Arc<dyn AccountRepository>,
         public_base: &str,
     ) -> Self {
-        Self { configs, outbound, pending, accounts, public_base: public_base.trim_end_matches('/').to_owned() }
+        let public_base = public_base.trim_end_matches('/').to_owned();
+        Self { configs, outbound, pending, accounts, public_base, saml: None }
+    }
+
+    /// Adds the service providers of the SAML upstreams.
+    pub fn with_saml(mut self, saml: SamlUpstreams) -> Self {
+        self.saml = Some(saml);
+        self
+    }
+
+    /// The SAML upstreams, when some are configured.
+    pub fn saml(&self) -> Result<&SamlUpstreams> {
+        self.saml.as_ref().ok_or(crate::Error::UnknownUpstream)
+    }
+
+    /// The response posted to `/upstream/<id>/acs` of a SAML upstream.
+    pub async fn finish_saml(&self, upstream: &UpstreamConfig, relay_state: &str, response: &str) -> Result<Returned> {
+        let (assertion, target) = match self.saml()?.finish(&upstream.id, relay_state, response).await? {
+            Asserted::Yes { assertion, target } => (assertion, target),
+            Asserted::UnknownState => return Ok(Returned::UnknownState),
+            Asserted::Refused => return Ok(Returned::Refused),
+        };
+        let (user, attributes) = identity(&assertion);
+        Ok(match self.link(upstream, &user, &attributes).await? {
+            Some(account) => Returned::Linked { account: Box::new(account), target },
+            None => Returned::NoAccount,
+        })
     }
 
     /// The upstream `id`, if configured.
@@ -81,6 +110,9 @@ impl Upstreams {
 
     /// Remembers a login for `target` and gives the upstream's login URL.
     pub async fn start(&self, upstream: &UpstreamConfig, target: ResumeTarget) -> Result<String> {
+        if upstream.kind == UpstreamKind::Saml {
+            return self.saml()?.start(&upstream.id, target).await;
+        }
         let state = random_token(32)?;
         let renew = target.renew;
         let pending =

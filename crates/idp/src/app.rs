@@ -19,6 +19,7 @@ use idp_protocol::oidc::internal::{WithInternalServices, internal_service};
 use idp_protocol::oidc::keys::Keys;
 use idp_protocol::oidc::logout::BackChannelLogout;
 use idp_protocol::upstream::Upstreams;
+use idp_protocol::upstream_saml::SamlUpstreams;
 use idp_store::audit::TracingAudit;
 use idp_store::mail::{OutboxMailer, QueuedMailer, SmtpSender, dkim_config};
 use idp_store::outbound::HttpOutbound;
@@ -184,6 +185,8 @@ impl Application {
             stores.accounts.clone(),
             &issuer,
         );
+        let sps = crate::saml::service_providers(&settings.upstreams, &stores.db, &*outbound, &*clock, &issuer).await?;
+        let upstreams = upstreams.with_saml(SamlUpstreams::new(sps, stores.ephemeral.clone(), clock.clone()));
         let oidc = Oidc {
             cas: cas.clone(),
             clients: stores.clients.clone(),

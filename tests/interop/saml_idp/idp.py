@@ -15,7 +15,12 @@ pair) and sp.xml (the ENT's SP metadata, as the ENT serves it).
       Options: --sign-response, --no-sign-assertion, --sign-alg sha1|sha256,
       --encrypt aes128-cbc|aes256-cbc|aes128-gcm|aes256-gcm|3des,
       --signing-key K --signing-cert C (sign with another pair than the
-      metadata's)."""
+      metadata's).
+  idp.py --dir D serve --user U --password P [--attr K=V]... [--encrypt ALG]
+      serves the login at /idp/sso and /idp/login on a free port of
+      127.0.0.1 (printed as one line); the entity id is
+      http://127.0.0.1:PORT/idp/metadata and the metadata is written to
+      D/idp.xml. sp.xml is read at each login (it may come after the start)."""
 
 import argparse
 import base64
@@ -23,6 +28,8 @@ import functools
 import json
 import os
 import sys
+from html import escape
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import saml2.entity
@@ -86,6 +93,11 @@ def config(args, key_file, cert_file):
 def respond(args, idp):
     query = parse_qs(urlparse(args.request_url).query)
     msg = {k: v[0] for k, v in query.items()}
+    print(json.dumps(make_response(args, idp, msg)))
+
+
+def make_response(args, idp, msg):
+    """The response to the AuthnRequest in msg (the query's parameters)."""
     # want_authn_requests_signed: pysaml2 refuses an unsigned request and
     # checks the signature of the query string with the SP metadata's key.
     try:
@@ -122,21 +134,84 @@ def respond(args, idp):
         digest_alg=digest_alg,
         **resp_args,
     )
-    print(
-        json.dumps(
-            {
-                "SAMLResponse": base64.b64encode(str(resp).encode()).decode(),
-                "RelayState": msg.get("RelayState"),
-                "Destination": resp_args["destination"],
-            }
+    return {
+        "SAMLResponse": base64.b64encode(str(resp).encode()).decode(),
+        "RelayState": msg.get("RelayState"),
+        "Destination": resp_args["destination"],
+    }
+
+
+class Handler(BaseHTTPRequestHandler):
+    """GET /sso: the login form (the request kept in a hidden field);
+    POST /login: the credentials checked, then the page that posts the
+    response to the SP's assertion consumer."""
+
+    def log_message(self, format, *args):
+        pass
+
+    def page(self, status, body):
+        data = f"<!DOCTYPE html><html><body>{body}</body></html>".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        url = urlparse(self.path)
+        if url.path != "/idp/sso":
+            return self.page(404, "not found")
+        self.page(
+            200,
+            '<form method="post" action="/idp/login">'
+            f'<input type="hidden" name="query" value="{escape(url.query)}">'
+            '<input name="username"><input name="password" type="password"><button>Log in</button></form>',
         )
-    )
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+        args = self.server.args
+        if form.get("username") != args.user or form.get("password") != args.password:
+            return self.page(401, "wrong credentials")
+        msg = {k: v[0] for k, v in parse_qs(form.get("query", "")).items()}
+        key = os.path.join(args.dir, "idp-key.pem")
+        cert = os.path.join(args.dir, "idp-cert.pem")
+        try:
+            answer = make_response(args, Server(config=config(args, key, cert)), msg)
+        except SystemExit:
+            return self.page(403, "request refused")
+        self.page(
+            200,
+            f'<form method="post" action="{escape(answer["Destination"])}">'
+            f'<input type="hidden" name="SAMLResponse" value="{escape(answer["SAMLResponse"])}">'
+            f'<input type="hidden" name="RelayState" value="{escape(answer["RelayState"] or "")}">'
+            "<button>Continue</button></form>",
+        )
+
+
+def serve(args):
+    """Serves on 127.0.0.1 (a free port, printed as one line); the entity
+    id and endpoints follow the port; the metadata goes to DIR/idp.xml."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    port = httpd.server_address[1]
+    args.entity_id = f"http://127.0.0.1:{port}/idp/metadata"
+    args.sign_response = False
+    args.no_sign_assertion = False
+    args.sign_alg = "sha256"
+    httpd.args = args
+    key = os.path.join(args.dir, "idp-key.pem")
+    cert = os.path.join(args.dir, "idp-cert.pem")
+    with open(os.path.join(args.dir, "idp.xml"), "w") as f:
+        f.write(create_metadata_string(None, config(args, key, cert), sign=False).decode())
+    print(port, flush=True)
+    httpd.serve_forever()
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--dir", required=True)
-    parser.add_argument("--entity-id", required=True)
+    parser.add_argument("--entity-id", default="")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("metadata")
     r = sub.add_parser("respond")
@@ -149,7 +224,14 @@ def main():
     r.add_argument("--encrypt", choices=sorted(ENCRYPTION))
     r.add_argument("--signing-key")
     r.add_argument("--signing-cert")
+    s = sub.add_parser("serve")
+    s.add_argument("--user", required=True)
+    s.add_argument("--password", required=True)
+    s.add_argument("--attr", action="append", default=[])
+    s.add_argument("--encrypt", choices=sorted(ENCRYPTION))
     args = parser.parse_args()
+    if args.command == "serve":
+        return serve(args)
 
     key = os.path.join(args.dir, "idp-key.pem")
     cert = os.path.join(args.dir, "idp-cert.pem")
