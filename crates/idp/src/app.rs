@@ -185,7 +185,10 @@ impl Application {
             stores.accounts.clone(),
             &issuer,
         );
-        let sps = crate::saml::service_providers(&settings.upstreams, &stores.db, &*outbound, &*clock, &issuer).await?;
+        let cipher = crate::stores::key_cipher(settings)?;
+        let sps =
+            crate::saml::service_providers(&settings.upstreams, &stores.db, &cipher, &*outbound, &*clock, &issuer)
+                .await?;
         let upstreams = upstreams.with_saml(SamlUpstreams::new(sps, stores.ephemeral.clone(), clock.clone()));
         let oidc = Oidc {
             cas: cas.clone(),
