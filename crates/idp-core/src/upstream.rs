@@ -51,8 +51,18 @@ pub struct UpstreamConfig {
     /// whose `acr` is not one of them is refused.
     #[serde(default)]
     pub acr_values: Vec<String>,
+    /// SAML: the identity provider's metadata, a file path or an `https://` URL.
+    #[serde(default)]
+    pub idp_metadata: Option<String>,
+    /// SAML: our key and certificate (PEM files); without them a pair is
+    /// generated at first start and kept in the store.
+    #[serde(default)]
+    pub sp_key_file: Option<String>,
+    #[serde(default)]
+    pub sp_cert_file: Option<String>,
     /// `user` (the CAS user), the name of an attribute the upstream sends,
-    /// or an OpenID claim (`sub`, `email`, a provider's own claim).
+    /// a SAML attribute or `NameID`, or an OpenID claim (`sub`, `email`, a
+    /// provider's own claim).
     pub link_from: String,
     /// `login`, `email` or the name of an ENT directory attribute.
     pub link_to: String,
@@ -102,6 +112,9 @@ impl UpstreamConfig {
             scopes: default_scopes(),
             token_auth: TokenAuth::default(),
             acr_values: Vec::new(),
+            idp_metadata: None,
+            sp_key_file: None,
+            sp_cert_file: None,
             link_from: link_from.to_owned(),
             link_to: link_to.to_owned(),
             create_missing: false,
@@ -120,9 +133,18 @@ impl UpstreamConfig {
         }
     }
 
+    /// A SAML upstream (the keys of the other kinds unset; SP keys generated).
+    pub fn saml(id: &str, label: &str, idp_metadata: &str, (link_from, link_to): (&str, &str)) -> Self {
+        UpstreamConfig {
+            kind: UpstreamKind::Saml,
+            cas_url: None,
+            idp_metadata: Some(idp_metadata.to_owned()),
+            ..UpstreamConfig::cas(id, label, "", link_from, link_to)
+        }
+    }
+
     /// Checks an entry: the id's shape, the URL of its kind (`https://`,
-    /// or `http://` on a loopback address only), the keys each kind needs,
-    /// and the kinds this version supports.
+    /// or `http://` on a loopback address only) and the keys each kind needs.
     pub fn check(&self) -> Result<()> {
         let id_ok = !self.id.is_empty()
             && self.id.len() <= 64
@@ -133,10 +155,7 @@ impl UpstreamConfig {
         match self.kind {
             UpstreamKind::Cas => self.cas_base().map(|_| ()),
             UpstreamKind::Oidc => self.check_oidc(),
-            UpstreamKind::Saml => Err(Error::invalid(
-                "upstreams.kind",
-                "\"cas\" and \"oidc\" are supported by this version (\"saml\" is not yet)",
-            )),
+            UpstreamKind::Saml => self.check_saml(),
         }
     }
 
@@ -156,6 +175,23 @@ impl UpstreamConfig {
         }
         if self.scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
             return Err(Error::invalid("upstreams.scopes", "one scope per array item, without spaces"));
+        }
+        Ok(())
+    }
+
+    /// A SAML upstream names its IdP metadata (an `https://` URL, `http://`
+    /// on loopback only, or a file), and gives both or neither key files.
+    fn check_saml(&self) -> Result<()> {
+        let source = self
+            .idp_metadata
+            .as_deref()
+            .ok_or(Error::invalid("upstreams.idp_metadata", "required for kind = \"saml\""))?;
+        if source.contains("://") {
+            let url = Url::parse(source).map_err(|e| Error::invalid("upstreams.idp_metadata", e.to_string()))?;
+            check_scheme("upstreams.idp_metadata", &url)?;
+        }
+        if self.sp_key_file.is_some() != self.sp_cert_file.is_some() {
+            return Err(Error::invalid("upstreams.sp_key_file", "sp_key_file and sp_cert_file go together"));
         }
         Ok(())
     }
@@ -276,6 +312,13 @@ mod tests {
         assert!(both.check().is_err());
         let mut saml = cas("https://x.fr");
         saml.kind = UpstreamKind::Saml;
+        assert!(saml.check().is_err());
+        saml.idp_metadata = Some("/etc/idp/educonnect.xml".into());
+        assert!(saml.check().is_ok());
+        saml.idp_metadata = Some("http://educonnect.example.fr/md".into());
+        assert!(saml.check().is_err());
+        saml.idp_metadata = Some("https://educonnect.example.fr/md".into());
+        saml.sp_key_file = Some("/etc/idp/sp.key".into());
         assert!(saml.check().is_err());
     }
 }

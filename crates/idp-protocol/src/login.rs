@@ -28,6 +28,7 @@ use idp_core::lifecycle::{FlowError, Lifecycle};
 use idp_core::secret::Secret;
 use idp_core::service::{Service, ServiceUrl};
 use idp_core::session::{SsoSession, TicketId};
+use idp_core::upstream::{UpstreamConfig, UpstreamKind};
 
 use crate::cas::Cas;
 use crate::upstream::{Callback, Returned, Started, Upstreams};
@@ -275,8 +276,41 @@ impl LoginPipeline {
         tgc: Option<&str>,
     ) -> Result<LoginStep> {
         let upstream = self.upstreams.get(id).ok_or(Error::UnknownUpstream)?;
+        let returned = self.upstreams.finish(upstream, callback).await?;
+        self.after_upstream(upstream, returned, source, tgc).await
+    }
+
+    /// `/upstream/<id>/acs`: a SAML response posted back with its
+    /// `RelayState`. The same pipeline as a CAS callback.
+    pub async fn with_saml_response(
+        &self,
+        id: &str,
+        (relay_state, response): (&str, &str),
+        source: &str,
+        tgc: Option<&str>,
+    ) -> Result<LoginStep> {
+        let upstream = self.upstreams.get(id).filter(|u| u.kind == UpstreamKind::Saml).ok_or(Error::UnknownUpstream)?;
+        let returned = self.upstreams.finish_saml(upstream, relay_state, response).await?;
+        self.after_upstream(upstream, returned, source, tgc).await
+    }
+
+    /// Our SAML metadata for upstream `id`.
+    pub fn saml_metadata(&self, id: &str) -> Result<String> {
+        self.upstreams.get(id).filter(|u| u.kind == UpstreamKind::Saml).ok_or(Error::UnknownUpstream)?;
+        self.upstreams.saml()?.metadata(id)
+    }
+
+    /// What an upstream's answer leads to: a linked account goes through
+    /// the same pipeline as a password.
+    async fn after_upstream(
+        &self,
+        upstream: &UpstreamConfig,
+        returned: Returned,
+        source: &str,
+        tgc: Option<&str>,
+    ) -> Result<LoginStep> {
         let label = upstream.label.clone();
-        let (mut account, target, id_token) = match self.upstreams.finish(upstream, callback).await? {
+        let (mut account, target, id_token) = match returned {
             Returned::Linked { account, target, id_token } => (account, target, id_token),
             Returned::UnknownState => return Ok(LoginNext::UpstreamExpired.into()),
             Returned::Cancelled => return Ok(LoginNext::UpstreamCancelled { label }.into()),
@@ -295,8 +329,9 @@ impl LoginPipeline {
         }
         let method = if target.post { Some("POST") } else { None };
         let request = self.request(target.service.as_deref(), target.renew, false, method).await?;
-        let step =
-            self.complete(&request, Identified::Upstream { account, upstream: id.to_owned() }, source, tgc).await?;
+        let step = self
+            .complete(&request, Identified::Upstream { account, upstream: upstream.id.clone() }, source, tgc)
+            .await?;
         // The ID token is kept for the upstream logout's id_token_hint:
         // under the session, or under the charter acceptance until it opens.
         let owner = match (&step.session, &step.next) {

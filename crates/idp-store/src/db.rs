@@ -96,12 +96,22 @@ pub async fn ping(db: &DatabaseConnection) -> idp_core::Result<()> {
 /// the stored one, else a new one stored now. Nodes starting at once all
 /// end with the first one written, since an insert never replaces a row.
 pub async fn server_secret(db: &DatabaseConnection, name: &str, now: DateTime<Utc>) -> idp_core::Result<Secret> {
+    server_secret_with(db, name, now, || random_token(43)).await
+}
+
+/// The deployment secret `name`: the stored one, else the one `make`
+/// gives, stored now (the first node to store wins, as above).
+pub async fn server_secret_with(
+    db: &DatabaseConnection,
+    name: &str,
+    now: DateTime<Utc>,
+    make: impl FnOnce() -> idp_core::Result<String>,
+) -> idp_core::Result<Secret> {
     let find = || async { server_secret::Entity::find_by_id(name.to_owned()).one(db).await.map_err(storage) };
     if let Some(row) = find().await? {
         return Ok(Secret::new(row.value));
     }
-    let row =
-        server_secret::ActiveModel { name: Set(name.to_owned()), value: Set(random_token(43)?), created_at: Set(now) };
+    let row = server_secret::ActiveModel { name: Set(name.to_owned()), value: Set(make()?), created_at: Set(now) };
     server_secret::Entity::insert(row)
         .on_conflict(OnConflict::column(server_secret::Column::Name).do_nothing().to_owned())
         .exec_without_returning(db)

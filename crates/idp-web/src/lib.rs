@@ -30,6 +30,7 @@ pub mod params;
 pub mod security;
 pub mod state;
 pub mod upstream;
+pub mod upstream_saml;
 pub mod views;
 
 use axum::Router;
@@ -50,6 +51,8 @@ pub fn router(state: AppState) -> Router {
         .route("/upstream/{id}/start", get(upstream::start))
         .route("/upstream/{id}/callback", get(upstream::callback))
         .route("/upstream/{id}/deconnexion", get(cas::logout::after_upstream))
+        .route("/upstream/{id}/acs", axum::routing::post(upstream_saml::acs))
+        .route("/upstream/{id}/metadata", get(upstream_saml::metadata))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

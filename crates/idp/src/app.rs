@@ -18,7 +18,7 @@ use idp_protocol::oidc::Oidc;
 use idp_protocol::oidc::internal::{WithInternalServices, internal_service};
 use idp_protocol::oidc::keys::Keys;
 use idp_protocol::oidc::logout::BackChannelLogout;
-use idp_protocol::upstream::{UpstreamPorts, Upstreams};
+use idp_protocol::upstream::{SamlUpstreams, UpstreamPorts, Upstreams};
 use idp_store::audit::TracingAudit;
 use idp_store::mail::{OutboxMailer, QueuedMailer, SmtpSender, dkim_config};
 use idp_store::outbound::HttpOutbound;
@@ -196,6 +196,11 @@ impl Application {
         let outbound = Arc::new(outbound(settings)?);
         let (cas, keys, issuer) = build_cas(settings, &stores, clock.clone(), outbound.clone()).await?;
         let upstreams = upstreams(settings, &stores, outbound.clone(), clock.clone(), &issuer);
+        let cipher = crate::stores::key_cipher(settings)?;
+        let sps =
+            crate::saml::service_providers(&settings.upstreams, &stores.db, &cipher, &*outbound, &*clock, &issuer)
+                .await?;
+        let upstreams = upstreams.with_saml(SamlUpstreams::new(sps, stores.ephemeral.clone(), clock.clone()));
         let oidc = Oidc {
             cas: cas.clone(),
             clients: stores.clients.clone(),

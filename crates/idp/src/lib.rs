@@ -20,6 +20,7 @@ pub mod clients_cli;
 pub mod healthcheck;
 pub mod http;
 pub mod import;
+pub mod saml;
 pub mod service_rules;
 pub mod settings;
 pub mod stores;

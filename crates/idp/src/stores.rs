@@ -122,7 +122,7 @@ impl Stores {
 
 /// The key that encrypts the OIDC signing keys in the database: the
 /// configured file, which must exist, or the default one, made when missing.
-fn key_cipher(settings: &Settings) -> anyhow::Result<KeyCipher> {
+pub(crate) fn key_cipher(settings: &Settings) -> anyhow::Result<KeyCipher> {
     let (path, configured) = settings.key_encryption_key_file();
     let cipher = if configured { KeyCipher::from_file(&path) } else { KeyCipher::load_or_create(&path) };
     cipher.with_context(|| format!("cannot use the key-encryption key {}", path.display()))

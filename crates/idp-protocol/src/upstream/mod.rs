@@ -4,8 +4,9 @@
 //!
 //! The pieces every kind shares live here: the pending login, linking and
 //! `create_missing`. What is specific to a protocol is in its module
-//! ([`cas`], [`oidc`]), reached through one `match` on the kind in
-//! [`Upstreams::start`] and [`Upstreams::finish`].
+//! ([`cas`], [`oidc`], [`saml`]), reached through one `match` on the kind
+//! in [`Upstreams::start`] and [`Upstreams::finish`] (a SAML response comes
+//! back by POST to its own endpoint: [`Upstreams::finish_saml`]).
 //!
 //! A login that leaves for the upstream is remembered under a random
 //! `state` (ephemeral store, 10 minutes, single use), carried in the
@@ -17,6 +18,7 @@
 mod cas;
 mod create;
 mod oidc;
+mod saml;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,6 +38,7 @@ use idp_core::upstream::{LinkTo, UpstreamConfig, UpstreamKind, account_matches};
 use crate::Result;
 
 pub use cas::parse_validation;
+pub use saml::SamlUpstreams;
 
 /// How long the person may take at the upstream.
 const PENDING: Duration = Duration::from_secs(600);
@@ -52,6 +55,8 @@ pub struct Upstreams {
     public_base: String,
     /// The OpenID providers' discovery documents and keys.
     oidc: oidc::Providers,
+    /// The SAML upstreams' service providers.
+    saml: Option<SamlUpstreams>,
 }
 
 /// The ports [`Upstreams`] works with.
@@ -142,7 +147,19 @@ impl Upstreams {
             audit: ports.audit,
             public_base: public_base.trim_end_matches('/').to_owned(),
             oidc,
+            saml: None,
         }
+    }
+
+    /// Adds the service providers of the SAML upstreams.
+    pub fn with_saml(mut self, saml: SamlUpstreams) -> Self {
+        self.saml = Some(saml);
+        self
+    }
+
+    /// The SAML upstreams, when some are configured.
+    pub fn saml(&self) -> Result<&SamlUpstreams> {
+        self.saml.as_ref().ok_or(crate::Error::UnknownUpstream)
     }
 
     /// The upstream `id`, if configured.
@@ -169,7 +186,9 @@ impl Upstreams {
                     None => return Ok(Started::Unreachable),
                 }
             }
-            UpstreamKind::Saml => return Err(crate::Error::UnknownUpstream),
+            UpstreamKind::Saml => {
+                return Ok(Started::Redirect(self.saml()?.start(&upstream.id, target, profile).await?));
+            }
         };
         let pending = Pending { upstream: upstream.id.clone(), target, profile, oidc };
         let pending = serde_json::to_string(&pending).map_err(idp_core::Error::from)?;
@@ -195,19 +214,41 @@ impl Upstreams {
             }
             _ => Err(Returned::Refused),
         };
-        let asserted = match checked {
-            Ok(asserted) => asserted,
-            Err(failure) => return Ok(failure),
+        match checked {
+            Ok(asserted) => self.linked(upstream, asserted, pending.target, pending.profile).await,
+            Err(failure) => Ok(failure),
+        }
+    }
+
+    /// The response posted to `/upstream/<id>/acs` of a SAML upstream with
+    /// its `RelayState`.
+    pub async fn finish_saml(&self, upstream: &UpstreamConfig, relay_state: &str, response: &str) -> Result<Returned> {
+        let (assertion, target, profile) = match self.saml()?.finish(&upstream.id, relay_state, response).await? {
+            saml::Answer::Yes { assertion, target, profile } => (assertion, target, profile),
+            saml::Answer::UnknownState => return Ok(Returned::UnknownState),
+            saml::Answer::Refused => return Ok(Returned::Refused),
         };
+        let (user, attributes) = saml::identity(&assertion);
+        self.linked(upstream, Asserted { user, attributes, id_token: None }, target, profile).await
+    }
+
+    /// The account `asserted` links to, or the one `create_missing` makes.
+    async fn linked(
+        &self,
+        upstream: &UpstreamConfig,
+        asserted: Asserted,
+        target: ResumeTarget,
+        profile: Option<Profile>,
+    ) -> Result<Returned> {
         let account = match self.link(upstream, &asserted).await? {
             Some(account) => account,
-            None if upstream.create_missing => match self.create(upstream, &asserted, pending.profile).await? {
+            None if upstream.create_missing => match self.create(upstream, &asserted, profile).await? {
                 Some(account) => account,
                 None => return Ok(Returned::NoAccount),
             },
             None => return Ok(Returned::NoAccount),
         };
-        Ok(Returned::Linked { account: Box::new(account), target: pending.target, id_token: asserted.id_token })
+        Ok(Returned::Linked { account: Box::new(account), target, id_token: asserted.id_token })
     }
 
     async fn take_pending(&self, state: &str) -> Result<Option<Pending>> {
@@ -305,7 +346,21 @@ pub async fn probe(
     match upstream.kind {
         UpstreamKind::Cas => cas::probe(outbound.as_ref(), upstream).await,
         UpstreamKind::Oidc => oidc::Providers::new(outbound, clock).probe(upstream).await,
-        UpstreamKind::Saml => Err("not supported".to_owned()),
+        UpstreamKind::Saml => probe_saml(outbound.as_ref(), upstream).await,
+    }
+}
+
+/// A SAML upstream's metadata URL answers; a metadata file was read at
+/// start (the server does not start without it).
+async fn probe_saml(outbound: &dyn Outbound, upstream: &UpstreamConfig) -> std::result::Result<String, String> {
+    let source = upstream.idp_metadata.as_deref().unwrap_or_default();
+    if !source.contains("://") {
+        return Ok("metadata file (read at start)".to_owned());
+    }
+    match outbound.get_text(source).await {
+        Ok((200, _)) => Ok("answers (metadata)".to_owned()),
+        Ok((status, _)) => Err(format!("fails (metadata: HTTP {status})")),
+        Err(_) => Err("does not answer (metadata)".to_owned()),
     }
 }
 

@@ -1,0 +1,164 @@
+//! Profile routing to a SAML 2.0 identity provider: pysaml2 (PyPI) with
+//! xmlsec1 as ÉduConnect (tests/interop/saml_idp/idp.py serve). The élève
+//! chooses « Élève ou parent », logs in at pysaml2, comes back to
+//! `/upstream/educonnect/acs` with a signed and encrypted assertion, is
+//! linked by `FrEduCtRefId` to the account whose `ENTPersonJointure` holds
+//! that id, and the ENT service gets a CAS ticket.
+
+use std::collections::BTreeMap;
+
+use idp_core::account::Profile;
+use idp_core::upstream::UpstreamConfig;
+use idp_web::config::{AuthMethod, LoginProfile};
+
+use crate::helpers::{
+    TestApp, assert_valid_cas_xml, browser, hidden_inputs, python, repo_root, result, spawn_app_with, unescape,
+};
+
+const SERVICE: &str = "https://vie-scolaire.example.test/";
+const PATTERN: &str = r"https://vie-scolaire\.example\.test/.*";
+
+/// pysaml2 serving its login, and the ENT routing « Élève ou parent » there.
+async fn setup(dir: &std::path::Path) -> (TestApp, String, tokio::process::Child) {
+    let idp_keys =
+        idp_saml::keys::KeyPair::generate("educonnect", chrono::Utc::now() - chrono::TimeDelta::hours(1)).unwrap();
+    let (key, cert) = idp_keys.to_pem().unwrap();
+    std::fs::write(dir.join("idp-key.pem"), key).unwrap();
+    std::fs::write(dir.join("idp-cert.pem"), cert).unwrap();
+    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let mut server = tokio::process::Command::new(python)
+        .arg(repo_root().join("tests/interop/saml_idp/idp.py"))
+        .args(["--dir", dir.to_str().unwrap(), "serve", "--user", "zoe.eleve", "--password", "Cartable-Bleu-7"])
+        .args([
+            "--attr",
+            "FrEduCtRefId=4f2e9c1a",
+            "--attr",
+            "FrEduCtRefId=other-directory-77",
+            "--attr",
+            "givenName=Zoé",
+        ])
+        .args(["--encrypt", "aes256-cbc"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    let stdout = server.stdout.take().unwrap();
+    tokio::io::AsyncBufReadExt::read_line(&mut tokio::io::BufReader::new(stdout), &mut port).await.unwrap();
+    assert!(port.trim().parse::<u16>().is_ok(), "pysaml2 did not start: {port:?}");
+    let idp = format!("http://127.0.0.1:{}", port.trim());
+    let metadata = dir.join("idp.xml").to_str().unwrap().to_owned();
+    let ent = spawn_app_with(move |s| {
+        s.upstreams =
+            vec![UpstreamConfig::saml("educonnect", "ÉduConnect", &metadata, ("FrEduCtRefId", "ENTPersonJointure"))];
+        s.login.profiles[0] = LoginProfile {
+            id: "eleve".into(),
+            label: "Élève ou parent".into(),
+            method: AuthMethod::Upstream,
+            upstreams: vec!["educonnect".into()],
+            account_profile: None,
+        };
+    })
+    .await;
+    ent.service("vs", PATTERN, &["uid"], None).await;
+    // pysaml2 learns our SP metadata from the ENT itself.
+    let r = ent.client.get(ent.url("/upstream/educonnect/metadata")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/samlmetadata+xml");
+    std::fs::write(dir.join("sp.xml"), r.text().await.unwrap()).unwrap();
+    (ent, idp, server)
+}
+
+/// From the profile choice to pysaml2's login form, then its answer: the
+/// hidden `SAMLResponse` and `RelayState` to post to our ACS.
+async fn log_in_at_the_idp(ent: &TestApp, idp: &str, password: &str) -> (u16, Vec<(String, String)>) {
+    let r = ent.get_login(&[("profile", "eleve"), ("service", SERVICE)]).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let start = r.location.unwrap();
+    let r = result(ent.client.get(ent.url(&start)).send().await.unwrap()).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let sso = r.location.unwrap();
+    assert!(sso.starts_with(&format!("{idp}/idp/sso?SAMLRequest=")), "{sso}");
+    let at_idp = browser();
+    let page = at_idp.get(&sso).send().await.unwrap().text().await.unwrap();
+    let mut form = hidden_inputs(&page);
+    form.push(("username".into(), "zoe.eleve".into()));
+    form.push(("password".into(), password.into()));
+    let r = at_idp.post(format!("{idp}/idp/login")).form(&form).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, hidden_inputs(&r.text().await.unwrap()))
+}
+
+async fn post_to_acs(ent: &TestApp, form: &[(String, String)]) -> crate::helpers::LoginResult {
+    result(ent.client.post(ent.url("/upstream/educonnect/acs")).form(form).send().await.unwrap()).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_eleve_logs_in_at_educonnect_and_the_ent_service_gets_its_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ent, idp, mut server) = setup(dir.path()).await;
+    let jointure = BTreeMap::from([("ENTPersonJointure".to_owned(), vec!["AC-ORLEANS-TOURS$4f2e9c1a".to_owned()])]);
+    ent.active_account_with("zoe.martin", "Local-Inutile-1", Profile::Eleve, jointure).await;
+
+    let (status, form) = log_in_at_the_idp(&ent, &idp, "Cartable-Bleu-7").await;
+    assert_eq!(status, 200);
+    assert!(form.iter().any(|(k, _)| k == "SAMLResponse"), "{form:?}");
+    let r = post_to_acs(&ent, &form).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert!(r.location.as_deref().unwrap().starts_with(SERVICE));
+    let (_, _, xml) = ent.validate("/cas/p3/serviceValidate", &[("service", SERVICE), ("ticket", &r.ticket())]).await;
+    assert_valid_cas_xml(&xml);
+    assert!(xml.contains("<cas:user>zoe.martin</cas:user>"), "the linked local account: {xml}");
+
+    // The same response posted again, by the same browser or another: the
+    // RelayState is spent.
+    for browser in [&ent, &ent.another_browser()] {
+        let again = post_to_acs(browser, &form).await;
+        assert_eq!(again.status, 400, "{}", again.body);
+        assert!(unescape(&again.body).contains("Cette connexion a expiré ou a déjà été utilisée"), "{}", again.body);
+    }
+    server.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_unmatched_and_empty_posts_get_french_pages_and_no_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ent, idp, mut server) = setup(dir.path()).await;
+    // No account carries the asserted id.
+    let (_, form) = log_in_at_the_idp(&ent, &idp, "Cartable-Bleu-7").await;
+    let r = post_to_acs(&ent, &form).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(unescape(&r.body).contains("Aucun compte de l'ENT ne correspond à cette identité"), "{}", r.body);
+    assert_eq!(ent.get_login(&[("service", SERVICE)]).await.status, 200, "no session");
+
+    // A response altered in transit (its RelayState still pending).
+    let (_, mut form) = log_in_at_the_idp(&ent, &idp, "Cartable-Bleu-7").await;
+    for (k, v) in form.iter_mut() {
+        if k == "SAMLResponse" {
+            let mut xml = idp_saml::response::decode_post(v).unwrap();
+            xml = xml.replacen("Destination=\"", "Destination=\"x", 1);
+            *v = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, xml);
+        }
+    }
+    let r = post_to_acs(&ent, &form).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(unescape(&r.body).contains("n'a pas abouti"), "{}", r.body);
+
+    // Nothing, garbage, an unknown RelayState.
+    for body in ["", "SAMLResponse=%%%", "RelayState=abc&SAMLResponse=PHg%2BPC94Pg%3D%3D"] {
+        let r = result(
+            ent.client
+                .post(ent.url("/upstream/educonnect/acs"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert!(unescape(&r.body).contains("Cette connexion a expiré"), "{}", r.body);
+    }
+    assert_eq!(ent.client.get(ent.url("/upstream/nope/metadata")).send().await.unwrap().status(), 404);
+    server.kill().await.unwrap();
+}
