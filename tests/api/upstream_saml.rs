@@ -162,3 +162,105 @@ async fn forged_unmatched_and_empty_posts_get_french_pages_and_no_session() {
     assert_eq!(ent.client.get(ent.url("/upstream/nope/metadata")).send().await.unwrap().status(), 404);
     server.kill().await.unwrap();
 }
+
+/// Logs zoe.martin in through pysaml2: the ENT browser now holds a session
+/// that came through ÉduConnect.
+async fn logged_in(ent: &TestApp, idp: &str) {
+    let jointure = BTreeMap::from([("ENTPersonJointure".to_owned(), vec!["AC-ORLEANS-TOURS$4f2e9c1a".to_owned()])]);
+    ent.active_account_with("zoe.martin", "Local-Inutile-1", Profile::Eleve, jointure).await;
+    let (_, form) = log_in_at_the_idp(ent, idp, "Cartable-Bleu-7").await;
+    let r = post_to_acs(ent, &form).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert_eq!(ent.get_login(&[("service", SERVICE)]).await.status, 302, "a session");
+}
+
+/// The ENT URL pysaml2 redirects to (the ENT's public URL, from its
+/// metadata) on the test server's address.
+fn at_ent(ent: &TestApp, url: &str) -> String {
+    let path = url.find("/upstream/").map(|i| &url[i..]).unwrap_or_else(|| panic!("not to the ENT: {url}"));
+    assert!(path.starts_with("/upstream/educonnect/slo?"), "{url}");
+    ent.url(path)
+}
+
+/// GET `url` with `client`, without following the redirect.
+async fn get(client: &reqwest::Client, url: &str) -> crate::helpers::LoginResult {
+    result(client.get(url).send().await.unwrap()).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logging_out_ends_the_educonnect_session_too_then_comes_back_to_the_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ent, idp, mut server) = setup(dir.path()).await;
+    logged_in(&ent, &idp).await;
+
+    let r = result(ent.client.get(ent.url("/cas/logout")).query(&[("service", SERVICE)]).send().await.unwrap()).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let to_idp = r.location.unwrap();
+    assert!(to_idp.starts_with(&format!("{idp}/idp/slo?SAMLRequest=")), "{to_idp}");
+    // pysaml2 checks our signed LogoutRequest and answers with its signed LogoutResponse.
+    let r = get(&browser(), &to_idp).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let back = at_ent(&ent, &r.location.unwrap());
+    assert!(back.contains("/slo?SAMLResponse="), "{back}");
+    let seen = std::fs::read_to_string(dir.path().join("logouts.log")).unwrap();
+    let seen: serde_json::Value = serde_json::from_str(seen.lines().next().unwrap()).unwrap();
+    assert_eq!(seen["name_id"], "zoe.eleve", "the assertion's NameID: {seen}");
+    assert_eq!(seen["session_index"].as_array().map(Vec::len), Some(1), "and its SessionIndex: {seen}");
+
+    let r = get(&ent.client, &back).await;
+    assert_eq!((r.status, r.location.as_deref()), (302, Some(SERVICE)), "{}", r.body);
+    assert_eq!(ent.get_login(&[("service", SERVICE)]).await.status, 200, "no session");
+
+    // The answer again (its RelayState spent), altered, or garbage.
+    let altered = back.replacen("SAMLResponse=", "SAMLResponse=A", 1);
+    let unsigned = back.split("&SigAlg=").next().unwrap().to_owned();
+    for url in [back.clone(), altered, unsigned] {
+        let r = get(&ent.client, &url).await;
+        assert_eq!(r.status, 400, "{url}: {}", r.body);
+        assert!(unescape(&r.body).contains("Ce message de déconnexion n'est pas valide"), "{}", r.body);
+    }
+    server.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn educonnect_ending_its_session_ends_ours_but_only_when_it_signed_the_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ent, idp, mut server) = setup(dir.path()).await;
+    logged_in(&ent, &idp).await;
+    // The IdP's requests reach us through a browser other than the one
+    // holding the session: only the server-side session can end.
+    let elsewhere = browser();
+
+    let r = get(&elsewhere, &format!("{idp}/idp/initiate-logout?name_id=zoe.eleve&unsigned=1")).await;
+    let unsigned = at_ent(&ent, &r.location.unwrap());
+    assert!(unsigned.contains("/slo?SAMLRequest="), "{unsigned}");
+    let r = get(&elsewhere, &format!("{idp}/idp/initiate-logout?name_id=zoe.eleve")).await;
+    let signed = at_ent(&ent, &r.location.unwrap());
+    let altered = signed.replacen("RelayState=idp-relay", "RelayState=other", 1);
+    assert_ne!(altered, signed);
+    for url in
+        [unsigned, altered, ent.url("/upstream/educonnect/slo"), ent.url("/upstream/educonnect/slo?SAMLRequest=%%%")]
+    {
+        let r = get(&elsewhere, &url).await;
+        assert_eq!(r.status, 400, "{url}: {}", r.body);
+        assert!(unescape(&r.body).contains("Ce message de déconnexion n'est pas valide"), "{}", r.body);
+        assert_eq!(ent.get_login(&[("service", SERVICE)]).await.status, 302, "the session lives on");
+    }
+
+    let r = get(&elsewhere, &signed).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let answer = r.location.unwrap();
+    assert!(answer.starts_with(&format!("{idp}/idp/slo?SAMLResponse=")), "{answer}");
+    assert!(answer.contains("RelayState=idp-relay"), "{answer}");
+    let r = get(&elsewhere, &answer).await;
+    assert_eq!(r.status, 200, "pysaml2 reads our LogoutResponse: {}", r.body);
+    assert_eq!(ent.get_login(&[("service", SERVICE)]).await.status, 200, "our session ended");
+
+    // The same person again, no session left: still an answer (UnknownPrincipal).
+    let r = get(&elsewhere, &format!("{idp}/idp/initiate-logout?name_id=zoe.eleve")).await;
+    let r = get(&elsewhere, &at_ent(&ent, &r.location.unwrap())).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert!(r.location.unwrap().starts_with(&format!("{idp}/idp/slo?SAMLResponse=")));
+    assert_eq!(ent.client.get(ent.url("/upstream/nope/slo")).send().await.unwrap().status(), 404);
+    server.kill().await.unwrap();
+}

@@ -31,7 +31,7 @@ use idp_core::session::{SsoSession, TicketId};
 use idp_core::upstream::{UpstreamConfig, UpstreamKind};
 
 use crate::cas::Cas;
-use crate::upstream::{Callback, Returned, Started, Upstreams};
+use crate::upstream::{Callback, Returned, Slo, Started, Upstreams};
 use crate::{Error, Result};
 
 /// How the ticket travels back to the service (`method=`).
@@ -132,6 +132,9 @@ pub enum LogoutNext {
     ToUpstream(String),
     /// The "logged out" page.
     LoggedOut,
+    /// A logout message of an upstream that is unsigned, altered, unknown
+    /// or spent.
+    Refused,
 }
 
 /// Why credentials were refused; the form is shown again with the reason.
@@ -242,6 +245,27 @@ impl LoginPipeline {
         self.registered_url(service).await.map_or(LogoutNext::LoggedOut, LogoutNext::ToService)
     }
 
+    /// `/upstream/<id>/slo`: the SAML identity provider's answer to our
+    /// logout request, or its own logout request (the sessions it names end
+    /// as at `/cas/logout`, then the IdP gets our answer).
+    pub async fn saml_single_logout(&self, id: &str, raw_query: &str) -> Result<LogoutNext> {
+        self.upstreams.get(id).filter(|u| u.kind == UpstreamKind::Saml).ok_or(Error::UnknownUpstream)?;
+        let saml = self.upstreams.saml()?;
+        let (sessions, request_id, relay_state) = match saml.single_logout(id, raw_query).await? {
+            Slo::Answered { service } => return Ok(self.after_upstream_logout(service.as_deref()).await),
+            Slo::Refused => return Ok(LogoutNext::Refused),
+            Slo::Asked { sessions, request_id, relay_state } => (sessions, request_id, relay_state),
+        };
+        let mut ended = false;
+        for session in &sessions {
+            ended |= self.cas.end_session(session).await?.is_some();
+        }
+        Ok(match saml.logout_reply(id, &request_id, relay_state.as_deref(), ended)? {
+            Some(url) => LogoutNext::ToUpstream(url),
+            None => LogoutNext::LoggedOut,
+        })
+    }
+
     /// `service` when it is a registered service (a logout follows nothing
     /// else: no open redirect).
     async fn registered_url(&self, service: Option<&str>) -> Option<String> {
@@ -340,7 +364,11 @@ impl LoginPipeline {
             _ => None,
         };
         if let (Some(owner), Some(id_token)) = (owner, id_token) {
-            self.upstreams.keep_id_token(owner, id_token, self.cas.session_ttl()).await?;
+            let ttl = self.cas.session_ttl();
+            self.upstreams.keep_id_token(owner, id_token, ttl).await?;
+            if let Some(session) = &step.session {
+                self.upstreams.session_opened(&upstream.id, session.expose(), ttl).await?;
+            }
         }
         Ok(step)
     }
@@ -451,8 +479,8 @@ impl LoginPipeline {
         let request = self.request(target.service.as_deref(), target.renew, false, method).await?;
         let upstream = target.upstream.as_deref();
         let session = self.cas.open_session_via(&account, tgc, pending.authenticated_at, upstream).await?;
-        if upstream.is_some() {
-            self.upstreams.id_token_to_session(token, session.id.expose(), self.cas.session_ttl()).await?;
+        if let Some(upstream) = upstream {
+            self.upstreams.id_token_to_session(upstream, token, session.id.expose(), self.cas.session_ttl()).await?;
         }
         self.opened(session, &account, &request, target.fresh).await
     }

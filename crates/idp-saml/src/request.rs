@@ -101,21 +101,33 @@ impl LogoutRequest<'_> {
     }
 }
 
-/// Our `LogoutResponse` to an IdP's `LogoutRequest` (status Success).
+/// The status of a logout: done, or the IdP asked for a session we do
+/// not know (`Requester` / `UnknownPrincipal`).
+pub const LOGOUT_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+const UNKNOWN_PRINCIPAL: &str = concat!(
+    r#"<samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Requester">"#,
+    r#"<samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal"/></samlp:StatusCode>"#
+);
+
+/// Our `LogoutResponse` to an IdP's `LogoutRequest`: Success when a
+/// session `ended`, else Requester / UnknownPrincipal.
 pub fn logout_response_xml(
     id: &str,
     in_response_to: &str,
     issuer: &str,
     destination: &str,
+    ended: bool,
     now: DateTime<Utc>,
 ) -> String {
+    let status =
+        if ended { format!(r#"<samlp:StatusCode Value="{LOGOUT_SUCCESS}"/>"#) } else { UNKNOWN_PRINCIPAL.to_owned() };
     format!(
         concat!(
             r#"<samlp:LogoutResponse xmlns:samlp="{samlp}" xmlns:saml="{saml}" ID="{id}" Version="2.0" "#,
             r#"IssueInstant="{now}" Destination="{dest}" InResponseTo="{irt}"><saml:Issuer>{issuer}</saml:Issuer>"#,
-            r#"<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>"#,
-            r#"</samlp:LogoutResponse>"#
+            r#"<samlp:Status>{status}</samlp:Status></samlp:LogoutResponse>"#
         ),
+        status = status,
         samlp = ns::SAMLP,
         saml = ns::SAML,
         id = escape(id),
@@ -295,6 +307,38 @@ pub fn parse_logout_request(
             .map(|s| doc.text(s).map(|t| t.trim().to_owned()))
             .collect::<Result<_>>()?,
     })
+}
+
+/// An identity provider's `LogoutResponse` to our `LogoutRequest`.
+#[derive(Debug, Clone)]
+pub struct IncomingLogoutResponse {
+    pub in_response_to: String,
+    /// The top-level status code is Success.
+    pub success: bool,
+}
+
+/// Reads an IdP's `LogoutResponse` (already taken out of its binding),
+/// checking it comes from `idp_entity_id`, is addressed to `our_slo_url`
+/// and answers a request (`InResponseTo`).
+pub fn parse_logout_response(xml: &str, idp_entity_id: &str, our_slo_url: &str) -> Result<IncomingLogoutResponse> {
+    let doc = Document::parse(xml)?;
+    let root = doc.root();
+    if !doc.is(root, ns::SAMLP, "LogoutResponse") {
+        return Err(Error::Unexpected("not a LogoutResponse"));
+    }
+    let issuer = doc.only_child(root, ns::SAML, "Issuer").ok_or(Error::Issuer)?;
+    if doc.text(issuer)?.trim() != idp_entity_id {
+        return Err(Error::Issuer);
+    }
+    if doc.attr(root, "Destination").is_some_and(|d| d != our_slo_url) {
+        return Err(Error::Destination);
+    }
+    let in_response_to = doc.attr(root, "InResponseTo").ok_or(Error::InResponseTo)?.to_owned();
+    let code = doc
+        .only_child(root, ns::SAMLP, "Status")
+        .and_then(|s| doc.only_child(s, ns::SAMLP, "StatusCode"))
+        .and_then(|c| doc.attr(c, "Value"));
+    Ok(IncomingLogoutResponse { in_response_to, success: code == Some(LOGOUT_SUCCESS) })
 }
 
 /// A service provider's `AuthnRequest`, as an identity provider reads it

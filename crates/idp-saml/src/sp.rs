@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use crate::keys::KeyPair;
 use crate::metadata::{IdpMetadata, SpMetadata};
 use crate::request::{
-    AuthnRequest, IncomingLogout, Kind, LogoutRequest, logout_response_xml, read_redirect, redirect_url,
+    AuthnRequest, IncomingLogout, IncomingLogoutResponse, Kind, LogoutRequest, logout_response_xml,
+    parse_logout_response, read_redirect, redirect_url,
 };
 use crate::response::{Assertion, Expected, NameId, decode_post, validate};
 use crate::{Error, Result};
@@ -104,19 +105,32 @@ impl ServiceProvider {
     }
 
     /// Where to send the browser to end the person's IdP session, when the
-    /// IdP offers single logout by HTTP-Redirect (signed request).
+    /// IdP offers single logout by HTTP-Redirect (signed request), with
+    /// the `ID` of that request (its answer's `InResponseTo`).
     pub fn logout_url(
         &self,
         name_id: &NameId,
         session_index: Option<&str>,
         relay_state: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<(String, String)>> {
         let Some(slo) = self.idp.slo_redirect() else { return Ok(None) };
         let id = crate::new_id()?;
         let xml =
             LogoutRequest { id: &id, issuer: &self.entity_id, destination: slo, now, name_id, session_index }.to_xml();
-        redirect_url(slo, Kind::Request, &xml, relay_state, Some(self.current()?)).map(Some)
+        let url = redirect_url(slo, Kind::Request, &xml, relay_state, Some(self.current()?))?;
+        Ok(Some((id, url)))
+    }
+
+    /// The IdP's `LogoutResponse` received at our SLO endpoint (its raw
+    /// query string). It must be signed by the IdP, as its requests.
+    pub fn read_logout_response(&self, raw_query: &str) -> Result<(IncomingLogoutResponse, Option<String>)> {
+        let received = read_redirect(raw_query, Kind::Response, &self.idp.signing_certs)?;
+        if !received.signed {
+            return Err(Error::Unsigned);
+        }
+        let answer = parse_logout_response(&received.xml, &self.idp.entity_id, &self.slo_url)?;
+        Ok((answer, received.relay_state))
     }
 
     /// An IdP's `LogoutRequest` received at our SLO endpoint (its raw query
@@ -131,15 +145,17 @@ impl ServiceProvider {
         Ok((logout, received.relay_state))
     }
 
-    /// Our signed answer to the IdP's logout request `in_response_to`.
+    /// Our signed answer to the IdP's logout request `in_response_to`:
+    /// Success when a session `ended`.
     pub fn logout_response_url(
         &self,
         in_response_to: &str,
         relay_state: Option<&str>,
+        ended: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<String>> {
         let Some(slo) = self.idp.slo_redirect() else { return Ok(None) };
-        let xml = logout_response_xml(&crate::new_id()?, in_response_to, &self.entity_id, slo, now);
+        let xml = logout_response_xml(&crate::new_id()?, in_response_to, &self.entity_id, slo, ended, now);
         redirect_url(slo, Kind::Response, &xml, relay_state, Some(self.current()?)).map(Some)
     }
 }

@@ -103,7 +103,8 @@ fn logout_requests_go_out_and_come_in() {
         parse_logout_request(&xml, "https://idp.example.test/idp", "https://x/", now()),
         Err(Error::Destination)
     ));
-    let answer = idp_saml::request::logout_response_xml("_r", "_lo1", "sp", "https://idp.example.test/slo", now());
+    let answer =
+        idp_saml::request::logout_response_xml("_r", "_lo1", "sp", "https://idp.example.test/slo", true, now());
     let doc = Document::parse(&answer).unwrap();
     assert_eq!(doc.attr(doc.root(), "InResponseTo"), Some("_lo1"));
 }

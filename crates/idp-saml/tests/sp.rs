@@ -102,7 +102,7 @@ fn an_idp_logout_request_must_be_signed_by_the_idp() {
     assert_eq!((logout.name_id.as_str(), relay.as_deref()), ("eleve", Some("rs")));
     assert!(matches!(sp.read_logout_request(query(&idp_logout(None)), now()), Err(Error::Unsigned)));
     assert!(matches!(sp.read_logout_request(query(&idp_logout(Some(&pairs()[1]))), now()), Err(Error::Signature(_))));
-    let answer = sp.logout_response_url("_lo", Some("rs"), now()).unwrap().unwrap();
+    let answer = sp.logout_response_url("_lo", Some("rs"), true, now()).unwrap().unwrap();
     let got = read_redirect(query(&answer), Kind::Response, std::slice::from_ref(&pairs()[1].cert)).unwrap();
     assert!(got.signed && got.xml.contains(r#"InResponseTo="_lo""#));
 }
@@ -110,9 +110,10 @@ fn an_idp_logout_request_must_be_signed_by_the_idp() {
 #[test]
 fn our_logout_goes_to_the_idp_only_when_it_offers_single_logout() {
     let name_id = NameId { value: "eleve".into(), format: None, name_qualifier: None, sp_name_qualifier: None };
-    let url = sp(true, true).logout_url(&name_id, Some("_s"), None, now()).unwrap().unwrap();
+    let (id, url) = sp(true, true).logout_url(&name_id, Some("_s"), None, now()).unwrap().unwrap();
     let got = read_redirect(query(&url), Kind::Request, std::slice::from_ref(&pairs()[1].cert)).unwrap();
     assert!(got.signed && got.xml.contains("<samlp:SessionIndex>_s</samlp:SessionIndex>"));
+    assert!(got.xml.contains(&format!(r#"ID="{id}""#)));
     assert!(sp(true, false).logout_url(&name_id, None, None, now()).unwrap().is_none());
 }
 

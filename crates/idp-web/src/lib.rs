@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/upstream/{id}/deconnexion", get(cas::logout::after_upstream))
         .route("/upstream/{id}/acs", axum::routing::post(upstream_saml::acs))
         .route("/upstream/{id}/metadata", get(upstream_saml::metadata))
+        .route("/upstream/{id}/slo", get(upstream_saml::slo))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -1,6 +1,7 @@
-//! `/upstream/<id>/acs` and `/upstream/<id>/metadata`: the SAML service
-//! provider of an upstream. Parse, one call to the login pipeline, then the
-//! same rendering as `/cas/login`.
+//! `/upstream/<id>/acs`, `/upstream/<id>/metadata` and `/upstream/<id>/slo`:
+//! the SAML service provider of an upstream. Parse, one call to the login
+//! pipeline, then the same rendering as `/cas/login` (`/cas/logout` for the
+//! single logout).
 //!
 //! The assertion consumer takes a cross-site POST from the identity
 //! provider, so it carries no CSRF token of ours: the `RelayState`, taken
@@ -8,7 +9,7 @@
 //! must answer, is what ties the post to a login this browser started.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -50,4 +51,18 @@ pub async fn acs(
 pub async fn metadata(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, WebError> {
     let xml = state.login.saml_metadata(&id)?;
     Ok(([(header::CONTENT_TYPE, "application/samlmetadata+xml")], xml).into_response())
+}
+
+/// `GET /upstream/<id>/slo`: the IdP's answer to our logout request, or
+/// its own logout request (HTTP-Redirect; the signature covers the raw
+/// query string). The browser leaves without its session cookie.
+pub async fn slo(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    let next = state.login.saml_single_logout(&id, query.as_deref().unwrap_or_default()).await?;
+    let jar = cookies::remove(jar, cookies::Name::Session, state.config.https());
+    crate::cas::logout::respond(&state, jar, next)
 }

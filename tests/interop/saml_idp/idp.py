@@ -20,7 +20,13 @@ pair) and sp.xml (the ENT's SP metadata, as the ENT serves it).
       serves the login at /idp/sso and /idp/login on a free port of
       127.0.0.1 (printed as one line); the entity id is
       http://127.0.0.1:PORT/idp/metadata and the metadata is written to
-      D/idp.xml. sp.xml is read at each login (it may come after the start)."""
+      D/idp.xml. sp.xml is read at each login (it may come after the start).
+      Single logout at /idp/slo: a LogoutRequest of the SP (signature
+      checked with the SP metadata's key; its NameID and SessionIndex
+      appended to D/logouts.log) is answered with a signed LogoutResponse;
+      the SP's LogoutResponse gets a 200 page "logged out".
+      /idp/initiate-logout?name_id=U[&unsigned=1] sends the browser to the
+      SP's single logout with a LogoutRequest for U (signed unless asked)."""
 
 import argparse
 import base64
@@ -157,8 +163,25 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def redirect(self, location):
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def server_idp(self):
+        args = self.server.args
+        key = os.path.join(args.dir, "idp-key.pem")
+        cert = os.path.join(args.dir, "idp-cert.pem")
+        return Server(config=config(args, key, cert))
+
     def do_GET(self):
         url = urlparse(self.path)
+        msg = {k: v[0] for k, v in parse_qs(url.query).items()}
+        if url.path == "/idp/slo":
+            return self.single_logout(msg)
+        if url.path == "/idp/initiate-logout":
+            return self.initiate_logout(msg)
         if url.path != "/idp/sso":
             return self.page(404, "not found")
         self.page(
@@ -188,6 +211,64 @@ class Handler(BaseHTTPRequestHandler):
             f'<input type="hidden" name="RelayState" value="{escape(answer["RelayState"] or "")}">'
             "<button>Continue</button></form>",
         )
+
+
+    def single_logout(self, msg):
+        """The SP's LogoutRequest (signed: want_authn_requests_signed makes
+        pysaml2 require it), answered with a signed LogoutResponse; or the
+        SP's LogoutResponse to ours."""
+        idp = self.server_idp()
+        if "SAMLResponse" in msg:
+            try:
+                idp.parse_logout_request_response(msg["SAMLResponse"], BINDING_HTTP_REDIRECT)
+            except Exception as e:
+                return self.page(400, f"LogoutResponse refused: {escape(repr(e))}")
+            return self.page(200, "logged out")
+        try:
+            req = idp.parse_logout_request(
+                msg["SAMLRequest"],
+                BINDING_HTTP_REDIRECT,
+                relay_state=msg.get("RelayState"),
+                sigalg=msg.get("SigAlg"),
+                signature=msg.get("Signature"),
+            )
+        except Exception as e:
+            return self.page(403, f"LogoutRequest refused: {escape(repr(e))}")
+        if req is None:
+            return self.page(403, "LogoutRequest refused")
+        indexes = [i.text for i in req.message.session_index]
+        with open(os.path.join(self.server.args.dir, "logouts.log"), "a") as f:
+            f.write(json.dumps({"name_id": req.message.name_id.text, "session_index": indexes}) + "\n")
+        resp = idp.create_logout_response(req.message, [BINDING_HTTP_REDIRECT])
+        destination = idp.response_args(req.message, [BINDING_HTTP_REDIRECT])["destination"]
+        info = idp.apply_binding(
+            BINDING_HTTP_REDIRECT,
+            str(resp),
+            destination,
+            msg.get("RelayState", ""),
+            response=True,
+            sign=True,
+            sigalg=xmldsig.SIG_RSA_SHA256,
+        )
+        self.redirect(dict(info["headers"])["Location"])
+
+    def initiate_logout(self, msg):
+        """Sends the browser to the SP's single logout with a LogoutRequest
+        for name_id, signed unless unsigned=1."""
+        idp = self.server_idp()
+        sp = idp.metadata.service_providers()[0]
+        slo = idp.metadata.single_logout_service(sp, BINDING_HTTP_REDIRECT, "spsso")[0]["location"]
+        name_id = saml2.saml.NameID(format=NAMEID_FORMAT_PERSISTENT, text=msg["name_id"])
+        _, req = idp.create_logout_request(slo, sp, name_id=name_id, sign=False)
+        info = idp.apply_binding(
+            BINDING_HTTP_REDIRECT,
+            str(req),
+            slo,
+            "idp-relay",
+            sign=msg.get("unsigned") != "1",
+            sigalg=xmldsig.SIG_RSA_SHA256,
+        )
+        self.redirect(dict(info["headers"])["Location"])
 
 
 def serve(args):

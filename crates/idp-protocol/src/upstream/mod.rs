@@ -38,7 +38,7 @@ use idp_core::upstream::{LinkTo, UpstreamConfig, UpstreamKind, account_matches};
 use crate::Result;
 
 pub use cas::parse_validation;
-pub use saml::SamlUpstreams;
+pub use saml::{SamlUpstreams, Slo};
 
 /// How long the person may take at the upstream.
 const PENDING: Duration = Duration::from_secs(600);
@@ -103,7 +103,8 @@ struct Asserted {
     user: String,
     /// CAS attributes, OpenID claims (`sub` among them).
     attributes: BTreeMap<String, Vec<String>>,
-    /// The OpenID ID token, for the upstream logout.
+    /// What the upstream logout needs: the OpenID ID token, or the SAML
+    /// NameID and SessionIndex.
     id_token: Option<String>,
 }
 
@@ -120,8 +121,9 @@ pub enum Started {
 #[derive(Debug)]
 pub enum Returned {
     /// The identity links to this local account (found, or just created
-    /// by `create_missing`); the login goes on to `target`. `id_token` is
-    /// kept for the upstream logout.
+    /// by `create_missing`); the login goes on to `target`. `id_token` (the
+    /// OpenID ID token, or the SAML NameID and SessionIndex) is kept for
+    /// the upstream logout.
     Linked { account: Box<Account>, target: ResumeTarget, id_token: Option<String> },
     /// No pending login under this `state` (unknown, spent or expired).
     UnknownState,
@@ -229,7 +231,8 @@ impl Upstreams {
             saml::Answer::Refused => return Ok(Returned::Refused),
         };
         let (user, attributes) = saml::identity(&assertion);
-        self.linked(upstream, Asserted { user, attributes, id_token: None }, target, profile).await
+        let id_token = saml::logout_data(&assertion);
+        self.linked(upstream, Asserted { user, attributes, id_token }, target, profile).await
     }
 
     /// The account `asserted` links to, or the one `create_missing` makes.
@@ -292,17 +295,34 @@ impl Upstreams {
     }
 
     /// Moves the ID token kept under the charter acceptance `token` to the
-    /// session `session` that acceptance opened.
-    pub async fn id_token_to_session(&self, token: &str, session: &str, ttl: Duration) -> Result<()> {
+    /// session `session` of `upstream` that acceptance opened.
+    pub async fn id_token_to_session(&self, upstream: &str, token: &str, session: &str, ttl: Duration) -> Result<()> {
         if let Some(id_token) = self.pending.take(&id_token_key(token)).await? {
             self.keep_id_token(session, id_token, ttl).await?;
+            self.session_opened(upstream, session, ttl).await?;
         }
         Ok(())
     }
 
+    /// The session `session` opened through `upstream`, its logout data
+    /// kept: a SAML upstream's logout request must find it by NameID.
+    pub async fn session_opened(&self, upstream: &str, session: &str, ttl: Duration) -> Result<()> {
+        let Some(saml) =
+            self.saml.as_ref().filter(|_| self.get(upstream).is_some_and(|u| u.kind == UpstreamKind::Saml))
+        else {
+            return Ok(());
+        };
+        match self.pending.get(&id_token_key(session)).await? {
+            Some(data) => saml.index_session(upstream, &data, session, ttl).await,
+            None => Ok(()),
+        }
+    }
+
     /// The upstream's logout for the ended session `session`, coming back
     /// to `/upstream/<id>/deconnexion` (with the `service` to go on to, if
-    /// any). None when the upstream has no logout to send the browser to.
+    /// any; a SAML upstream comes back to `/upstream/<id>/slo`, the
+    /// `service` bound to its `RelayState`). None when the upstream has no
+    /// logout to send the browser to.
     pub async fn logout_url(
         &self,
         upstream: &UpstreamConfig,
@@ -320,7 +340,10 @@ impl Upstreams {
                 let id_token = self.pending.take(&id_token_key(session)).await?;
                 Ok(self.oidc.logout_url(upstream, id_token.as_deref(), &back).await)
             }
-            UpstreamKind::Saml => Ok(None),
+            UpstreamKind::Saml => match self.pending.take(&id_token_key(session)).await? {
+                Some(data) => self.saml()?.logout_url(&upstream.id, &data, service).await,
+                None => Ok(None),
+            },
         }
     }
 

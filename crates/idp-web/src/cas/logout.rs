@@ -29,25 +29,37 @@ pub async fn logout(
     let https = state.config.https();
     let next = state.login.logout(cookies::session_id(&jar, https).as_deref(), q.service.as_deref()).await?;
     let jar = cookies::remove(jar, cookies::Name::Session, https);
-    Ok((jar, respond(&state, next)?).into_response())
+    respond(&state, jar, next)
 }
 
 /// `/upstream/<id>/deconnexion`: back from the upstream's logout.
 pub async fn after_upstream(
     State(state): State<AppState>,
+    jar: CookieJar,
     Params(q): Params<LogoutQuery>,
 ) -> Result<Response, WebError> {
     let next = state.login.after_upstream_logout(q.service.as_deref()).await;
-    respond(&state, next)
+    respond(&state, jar, next)
 }
 
-/// Only a registered service is followed: no open redirect.
-fn respond(state: &AppState, next: LogoutNext) -> Result<Response, WebError> {
+/// Only a registered service is followed: no open redirect. A refused
+/// upstream logout message gets a 400 French page.
+pub(crate) fn respond(state: &AppState, jar: CookieJar, next: LogoutNext) -> Result<Response, WebError> {
     match next {
-        LogoutNext::ToService(url) | LogoutNext::ToUpstream(url) => Ok(redirect(StatusCode::FOUND, &url)),
+        LogoutNext::ToService(url) | LogoutNext::ToUpstream(url) => {
+            Ok((jar, redirect(StatusCode::FOUND, &url)).into_response())
+        }
         LogoutNext::LoggedOut => {
             let html = state.views.render("logged_out.html", context! { login_url => "/cas/login" })?;
-            Ok(Html(html).into_response())
+            Ok((jar, Html(html)).into_response())
+        }
+        LogoutNext::Refused => {
+            let ctx = context! {
+                title => "Déconnexion refusée",
+                message => "Ce message de déconnexion n'est pas valide ou a déjà été utilisé. Vous pouvez fermer cette page ou vous reconnecter.",
+                back_url => "/cas/login",
+            };
+            crate::compte::page(state, jar, "error.html", StatusCode::BAD_REQUEST, ctx)
         }
     }
 }
