@@ -124,3 +124,25 @@ async fn the_account_flows_work_on_postgresql() {
     drop(app);
     let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
 }
+
+/// `put_if_absent` on Redis (`SET NX`): two nodes storing the same key at
+/// once, only one does (the SAML assertion-id replay cache relies on it).
+#[tokio::test]
+async fn of_two_nodes_putting_the_same_ephemeral_key_only_one_stores_it() {
+    use idp_core::ports::EphemeralStore;
+    use idp_store::ephemeral::RedisEphemeral;
+    use idp_store::redis_store::Redis;
+    let Some(redis) = redis_url() else { return };
+    let prefix = format!("idp-test-{}:", idp_core::secret::random_token(12).unwrap().to_lowercase());
+    let a = RedisEphemeral(Redis::connect(&redis, &prefix).await.unwrap());
+    let b = RedisEphemeral(Redis::connect(&redis, &prefix).await.unwrap());
+    let ttl = std::time::Duration::from_secs(60);
+    for round in 0..20 {
+        let key = format!("seen-{round}");
+        let (x, y) = tokio::join!(a.put_if_absent(&key, "a".into(), ttl), b.put_if_absent(&key, "b".into(), ttl));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        assert!(x ^ y, "round {round}: exactly one node stores the key ({x}, {y})");
+        let kept = a.get(&key).await.unwrap();
+        assert_eq!(kept.as_deref(), Some(if x { "a" } else { "b" }));
+    }
+}

@@ -275,6 +275,9 @@ pub trait EphemeralStore: Send + Sync {
     /// Stores `value` under `key`, replacing any older value; forgotten
     /// after `ttl` at the latest.
     async fn put(&self, key: &str, value: String, ttl: Duration) -> Result<()>;
+    /// Stores `value` under `key` only when no live value is there; true
+    /// when this call stored it: of two callers, only one does.
+    async fn put_if_absent(&self, key: &str, value: String, ttl: Duration) -> Result<bool>;
     async fn get(&self, key: &str) -> Result<Option<String>>;
     /// Removes and returns the value: of two callers, only one gets it.
     async fn take(&self, key: &str) -> Result<Option<String>>;

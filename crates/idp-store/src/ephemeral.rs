@@ -1,7 +1,8 @@
 //! [`EphemeralStore`] adapters: the short-lived records of the account
 //! flows (activation attempts, e-mail and reset codes, pending CGU
 //! acceptances). In memory for one node; in Redis (`<prefix>eph:<key>`,
-//! with a TTL, `GETDEL` for `take`) for several.
+//! with a TTL, `GETDEL` for `take`, `SET NX` for `put_if_absent`) for
+//! several.
 
 use async_trait::async_trait;
 use redis::AsyncCommands;
@@ -29,6 +30,16 @@ impl EphemeralStore for MemoryEphemeral {
         Ok(())
     }
 
+    async fn put_if_absent(&self, key: &str, value: String, ttl: Duration) -> Result<bool> {
+        let mut map = lock(&self.map);
+        let now = Instant::now();
+        if map.contains(key, now) {
+            return Ok(false);
+        }
+        map.insert(key.to_owned(), value, ttl, now);
+        Ok(true)
+    }
+
     async fn get(&self, key: &str) -> Result<Option<String>> {
         Ok(lock(&self.map).get(key, Instant::now()).cloned())
     }
@@ -52,6 +63,20 @@ impl EphemeralStore for RedisEphemeral {
         let mut c = self.0.conn();
         let _: () = c.set_ex(self.0.key("eph", key), value, ttl.as_secs().max(1)).await.map_err(storage)?;
         Ok(())
+    }
+
+    async fn put_if_absent(&self, key: &str, value: String, ttl: Duration) -> Result<bool> {
+        let mut c = self.0.conn();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.0.key("eph", key))
+            .arg(value)
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl.as_secs().max(1))
+            .query_async(&mut c)
+            .await
+            .map_err(storage)?;
+        Ok(set.is_some())
     }
 
     async fn get(&self, key: &str) -> Result<Option<String>> {
@@ -84,5 +109,18 @@ mod tests {
         assert_eq!(s.take("a").await.unwrap(), None);
         s.put("b", "2".into(), Duration::ZERO).await.unwrap();
         assert_eq!(s.get("b").await.unwrap(), None, "a record without time to live is already gone");
+    }
+
+    #[tokio::test]
+    async fn put_if_absent_stores_once() {
+        let s = MemoryEphemeral::default();
+        assert!(s.put_if_absent("a", "1".into(), Duration::from_secs(60)).await.unwrap());
+        assert!(!s.put_if_absent("a", "2".into(), Duration::from_secs(60)).await.unwrap());
+        assert_eq!(s.get("a").await.unwrap().as_deref(), Some("1"));
+        s.put("b", "1".into(), Duration::ZERO).await.unwrap();
+        assert!(
+            s.put_if_absent("b", "2".into(), Duration::from_secs(60)).await.unwrap(),
+            "an expired record is absent"
+        );
     }
 }

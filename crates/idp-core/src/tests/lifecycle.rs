@@ -95,6 +95,14 @@ impl EphemeralStore for Fakes {
         self.records.lock().unwrap().insert(key.to_owned(), value);
         Ok(())
     }
+    async fn put_if_absent(&self, key: &str, value: String, _: std::time::Duration) -> Result<bool> {
+        let mut records = self.records.lock().unwrap();
+        if records.contains_key(key) {
+            return Ok(false);
+        }
+        records.insert(key.to_owned(), value);
+        Ok(true)
+    }
     async fn get(&self, key: &str) -> Result<Option<String>> {
         Ok(self.records.lock().unwrap().get(key).cloned())
     }

@@ -172,13 +172,14 @@ impl SamlUpstreams {
                 return Ok(Answer::Refused);
             }
         };
+        // One atomic put-if-absent: of two nodes given the same assertion
+        // at the same moment, only one accepts it.
         let seen = key("saml-assertion", &format!("{}\n{}", assertion.issuer, assertion.id));
-        if self.pending.get(&seen).await?.is_some() {
+        let ttl = (assertion.expires - now).to_std().unwrap_or_default() + Duration::from_secs(180);
+        if !self.pending.put_if_absent(&seen, String::new(), ttl).await? {
             tracing::warn!(upstream = id, "SAML assertion replayed");
             return Ok(Answer::Refused);
         }
-        let ttl = (assertion.expires - now).to_std().unwrap_or_default() + Duration::from_secs(180);
-        self.pending.put(&seen, String::new(), ttl).await?;
         Ok(Answer::Yes { assertion: Box::new(assertion), target: pending.target, profile: pending.profile })
     }
 
