@@ -20,6 +20,14 @@ const PATTERN: &str = r"https://vie-scolaire\.example\.test/.*";
 
 /// pysaml2 serving its login, and the ENT routing « Élève ou parent » there.
 async fn setup(dir: &std::path::Path) -> (TestApp, String, tokio::process::Child) {
+    setup_with(dir, |m| m).await
+}
+
+/// [`setup`], the IdP metadata changed by `edit` before the ENT reads it.
+async fn setup_with(
+    dir: &std::path::Path,
+    edit: impl FnOnce(String) -> String,
+) -> (TestApp, String, tokio::process::Child) {
     let idp_keys =
         idp_saml::keys::KeyPair::generate("educonnect", chrono::Utc::now() - chrono::TimeDelta::hours(1)).unwrap();
     let (key, cert) = idp_keys.to_pem().unwrap();
@@ -48,6 +56,7 @@ async fn setup(dir: &std::path::Path) -> (TestApp, String, tokio::process::Child
     assert!(port.trim().parse::<u16>().is_ok(), "pysaml2 did not start: {port:?}");
     let idp = format!("http://127.0.0.1:{}", port.trim());
     let metadata = dir.join("idp.xml").to_str().unwrap().to_owned();
+    std::fs::write(&metadata, edit(std::fs::read_to_string(&metadata).unwrap())).unwrap();
     let ent = spawn_app_with(move |s| {
         s.upstreams =
             vec![UpstreamConfig::saml("educonnect", "ÉduConnect", &metadata, ("FrEduCtRefId", "ENTPersonJointure"))];
@@ -262,5 +271,28 @@ async fn educonnect_ending_its_session_ends_ours_but_only_when_it_signed_the_req
     assert_eq!(r.status, 302, "{}", r.body);
     assert!(r.location.unwrap().starts_with(&format!("{idp}/idp/slo?SAMLResponse=")));
     assert_eq!(ent.client.get(ent.url("/upstream/nope/slo")).send().await.unwrap().status(), 404);
+    server.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn once_the_idp_metadata_expires_logins_through_it_stop_with_a_french_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let until = idp_saml::format_time(chrono::Utc::now() + chrono::TimeDelta::days(1));
+    let (ent, _idp, mut server) = setup_with(dir.path(), |m| {
+        m.replacen("EntityDescriptor ", &format!(r#"EntityDescriptor validUntil="{until}" "#), 1)
+    })
+    .await;
+    let start = |ent: &TestApp| {
+        let ent = ent.another_browser();
+        async move {
+            let r = ent.get_login(&[("profile", "eleve"), ("service", SERVICE)]).await;
+            result(ent.client.get(ent.url(&r.location.unwrap())).send().await.unwrap()).await
+        }
+    };
+    assert_eq!(start(&ent).await.status, 302, "valid metadata: to the IdP");
+    ent.clock.advance(chrono::TimeDelta::days(2));
+    let r = start(&ent).await;
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert!(unescape(&r.body).contains("« ÉduConnect » ne répond pas"), "{}", r.body);
     server.kill().await.unwrap();
 }

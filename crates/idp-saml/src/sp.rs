@@ -71,9 +71,20 @@ impl ServiceProvider {
         .to_xml()
     }
 
+    /// The IdP's metadata has reached its `validUntil` (checked when read,
+    /// and again at each use: a server runs longer than metadata lives).
+    fn check_metadata(&self, now: DateTime<Utc>) -> Result<()> {
+        match self.idp.valid_until {
+            Some(t) if t <= now => Err(Error::MetadataExpired),
+            _ => Ok(()),
+        }
+    }
+
     /// The IdP URL the browser goes to: an AuthnRequest with `request_id`,
     /// by HTTP-Redirect, signed when the IdP wants signed requests.
+    /// Refused once the IdP's metadata has expired.
     pub fn login_url(&self, request_id: &str, relay_state: &str, now: DateTime<Utc>) -> Result<String> {
+        self.check_metadata(now)?;
         let sso = self.idp.sso_redirect().ok_or(Error::Metadata("no HTTP-Redirect single sign-on".into()))?;
         let xml = AuthnRequest {
             id: request_id,
@@ -90,6 +101,7 @@ impl ServiceProvider {
 
     /// The posted `SAMLResponse` field, answering our request `request_id`.
     pub fn accept(&self, saml_response: &str, request_id: &str, now: DateTime<Utc>) -> Result<Assertion> {
+        self.check_metadata(now)?;
         let xml = decode_post(saml_response)?;
         validate(
             &xml,

@@ -113,7 +113,8 @@ struct Asserted {
 pub enum Started {
     /// To the upstream's login page.
     Redirect(String),
-    /// The upstream did not answer (OpenID discovery).
+    /// The upstream did not answer (OpenID discovery), or cannot be used
+    /// (SAML metadata past its `validUntil`).
     Unreachable,
 }
 
@@ -189,7 +190,10 @@ impl Upstreams {
                 }
             }
             UpstreamKind::Saml => {
-                return Ok(Started::Redirect(self.saml()?.start(&upstream.id, target, profile).await?));
+                return Ok(match self.saml()?.start(&upstream.id, target, profile).await? {
+                    Some(url) => Started::Redirect(url),
+                    None => Started::Unreachable,
+                });
             }
         };
         let pending = Pending { upstream: upstream.id.clone(), target, profile, oidc };

@@ -145,16 +145,24 @@ impl SamlUpstreams {
         self.sps.get(id).ok_or(Error::UnknownUpstream)?.metadata_xml().map_err(config_error)
     }
 
-    /// Remembers a login for `target` and gives the identity provider's URL.
-    pub async fn start(&self, id: &str, target: ResumeTarget, profile: Option<Profile>) -> Result<String> {
+    /// Remembers a login for `target` and gives the identity provider's
+    /// URL; None when its metadata has expired (logged).
+    pub async fn start(&self, id: &str, target: ResumeTarget, profile: Option<Profile>) -> Result<Option<String>> {
         let sp = self.sps.get(id).ok_or(Error::UnknownUpstream)?;
         let relay_state = random_token(32)?;
         let request_id = idp_saml::new_id().map_err(config_error)?;
-        let url = sp.login_url(&request_id, &relay_state, self.clock.now()).map_err(config_error)?;
+        let url = match sp.login_url(&request_id, &relay_state, self.clock.now()) {
+            Ok(url) => url,
+            Err(e @ idp_saml::Error::MetadataExpired) => {
+                tracing::warn!(upstream = id, error = %e, "the identity provider's metadata has expired");
+                return Ok(None);
+            }
+            Err(e) => return Err(config_error(e)),
+        };
         let pending = Pending { upstream: id.to_owned(), request_id, target, profile };
         let json = serde_json::to_string(&pending).map_err(idp_core::Error::from)?;
         self.pending.put(&key("saml-relay", &relay_state), json, PENDING).await?;
-        Ok(url)
+        Ok(Some(url))
     }
 
     /// The form posted to `/upstream/<id>/acs`.
