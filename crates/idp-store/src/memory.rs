@@ -109,6 +109,14 @@ impl SessionStore for MemorySessions {
         Ok(())
     }
 
+    async fn get_and_touch(&self, id: &str, at: DateTime<Utc>) -> Result<Option<SsoSession>> {
+        let mut inner = lock(&self.inner);
+        let Some((s, _)) = inner.map.get_mut(id, Instant::now()) else { return Ok(None) };
+        let before = s.clone();
+        s.last_used_at = at;
+        Ok(Some(before))
+    }
+
     async fn add_service(&self, id: &str, service: SessionService) -> Result<()> {
         if let Some((_, services)) = lock(&self.inner).map.get_mut(id, Instant::now()) {
             services.push(service);
