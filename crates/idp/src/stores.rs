@@ -102,15 +102,15 @@ impl Stores {
         let hashing =
             Arc::new(BlockingHasher::new(settings.argon2, concurrency, queue).context("invalid argon2 settings")?);
         // One watch of the database for the per-node caches of accounts,
-        // services and pseudonyms.
+        // services, pseudonyms, OIDC clients and signing keys.
         let changes = Arc::new(Changes::new(db.clone(), &url));
         Ok(Stores {
             accounts: Arc::new(SqlAccounts::new(db.clone(), clock.clone(), changes.clone())),
             services: Arc::new(SqlServices::new(db.clone(), clock.clone(), changes.clone())),
-            pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock, changes)),
+            pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock, changes.clone())),
             proxies,
-            clients: Arc::new(SqlClients::new(db.clone())),
-            keys: Arc::new(SqlKeys::new(db.clone(), cipher)),
+            clients: Arc::new(SqlClients::new(db.clone(), changes.clone())),
+            keys: Arc::new(SqlKeys::new(db.clone(), cipher, changes.clone())),
             oidc,
             security: Arc::new(SqlAccountSecurity::new(db.clone())),
             ephemeral,
