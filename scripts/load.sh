@@ -134,14 +134,15 @@ echo "   ratio to the ceiling: $(ratio "$RPS" "$CEILING") (goal: 20 000 requests
 export LOGIN=c.martin PASSWORD='Bonjour-2026!' DELAY_MS=0
 run "password logins, as fast as they are served (capacity)" -s "$LUA/login_flood.lua" "$BASE"
 CAPACITY=$(awk '/^logins:/ {print $(NF-1)}' <<<"$OUT")
-# 4x the capacity (logins accepted per second): CONNS connections, each
-# waiting DELAY_MS between logins (their latency adds to it, so the
-# flood's own line below tells what arrived).
+# 4x the capacity (logins accepted per second): connections that each
+# post a login every 500 ms, as many as make 4x the capacity when a login
+# is answered at once (a login waiting in the queue makes its connection
+# slower: the flood's own line below tells what arrived).
 echo "   capacity: $CAPACITY logins/s"
-DELAY_MS=$(awk -v c="$CONNS" -v cap="$CAPACITY" 'BEGIN { d = 1000 * c / (4 * cap); printf "%d", d < 1 ? 1 : d }')
-export DELAY_MS
-echo "== login flood at 4x capacity ($CONNS connections, ${DELAY_MS} ms apart) while the SSO round runs"
-wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$LUA/login_flood.lua" "$BASE" >"$WORK/flood.out" &
+export DELAY_MS=500
+FLOOD_CONNS=$(awk -v cap="$CAPACITY" 'BEGIN { printf "%d", 8 * cap + 1 }')
+echo "== login flood at 4x capacity ($FLOOD_CONNS connections, ${DELAY_MS} ms apart) while the SSO round runs"
+wrk -t1 -c"$FLOOD_CONNS" -d"${DURATION}s" -s "$LUA/login_flood.lua" "$BASE" >"$WORK/flood.out" &
 FLOOD=$!
 run "SSO round during the login flood" -s "$LUA/sso_round.lua" "$BASE"
 wait "$FLOOD" || true

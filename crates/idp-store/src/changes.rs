@@ -44,11 +44,14 @@ use crate::storage;
 /// The first copy of the WAL-index header, in bytes.
 const HEADER: usize = 48;
 
+/// A file's (device, inode).
+type Identity = (u64, u64);
+
 /// The version rows as last read, and what the shared-memory header was
 /// then.
 #[derive(Default)]
 struct Seen {
-    header: Option<([u8; HEADER], (u64, u64))>,
+    header: Option<([u8; HEADER], Identity)>,
     versions: Vec<(String, i64)>,
 }
 
@@ -58,7 +61,7 @@ pub struct Changes {
     /// `<database>-shm`, for a SQLite file.
     shm: Option<PathBuf>,
     /// An open handle on it, with its (device, inode).
-    file: Mutex<Option<Arc<(File, (u64, u64))>>>,
+    file: Mutex<Option<Arc<(File, Identity)>>>,
     seen: Mutex<Seen>,
     /// How many times the version rows were read (for the tests).
     reads: AtomicU64,
@@ -96,7 +99,7 @@ impl Changes {
     /// The WAL-index header and the identity of the file it was read from;
     /// `None` when there is no such file to read (then every lookup reads
     /// the version rows).
-    fn header(&self) -> Option<([u8; HEADER], (u64, u64))> {
+    fn header(&self) -> Option<([u8; HEADER], Identity)> {
         let path = self.shm.as_ref()?;
         // A stat and a pread of a page-cache page: a couple of microseconds,
         // fine on the runtime's threads.

@@ -27,8 +27,11 @@ pub struct SqlPseudonyms {
     clock: Arc<dyn Clock>,
     changes: Arc<Changes>,
     /// The pseudonyms read, as of a version of the accounts registry.
-    cache: Mutex<(i64, HashMap<(String, i64), String>)>,
+    cache: Mutex<(i64, Values)>,
 }
+
+/// Pseudonyms by (service key, account id).
+type Values = HashMap<(String, i64), String>;
 
 /// At most this many pseudonyms are kept; past it the copy starts over.
 const CACHE_LIMIT: usize = 200_000;
