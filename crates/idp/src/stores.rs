@@ -16,6 +16,7 @@ use idp_core::proxy::ProxyTicketStore;
 use idp_core::pseudonym::PseudonymStore;
 use idp_store::accounts::SqlAccounts;
 use idp_store::at_rest::KeyCipher;
+use idp_store::changes::Changes;
 use idp_store::clients::{SqlClients, SqlKeys};
 use idp_store::ephemeral::{MemoryEphemeral, RedisEphemeral};
 use idp_store::hashing::BlockingHasher;
@@ -100,13 +101,16 @@ impl Stores {
         let queue = settings.hashing_queue.unwrap_or(concurrency * 32);
         let hashing =
             Arc::new(BlockingHasher::new(settings.argon2, concurrency, queue).context("invalid argon2 settings")?);
+        // One watch of the database for the per-node caches of accounts,
+        // services, pseudonyms, OIDC clients and signing keys.
+        let changes = Arc::new(Changes::new(db.clone(), &url));
         Ok(Stores {
-            accounts: Arc::new(SqlAccounts::new(db.clone(), clock.clone())),
-            services: Arc::new(SqlServices::new(db.clone(), clock.clone())),
-            pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock)),
+            accounts: Arc::new(SqlAccounts::new(db.clone(), clock.clone(), changes.clone())),
+            services: Arc::new(SqlServices::new(db.clone(), clock.clone(), changes.clone())),
+            pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock, changes.clone())),
             proxies,
-            clients: Arc::new(SqlClients::new(db.clone())),
-            keys: Arc::new(SqlKeys::new(db.clone(), cipher)),
+            clients: Arc::new(SqlClients::new(db.clone(), changes.clone())),
+            keys: Arc::new(SqlKeys::new(db.clone(), cipher, changes.clone())),
             oidc,
             security: Arc::new(SqlAccountSecurity::new(db.clone())),
             ephemeral,
