@@ -19,6 +19,7 @@ mod cluster;
 mod compte;
 mod deploy;
 mod generated;
+mod gestion;
 mod helpers;
 mod interop;
 mod logs;

@@ -160,6 +160,9 @@ impl std::fmt::Debug for Letter {
 #[derive(Serialize, Deserialize)]
 struct Letters {
     admin_id: i64,
+    /// The letters can be printed until then (decided with the clock; the
+    /// store's TTL only bounds memory).
+    until: DateTime<Utc>,
     letters: Vec<Letter>,
 }
 
@@ -259,8 +262,10 @@ impl Console {
             return Err(ConsoleError::NotFound);
         }
         let code = crate::secret::random_token(32)?;
-        let record = serde_json::to_string(&Letters { admin_id: admin.account.id, letters }).map_err(Error::Json)?;
-        let ttl = std::time::Duration::from_secs(60 * LETTER_MINUTES as u64);
+        let until = self.clock.now() + Duration::minutes(LETTER_MINUTES);
+        let record =
+            serde_json::to_string(&Letters { admin_id: admin.account.id, until, letters }).map_err(Error::Json)?;
+        let ttl = std::time::Duration::from_secs(60 * (LETTER_MINUTES as u64 + 5));
         self.ephemeral.put(&letters_key(&code), record, ttl).await?;
         Ok((done, code))
     }
@@ -269,7 +274,7 @@ impl Console {
     pub async fn letters(&self, admin: &Administrator, code: &str) -> ConsoleResult<Vec<Letter>> {
         let json = self.ephemeral.get(&letters_key(code)).await?.ok_or(ConsoleError::NotFound)?;
         match serde_json::from_str::<Letters>(&json) {
-            Ok(kept) if kept.admin_id == admin.account.id => Ok(kept.letters),
+            Ok(kept) if kept.admin_id == admin.account.id && self.clock.now() <= kept.until => Ok(kept.letters),
             _ => Err(ConsoleError::NotFound),
         }
     }
@@ -296,7 +301,8 @@ impl Console {
             change(&mut account, self.clock.now());
             match self.accounts.update(&account).await {
                 Err(Error::Conflict(_)) if attempt == 0 => {
-                    account = self.accounts.find_by_id(account.id).await?.ok_or_else(|| Error::NotFound("account".into()))?;
+                    account =
+                        self.accounts.find_by_id(account.id).await?.ok_or_else(|| Error::NotFound("account".into()))?;
                 }
                 written => return written.map(|()| account),
             }
@@ -319,9 +325,13 @@ impl Console {
 
     /// `idp admin grant`: only an active account gets a role.
     pub async fn grant(&self, login: &Login, scope: Scope) -> Result<Account> {
-        let account = self.accounts.find_by_login(login).await?.ok_or_else(|| Error::NotFound(format!("account '{login}'")))?;
+        let account =
+            self.accounts.find_by_login(login).await?.ok_or_else(|| Error::NotFound(format!("account '{login}'")))?;
         if account.state != AccountState::Active {
-            return Err(Error::invalid("login", format!("account '{login}' is {}, not active", account.state.as_str())));
+            return Err(Error::invalid(
+                "login",
+                format!("account '{login}' is {}, not active", account.state.as_str()),
+            ));
         }
         if matches!(&scope, Scope::Schools(uais) if uais.is_empty()) {
             return Err(Error::invalid("school", "at least one --school, or --global"));
@@ -333,7 +343,8 @@ impl Console {
 
     /// `idp admin revoke`: false when the account held no role.
     pub async fn revoke(&self, login: &Login) -> Result<bool> {
-        let account = self.accounts.find_by_login(login).await?.ok_or_else(|| Error::NotFound(format!("account '{login}'")))?;
+        let account =
+            self.accounts.find_by_login(login).await?.ok_or_else(|| Error::NotFound(format!("account '{login}'")))?;
         let revoked = self.admins.revoke(account.id).await?;
         if revoked {
             self.cli_audit("revoke", login, "").await?;

@@ -32,8 +32,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod access;
-pub mod admin;
 pub mod account;
+pub mod admin;
 pub mod attributes;
 pub mod auth;
 pub mod clock;

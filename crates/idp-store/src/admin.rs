@@ -122,7 +122,12 @@ impl AdminRepository for SqlAdmins {
                 continue;
             };
             let scope = scope(&row)?;
-            grants.push(AdminGrant { account_id: row.account_id, login: account.login, scope, granted_at: row.granted_at });
+            grants.push(AdminGrant {
+                account_id: row.account_id,
+                login: account.login,
+                scope,
+                granted_at: row.granted_at,
+            });
         }
         grants.sort_by(|a, b| a.login.cmp(&b.login));
         Ok(grants)
