@@ -9,6 +9,7 @@ mod a11y;
 mod account_helpers;
 mod accounts_cluster;
 mod activation;
+mod admin_cli;
 mod cas_login;
 mod cas_proxy;
 mod cas_release;
