@@ -282,3 +282,21 @@ async fn searches_are_rate_limited() {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn a_reset_ends_the_sessions_of_the_person_at_once() {
+    let app = setup().await;
+    account(&app, "eleve.tom", ("Tom", "Petit"), "0370001A", Some("Eleve-Tom-2026!")).await;
+    let tom = app.another_browser();
+    assert_eq!(tom.login(None, "eleve.tom", "Eleve-Tom-2026!").await.status, 200);
+    assert_eq!(get(&tom, "/compte/").await.status, 200);
+    let id = app.stores.accounts.find_by_login(&Login::parse("eleve.tom").unwrap()).await.unwrap().unwrap().id;
+    assert_eq!(app.stores.sessions.sessions_of(id).await.unwrap().len(), 1);
+
+    let r = post(&app, "/gestion/compte/eleve.tom", "/gestion/compte/eleve.tom/reinitialiser", &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(app.stores.sessions.sessions_of(id).await.unwrap().is_empty(), "ended, not only refused");
+    assert_eq!(get(&tom, "/compte/").await.status, 401);
+    // The administrator's own session goes on.
+    assert_eq!(get(&app, "/gestion/").await.status, 200);
+}
