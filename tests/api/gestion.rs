@@ -12,7 +12,7 @@ use idp_core::admin::Scope;
 use idp_core::secret::Secret;
 
 use crate::account_helpers::{activate_with_questions, get, post, text};
-use crate::helpers::{LoginResult, TestApp, result, spawn_app};
+use crate::helpers::{LoginResult, TestApp, result, spawn_app, spawn_app_with};
 
 const ADMIN: &str = "sec.college";
 const ADMIN_PASSWORD: &str = "Secretariat-2026!";
@@ -45,7 +45,10 @@ async fn account(app: &TestApp, login: &str, names: (&str, &str), school: &str, 
 /// A server with the administrator of 0370001A (signed in), an élève of
 /// each school.
 async fn setup() -> TestApp {
-    let app = spawn_app().await;
+    setup_on(spawn_app().await).await
+}
+
+async fn setup_on(app: TestApp) -> TestApp {
     account(&app, ADMIN, ("Agnès", "Secrétaire"), "0370001A", Some(ADMIN_PASSWORD)).await;
     account(&app, OURS, ("Léa", "Dupré"), "0370001A", None).await;
     account(&app, THEIRS, ("Hugo", "Bernard"), "0370002B", None).await;
@@ -108,6 +111,11 @@ async fn a_school_administrator_resets_an_eleve_whose_new_password_activates() {
     for q in ["dupr", "ELEVE.L", "Léa"] {
         let found = get(&app, &format!("/gestion/?q={}", urlencode(q))).await;
         assert!(found.body.contains(&link), "search {q}: {}", found.body);
+    }
+    // LIKE's wildcards are searched as themselves.
+    for q in ["%%", "e_e", "__"] {
+        let found = get(&app, &format!("/gestion/?q={}", urlencode(q))).await;
+        assert!(!found.body.contains(&link), "search {q}: {}", found.body);
     }
     let one = get(&app, "/gestion/?q=d").await;
     assert!(text(&one).contains("Saisissez au moins deux caractères."), "{}", one.body);
@@ -299,4 +307,43 @@ async fn a_reset_ends_the_sessions_of_the_person_at_once() {
     assert_eq!(get(&tom, "/compte/").await.status, 401);
     // The administrator's own session goes on.
     assert_eq!(get(&app, "/gestion/").await.status, 200);
+}
+
+/// The console's tables and search on PostgreSQL (`IDP_TEST_DATABASE_URL`),
+/// on a fresh database: search by name and login, scoping, reset, trail.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_console_works_on_postgresql() {
+    use sea_orm::ConnectionTrait;
+    let Some(server) = std::env::var("IDP_TEST_DATABASE_URL").ok().filter(|v| !v.trim().is_empty()) else {
+        assert_ne!(std::env::var("IDP_TEST_REQUIRE_SERVICES").as_deref(), Ok("1"), "IDP_TEST_DATABASE_URL not set");
+        eprintln!("skipped: IDP_TEST_DATABASE_URL not set (PostgreSQL tests need it)");
+        return;
+    };
+    let name = format!("idp_t_{}", idp_core::secret::random_token(12).unwrap().to_lowercase());
+    let db = sea_orm::Database::connect(&server).await.unwrap();
+    db.execute_unprepared(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let mut url = url::Url::parse(&server).unwrap();
+    url.set_path(&format!("/{name}"));
+    let db_url = url.to_string();
+    let app = setup_on(spawn_app_with(move |s| s.database_url = Some(db_url)).await).await;
+
+    let link = format!(r#"<a href="/gestion/compte/{OURS}">{OURS}</a>"#);
+    for q in ["DUPRÉ", "eleve.L", "léa"] {
+        let found = get(&app, &format!("/gestion/?q={}", urlencode(q))).await;
+        assert!(found.body.contains(&link), "search {q}: {}", found.body);
+        assert!(!found.body.contains(THEIRS));
+    }
+    for q in ["%%", "e_e"] {
+        assert!(!get(&app, &format!("/gestion/?q={}", urlencode(q))).await.body.contains(&link), "{q}");
+    }
+    assert_eq!(get(&app, &format!("/gestion/compte/{THEIRS}")).await.status, 404);
+    let r = post(&app, &format!("/gestion/compte/{OURS}"), &format!("/gestion/compte/{OURS}/reinitialiser"), &[]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(state_of(&app, OURS).await, AccountState::Reset);
+    let trail = app.stores.admins.audit_since(None).await.unwrap();
+    let actions: Vec<&str> = trail.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["grant", "reset"]);
+    let grants = app.stores.admins.list().await.unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].scope, Scope::Schools(vec!["0370001A".into()]));
 }
