@@ -347,3 +347,29 @@ async fn the_console_works_on_postgresql() {
     assert_eq!(grants.len(), 1);
     assert_eq!(grants[0].scope, Scope::Schools(vec!["0370001A".into()]));
 }
+
+#[tokio::test]
+async fn the_dashboard_counts_the_administrators_schools_only() {
+    let app = setup().await;
+    let r = post(&app, &format!("/gestion/compte/{OURS}"), &format!("/gestion/compte/{OURS}/reinitialiser"), &[]).await;
+    assert_eq!(r.status, 200);
+    let page = get(&app, "/gestion/").await;
+    assert!(page.body.contains(r#"<a href="/gestion/tableau-de-bord">Tableau de bord</a>"#));
+    let r = get(&app, "/gestion/tableau-de-bord").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let body = text(&r).split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(body.contains("Établissement 0370001A") && !body.contains("0370002B"), "{body}");
+    // The administrator (active, signed in) and the élève just reset.
+    for expected in [
+        "<dt>Comptes</dt><dd>2</dd>",
+        "<dt>Taux d'activation</dt><dd>50 %</dd>",
+        "<dt>Comptes jamais utilisés</dt><dd>1</dd>",
+        "derniers jours)</dt><dd>1</dd>",
+        "<td>Élève</td><td>1</td>",
+        "<td>Personnel</td><td>1</td>",
+        "<td>Réinitialisé</td><td>1</td>",
+        "<td>Actif</td><td>1</td>",
+    ] {
+        assert!(body.contains(expected), "{expected:?} missing: {body}");
+    }
+}

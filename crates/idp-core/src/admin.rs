@@ -365,6 +365,74 @@ impl Console {
     }
 }
 
+/// Accounts read for a dashboard, at most (a school has a few thousand).
+pub const DASHBOARD_LIMIT: u64 = 20_000;
+/// A reset counts as recent on the dashboard for this many days.
+pub const RECENT_DAYS: i64 = 30;
+
+/// The figures of one school on the dashboard.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SchoolFigures {
+    pub uai: String,
+    pub accounts: usize,
+    /// Accounts by profile, in [`crate::account::Profile::ALL`] order.
+    pub by_profile: Vec<(&'static str, usize)>,
+    /// Accounts by state (`provisioned`, `active`, `reset`, `locked`, `disabled`).
+    pub by_state: Vec<(&'static str, usize)>,
+    /// Active accounts, in percent of all (rounded down).
+    pub activation_percent: usize,
+    /// Accounts nobody ever logged in with.
+    pub never_used: usize,
+    /// Resets made in the console in the last [`RECENT_DAYS`] days.
+    pub recent_resets: usize,
+}
+
+impl Console {
+    /// The dashboard of each of the administrator's schools (for an
+    /// operator, of every school an account names).
+    pub async fn dashboard(&self, admin: &Administrator) -> ConsoleResult<Vec<SchoolFigures>> {
+        let accounts = self.admins.search(admin.scope.schools(), "", DASHBOARD_LIMIT).await?;
+        let since = self.clock.now() - Duration::days(RECENT_DAYS);
+        let resets: Vec<String> = self
+            .admins
+            .audit_since(Some(since))
+            .await?
+            .into_iter()
+            .filter(|e| e.action == "reset")
+            .map(|e| e.target.to_ascii_lowercase())
+            .collect();
+        let mut uais: Vec<String> = match &admin.scope {
+            Scope::Schools(uais) => uais.clone(),
+            Scope::Global => accounts.iter().flat_map(|a| a.schools.iter().cloned()).collect(),
+        };
+        uais.sort();
+        uais.dedup();
+        Ok(uais.into_iter().map(|uai| figures(uai, &accounts, &resets)).collect())
+    }
+}
+
+fn figures(uai: String, all: &[Account], resets: &[String]) -> SchoolFigures {
+    let school: Vec<&Account> = all.iter().filter(|a| a.schools.contains(&uai)).collect();
+    let count = |f: &dyn Fn(&Account) -> bool| school.iter().filter(|a| f(a)).count();
+    let states = [
+        AccountState::Provisioned,
+        AccountState::Active,
+        AccountState::Reset,
+        AccountState::Locked,
+        AccountState::Disabled,
+    ];
+    let active = count(&|a| a.state == AccountState::Active);
+    SchoolFigures {
+        accounts: school.len(),
+        by_profile: crate::account::Profile::ALL.iter().map(|p| (p.as_str(), count(&|a| a.profile == *p))).collect(),
+        by_state: states.iter().map(|s| (s.as_str(), count(&|a| a.state == *s))).collect(),
+        activation_percent: (active * 100).checked_div(school.len()).unwrap_or(0),
+        never_used: count(&|a| a.last_login_at.is_none()),
+        recent_resets: resets.iter().filter(|l| school.iter().any(|a| a.login.canonical() == **l)).count(),
+        uai,
+    }
+}
+
 /// The state changes of the console.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StateChange {

@@ -31,12 +31,13 @@ use crate::params::Params;
 use crate::state::AppState;
 
 /// The console's templates (checked at start).
-pub const TEMPLATES: &[&str] = &["gestion.html", "gestion_compte.html", "gestion_lettres.html"];
+pub const TEMPLATES: &[&str] = &["gestion.html", "gestion_compte.html", "gestion_lettres.html", "gestion_tableau.html"];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/gestion", get(|| async { Redirect::permanent("/gestion/") }))
         .route("/gestion/", get(search))
+        .route("/gestion/tableau-de-bord", get(dashboard))
         .route("/gestion/compte/{login}", get(account::show))
         .route("/gestion/compte/{login}/reinitialiser", post(account::reset))
         .route("/gestion/compte/{login}/etat", post(account::change_state))
@@ -137,6 +138,32 @@ pub async fn search(
         schools => admin.scope.describe(), admin_name => admin.account.display_name(),
     };
     page(&state, jar, "gestion.html", status, ctx)
+}
+
+/// `GET /gestion/tableau-de-bord`: each school's accounts by profile and
+/// state, activation rate, accounts never used, recent resets.
+pub async fn dashboard(State(state): State<AppState>, Admin { admin, jar, .. }: Admin) -> Result<Response, WebError> {
+    let schools: Vec<Value> = state
+        .console
+        .dashboard(&admin)
+        .await?
+        .into_iter()
+        .map(|f| {
+            let profiles: Vec<_> = f
+                .by_profile
+                .iter()
+                .filter_map(|(code, n)| Some((profile_label(idp_core::account::Profile::parse(code).ok()?), *n)))
+                .collect();
+            let states: Vec<_> = f
+                .by_state
+                .iter()
+                .filter_map(|(code, n)| Some((state_label(idp_core::account::AccountState::parse(code).ok()?), *n)))
+                .collect();
+            context! { figures => Value::from(minijinja::value::Serde(&f)), profiles, states }
+        })
+        .collect();
+    let ctx = context! { schools, days => idp_core::admin::RECENT_DAYS };
+    page(&state, jar, "gestion_tableau.html", StatusCode::OK, ctx)
 }
 
 /// What the console shows of an account: never a password, an answer or a
