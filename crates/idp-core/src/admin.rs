@@ -474,3 +474,54 @@ pub fn progress(account: &Account, email_verified: bool) -> Progress {
         _ => Progress::Active,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::test_account;
+    use crate::account::Profile;
+
+    fn of(login: &str, profile: Profile, schools: &[&str], state: AccountState, used: bool) -> Account {
+        let mut a = test_account(profile, schools, &[]);
+        a.login = Login::parse(login).unwrap();
+        a.state = state;
+        a.last_login_at = used.then(Utc::now);
+        a
+    }
+
+    #[test]
+    fn a_school_scope_sees_accounts_with_one_of_its_uais_only() {
+        let scope = Scope::Schools(vec!["0370001A".into()]);
+        assert!(scope.sees(&test_account(Profile::Eleve, &["0370002B", "0370001A"], &[])));
+        assert!(!scope.sees(&test_account(Profile::Eleve, &["0370002B"], &[])));
+        assert!(!scope.sees(&test_account(Profile::Eleve, &[], &[])), "no school, no administrator");
+        assert!(Scope::Global.sees(&test_account(Profile::Eleve, &[], &[])));
+        assert_eq!((scope.describe(), Scope::Global.describe()), ("0370001A".to_owned(), "*".to_owned()));
+    }
+
+    #[test]
+    fn progress_follows_the_state_and_the_validated_address() {
+        let mut a = of("l", Profile::Eleve, &[], AccountState::Reset, false);
+        assert_eq!(progress(&a, false), Progress::Provisioned);
+        a.state = AccountState::Active;
+        assert_eq!(progress(&a, false), Progress::Active, "no address: nothing pending");
+        a.email = Some("l@example.fr".into());
+        assert_eq!(progress(&a, false), Progress::EmailPending);
+        assert_eq!(progress(&a, true), Progress::Active);
+    }
+
+    #[test]
+    fn school_figures_count_that_school_only() {
+        let all = [
+            of("a", Profile::Eleve, &["0370001A"], AccountState::Active, true),
+            of("b", Profile::Eleve, &["0370001A"], AccountState::Reset, false),
+            of("c", Profile::Parent, &["0370001A", "0370002B"], AccountState::Provisioned, false),
+            of("d", Profile::Eleve, &["0370002B"], AccountState::Active, true),
+        ];
+        let f = figures("0370001A".into(), &all, &["b".into(), "d".into()]);
+        assert_eq!((f.accounts, f.activation_percent, f.never_used, f.recent_resets), (3, 33, 2, 1));
+        assert_eq!(f.by_profile[..2], [("eleve", 2), ("parent", 1)]);
+        assert_eq!(f.by_state[..3], [("provisioned", 1), ("active", 1), ("reset", 1)]);
+        assert_eq!(figures("0999999Z".into(), &all, &[]).activation_percent, 0, "no division by zero");
+    }
+}
