@@ -71,13 +71,14 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// The administrator's login, or `cli` for a command of the operator.
     pub actor: String,
-    /// `grant`, `revoke`, `reset`, `unlock`, `disable`, `enable`, `search`.
+    /// `grant`, `revoke`, `reset`, `unlock`, `disable`, `enable` (searches,
+    /// which change nothing, are not recorded).
     pub action: String,
     /// The login acted upon (empty for a search).
     pub target: String,
     /// The client's address (`cli` for a command).
     pub source: String,
-    /// More about the action (the scope granted, the search typed).
+    /// More about the action (the scope granted).
     pub detail: String,
 }
 
