@@ -16,6 +16,7 @@ mod m20261201_000001_account_version;
 mod m20261201_500001_oidc_subject_type;
 mod m20261202_000001_server_secrets;
 mod m20261202_100001_cache_versions;
+mod m20261202_600001_admin;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_500001_oidc_subject_type::Migration),
             Box::new(m20261202_000001_server_secrets::Migration),
             Box::new(m20261202_100001_cache_versions::Migration),
+            Box::new(m20261202_600001_admin::Migration),
         ]
     }
 }

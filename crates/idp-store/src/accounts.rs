@@ -83,7 +83,7 @@ impl SqlAccounts {
     }
 }
 
-fn to_domain(m: account::Model) -> Result<Account> {
+pub(crate) fn to_domain(m: account::Model) -> Result<Account> {
     Ok(Account {
         id: m.id,
         login: Login::parse(&m.login)?,

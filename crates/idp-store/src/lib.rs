@@ -30,6 +30,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod accounts;
+pub mod admin;
 pub mod at_rest;
 pub mod audit;
 pub mod changes;
