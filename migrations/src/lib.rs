@@ -15,6 +15,8 @@ mod m20261128_400001_registry_version;
 mod m20261201_000001_account_version;
 mod m20261201_500001_oidc_subject_type;
 mod m20261202_000001_server_secrets;
+mod m20261202_100001_cache_versions;
+mod m20261202_600001_admin;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -33,6 +35,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000001_account_version::Migration),
             Box::new(m20261201_500001_oidc_subject_type::Migration),
             Box::new(m20261202_000001_server_secrets::Migration),
+            Box::new(m20261202_100001_cache_versions::Migration),
+            Box::new(m20261202_600001_admin::Migration),
         ]
     }
 }

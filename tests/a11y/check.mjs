@@ -8,9 +8,13 @@
 //   { "name": "…", "path": "/cas/login?profile=eleve-parent",
 //     "login": { "username": "…", "password": "…" },  // fill the form, submit
 //     "keyboard": true,                                 // Tab-order check
-//     "status": 404 }                                   // expected HTTP status
+//     "status": 404,                                    // expected HTTP status
+//     "then": "/gestion/",                              // after login, open this path
+//     "submit": "Réinitialiser" }                       // then press this button
 // A "login" step opens `path`, types the credentials with the keyboard and
-// presses CONNEXION; the page that answers is the one checked.
+// presses CONNEXION; the page that answers is the one checked, or the page
+// at "then" (whose status is the one compared), or the page answering the
+// button named by "submit".
 //
 // Each page is checked at a phone viewport (360x640) and at desktop
 // (1280x800): axe-core rules tagged wcag2a, wcag2aa, wcag21a, wcag21aa, and
@@ -249,6 +253,16 @@ async function main() {
           let status = response?.status();
           if (p.login) {
             await login(page, p.login);
+            status = undefined;
+          }
+          if (p.then) {
+            status = (await page.goto(base + p.then, { waitUntil: 'load' }))?.status();
+          }
+          if (p.submit) {
+            await Promise.all([
+              page.waitForNavigation({ waitUntil: 'load' }),
+              page.getByRole('button', { name: p.submit, exact: true }).click(),
+            ]);
             status = undefined;
           }
           if (p.status !== undefined && status !== undefined && status !== p.status) {

@@ -43,6 +43,12 @@ async fn check_pages(app: &TestApp, dir: &Path, theme: &str) {
     app.active_account("a11y.eleve", "Bonjour-2026!", Profile::Eleve).await;
     app.provisioned_account("a11y.nouveau", "Provisoire-2026").await;
     app.service("app", r"https://app\.example\.test/.*", &["uid"], None).await;
+    // The help desk: an administrator of 0370001A, and an account to reset.
+    app.active_account("a11y.admin", "Bonjour-2026!", Profile::Personnel).await;
+    app.active_account("a11y.classe", "Bonjour-2026!", Profile::Eleve).await;
+    let admin = idp_core::account::Login::parse("a11y.admin").unwrap();
+    let console = app.stores.console(app.clock.clone());
+    console.grant(&admin, idp_core::admin::Scope::Schools(vec!["0370001A".into()])).await.unwrap();
 
     let form = "/cas/login?profile=eleve-parent";
     let mut pages = vec![
@@ -78,6 +84,7 @@ async fn check_pages(app: &TestApp, dir: &Path, theme: &str) {
             "expect": "[role=alert]",
         }),
     ];
+    pages.extend(console_pages(form));
     // The account pages come from another piece of work: checked once they
     // exist, so this test passes before and after they land.
     let mut absent = vec![];
@@ -117,4 +124,41 @@ async fn check_pages(app: &TestApp, dir: &Path, theme: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("[{theme}] check.mjs ({:.1}s):\n{stdout}{stderr}", started.elapsed().as_secs_f64());
     assert!(output.status.success(), "accessibility violations with theme {theme}:\n{stdout}\n{stderr}");
+}
+
+/// Every page of the help desk console (`/gestion/`), the account reset
+/// through its « Réinitialiser » button.
+fn console_pages(form: &str) -> Vec<serde_json::Value> {
+    let admin = json!({ "username": "a11y.admin", "password": "Bonjour-2026!" });
+    let eleve = json!({ "username": "a11y.eleve", "password": "Bonjour-2026!" });
+    vec![
+        json!({ "name": "gestion sans connexion (401)", "path": "/gestion/", "status": 401 }),
+        json!({ "name": "gestion réservée (403)", "path": form, "login": eleve, "then": "/gestion/", "status": 403 }),
+        json!({ "name": "gestion recherche", "path": form, "login": admin, "then": "/gestion/", "status": 200 }),
+        json!({
+            "name": "gestion résultats",
+            "path": form,
+            "login": admin,
+            "then": "/gestion/?q=a11y",
+            "status": 200,
+            "expect": "a[href='/gestion/compte/a11y.classe']",
+        }),
+        json!({
+            "name": "gestion recherche trop courte",
+            "path": form,
+            "login": admin,
+            "then": "/gestion/?q=a",
+            "expect": "[role=alert]#erreur",
+        }),
+        json!({ "name": "gestion tableau de bord", "path": form, "login": admin, "then": "/gestion/tableau-de-bord", "status": 200 }),
+        json!({ "name": "gestion compte", "path": form, "login": admin, "then": "/gestion/compte/a11y.classe", "status": 200 }),
+        json!({
+            "name": "gestion compte réinitialisé",
+            "path": form,
+            "login": admin,
+            "then": "/gestion/compte/a11y.classe",
+            "submit": "Réinitialiser",
+            "expect": "a[href^='/gestion/lettres/']",
+        }),
+    ]
 }

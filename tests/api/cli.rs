@@ -551,6 +551,44 @@ async fn account_import_reads_semicolons_bom_and_latin1_creates_then_updates() {
     assert!(r.location.is_none());
 }
 
+/// The server keeps accounts in memory between tickets; what the CLI
+/// writes is released by the very next validation, and a disabled account
+/// gets no ticket from the next request on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_server_serves_at_once_what_the_cli_changed_in_an_account() {
+    let app = spawn_app().await;
+    app.service("cdt", PATTERN, &["uid", "family_name"], None).await;
+    let idp = idp_for(&app);
+    idp.create_active("c.martin", PASSWORD).await;
+    let r = app.login(Some(SERVICE), "c.martin", PASSWORD).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    // Several rounds: the account is now served from the server's memory.
+    for _ in 0..3 {
+        let sso = app.get_login(&[("service", SERVICE)]).await;
+        let (_, _, body) =
+            app.validate("/cas/p3/serviceValidate", &[("service", SERVICE), ("ticket", &sso.ticket())]).await;
+        assert!(body.contains("<cas:family_name>Martin</cas:family_name>"), "{body}");
+    }
+
+    let files = tempfile::tempdir().unwrap();
+    let csv = files.path().join("renamed.csv");
+    std::fs::write(&csv, "login,profile,given_name,family_name\nc.martin,eleve,Camille,Martin-Durand\n").unwrap();
+    idp.run(&["account", "import", csv.to_str().unwrap()]).await.ok();
+    let sso = app.get_login(&[("service", SERVICE)]).await;
+    assert_eq!(sso.status, 302, "{}", sso.body);
+    let (_, _, body) =
+        app.validate("/cas/p3/serviceValidate", &[("service", SERVICE), ("ticket", &sso.ticket())]).await;
+    assert!(body.contains("<cas:family_name>Martin-Durand</cas:family_name>"), "{body}");
+
+    let pending = app.get_login(&[("service", SERVICE)]).await.ticket();
+    idp.run(&["account", "disable", "c.martin"]).await.ok();
+    let after = app.get_login(&[("service", SERVICE)]).await;
+    assert_eq!(after.status, 200, "no ticket for a disabled account: {}", after.body);
+    assert!(after.location.is_none());
+    let (_, _, body) = app.validate("/cas/p3/serviceValidate", &[("service", SERVICE), ("ticket", &pending)]).await;
+    assert!(body.contains("authenticationFailure"), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn account_import_with_a_bad_row_names_its_line_and_imports_nothing() {
     let dir = tempfile::tempdir().unwrap();

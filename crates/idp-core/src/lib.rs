@@ -33,6 +33,7 @@
 
 pub mod access;
 pub mod account;
+pub mod admin;
 pub mod attributes;
 pub mod auth;
 pub mod clock;

@@ -82,6 +82,18 @@ pub trait SessionStore: Send + Sync {
     async fn get(&self, id: &str) -> Result<Option<SsoSession>>;
     /// Records that the session was used at `at`.
     async fn touch(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
+    /// The session as it was before this use, recording that it is used at
+    /// `at`: the single sign-on path reads and touches every session it
+    /// serves, and a store that can do both in one operation (one Redis
+    /// round trip) does. A session that turns out to be over is removed by
+    /// the caller, so touching it first is harmless.
+    async fn get_and_touch(&self, id: &str, at: DateTime<Utc>) -> Result<Option<SsoSession>> {
+        let session = self.get(id).await?;
+        if session.is_some() {
+            self.touch(id, at).await?;
+        }
+        Ok(session)
+    }
     /// Remembers that a service got a ticket in this session.
     async fn add_service(&self, id: &str, service: SessionService) -> Result<()>;
     /// Ends the session; returns it with the services that got tickets, for

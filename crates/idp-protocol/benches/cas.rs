@@ -1,6 +1,8 @@
 //! Benchmarks of the CAS hot paths, on the in-memory adapters and a SQLite
-//! database in memory: issuing a service ticket from an SSO session,
-//! validating it (take once + account + service lookups + XML), rendering
+//! file in WAL mode (the embedded default): issuing a service ticket from an
+//! SSO session, validating it (take once + account + service lookups + XML),
+//! the whole single sign-on round as a browser and a service make it
+//! (session + account, service match, ticket, validation, XML), rendering
 //! the XML alone, and the argon2id verification a login costs.
 //!
 //! Run: `cargo bench -p idp-protocol --bench cas`. Figures and the machine
@@ -21,6 +23,7 @@ use idp_protocol::cas::response::{self, Attributes};
 use idp_protocol::cas::validate::ValidateParams;
 use idp_protocol::cas::{Cas, CasPorts};
 use idp_store::accounts::SqlAccounts;
+use idp_store::changes::Changes;
 use idp_store::memory::{MemorySessions, MemoryTickets};
 use idp_store::proxy::MemoryProxyTickets;
 use idp_store::pseudonyms::SqlPseudonyms;
@@ -45,12 +48,14 @@ impl Outbound for NoOutbound {
     }
 }
 
-async fn setup(services: usize) -> (Cas, idp_core::session::SsoSession, ServiceUrl, Service) {
-    let db = idp_store::db::connect("sqlite::memory:").await.unwrap();
+async fn setup(services: usize, dir: &std::path::Path) -> (Cas, idp_core::session::SsoSession, ServiceUrl, Service) {
+    let url = format!("sqlite://{}?mode=rwc", dir.join("idp.db").display());
+    let db = idp_store::db::connect(&url).await.unwrap();
     idp_store::db::migrate(&db).await.unwrap();
     let clock = Arc::new(SystemClock);
-    let accounts = Arc::new(SqlAccounts::new(db.clone(), clock.clone()));
-    let registry = Arc::new(SqlServices::new(db.clone(), clock.clone()));
+    let changes = Arc::new(Changes::new(db.clone(), &url));
+    let accounts = Arc::new(SqlAccounts::new(db.clone(), clock.clone(), changes.clone()));
+    let registry = Arc::new(SqlServices::new(db.clone(), clock.clone(), changes.clone()));
     use idp_core::ports::{AccountRepository, ServiceRegistry};
     let account = accounts
         .create(NewAccount {
@@ -84,7 +89,7 @@ async fn setup(services: usize) -> (Cas, idp_core::session::SsoSession, ServiceU
     }
     let ports = CasPorts {
         proxies: Arc::new(MemoryProxyTickets::default()),
-        pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock.clone())),
+        pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock.clone(), changes)),
         accounts,
         services: registry,
         tickets: Arc::new(MemoryTickets::default()),
@@ -102,7 +107,25 @@ async fn setup(services: usize) -> (Cas, idp_core::session::SsoSession, ServiceU
 
 fn cas(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (cas, session, url, service) = rt.block_on(setup(50));
+    let dir = std::env::temp_dir().join(format!("idp-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cas, session, url, service) = rt.block_on(setup(50, &dir));
+    let tgc = session.id.expose().to_owned();
+
+    c.bench_function("cas/SSO round: session + service + ticket + validate + XML (50 services)", |b| {
+        b.to_async(&rt).iter(|| async {
+            let (session, _account) = cas.current_session(Some(&tgc)).await.unwrap().unwrap();
+            let (u, s) = cas.registered_service(url.as_str()).await.unwrap();
+            let ticket = cas.issue_service_ticket(&session, &u, &s, false).await.unwrap().id;
+            let params = ValidateParams {
+                service: Some(url.as_str().to_owned()),
+                ticket: Some(ticket.expose().to_owned()),
+                ..Default::default()
+            };
+            let outcome = cas.validate(&params).await;
+            response::xml(&outcome, Attributes::Include)
+        })
+    });
 
     c.bench_function("cas/issue_service_ticket (SSO, 50 services)", |b| {
         b.to_async(&rt).iter(|| async {
@@ -143,6 +166,7 @@ fn cas(c: &mut Criterion) {
         b.iter(|| hasher.verify(&Secret::new("Bonjour-2026!"), Some(&hash)))
     });
     group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 criterion_group!(benches, cas);

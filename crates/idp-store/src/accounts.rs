@@ -1,4 +1,17 @@
-//! [`AccountRepository`] on sea-orm.
+//! [`AccountRepository`] on sea-orm, with a per-node copy of the accounts
+//! read by id (the SSO and validation hot path reads an account by id at
+//! every ticket).
+//!
+//! The copy is tagged with the version of the `accounts` registry, which
+//! every write of an account's row bumps in its transaction (updates,
+//! deletes, imports: whatever changes a state, a name or an attribute), and
+//! is dropped whole when the version moves, as [`Changes`] tells at memory
+//! speed on a SQLite file: a disabled account gets no new ticket from the
+//! next request on. Creating an account needs no bump: only accounts that
+//! exist are kept. The login counters (`record_login`,
+//! `record_failed_login`) change nothing the ticket path reads and do not
+//! bump the version; the writing node drops its own copy of that account,
+//! another node's copy keeps the old counters until the next change.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -7,30 +20,70 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
     NotSet, QueryFilter, QuerySelect, Set, SqlErr, TransactionTrait,
 };
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use idp_core::account::{Account, AccountState, Login, NewAccount, Profile};
 use idp_core::clock::Clock;
 use idp_core::ports::AccountRepository;
 use idp_core::{Error, Result};
 
+use crate::changes::{Changes, bump};
 use crate::entities::account::{self, Entity as Accounts};
+use crate::memory::lock;
 use crate::storage;
 
 /// Accounts in the SQL database.
 pub struct SqlAccounts {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
+    changes: Arc<Changes>,
+    cache: Mutex<Cache>,
 }
 
-impl SqlAccounts {
-    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+/// The row of `registry_versions` that counts changes to accounts.
+pub(crate) const ACCOUNTS: &str = "accounts";
+
+/// At most this many accounts are kept; past it the copy starts over (a
+/// plain map is enough: the whole copy goes at every change anyway).
+const CACHE_LIMIT: usize = 200_000;
+
+/// Accounts read by id, as of a version of the accounts registry.
+#[derive(Default)]
+struct Cache {
+    version: i64,
+    /// Moves at every drop, so that a read that started before a drop does
+    /// not put back what it read.
+    generation: u64,
+    by_id: HashMap<i64, Account>,
+}
+
+impl Cache {
+    fn drop_all(&mut self) {
+        self.by_id.clear();
+        self.generation += 1;
     }
 }
 
-fn to_domain(m: account::Model) -> Result<Account> {
+impl SqlAccounts {
+    /// The accounts of `db`, whose changes `changes` watches.
+    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>, changes: Arc<Changes>) -> Self {
+        Self { db, clock, changes, cache: Mutex::new(Cache::default()) }
+    }
+
+    async fn read_by_id(&self, id: i64) -> Result<Option<Account>> {
+        Accounts::find_by_id(id).one(&self.db).await.map_err(storage)?.map(to_domain).transpose()
+    }
+
+    /// After a write of this node that does not bump the version.
+    fn forget(&self, id: i64) {
+        let mut cache = lock(&self.cache);
+        cache.by_id.remove(&id);
+        cache.generation += 1;
+    }
+}
+
+pub(crate) fn to_domain(m: account::Model) -> Result<Account> {
     Ok(Account {
         id: m.id,
         login: Login::parse(&m.login)?,
@@ -153,7 +206,31 @@ impl AccountRepository for SqlAccounts {
     }
 
     async fn find_by_id(&self, id: i64) -> Result<Option<Account>> {
-        Accounts::find_by_id(id).one(&self.db).await.map_err(storage)?.map(to_domain).transpose()
+        let version = self.changes.version(ACCOUNTS).await?;
+        let generation = {
+            let mut cache = lock(&self.cache);
+            if cache.version != version {
+                cache.drop_all();
+                cache.version = version;
+            }
+            if let Some(account) = cache.by_id.get(&id) {
+                return Ok(Some(account.clone()));
+            }
+            cache.generation
+        };
+        // Read after the version: a change committed meanwhile moves the
+        // version, and the next lookup drops what is put here.
+        let found = self.read_by_id(id).await?;
+        if let Some(account) = &found {
+            let mut cache = lock(&self.cache);
+            if cache.generation == generation {
+                if cache.by_id.len() >= CACHE_LIMIT {
+                    cache.drop_all();
+                }
+                cache.by_id.insert(id, account.clone());
+            }
+        }
+        Ok(found)
     }
 
     async fn find_candidates(&self, needle: &str) -> Result<Vec<Account>> {
@@ -174,15 +251,24 @@ impl AccountRepository for SqlAccounts {
     }
 
     async fn update(&self, account: &Account) -> Result<()> {
-        write_if_unchanged(&self.db, account).await
+        let txn = self.db.begin().await.map_err(storage)?;
+        write_if_unchanged(&txn, account).await?;
+        bump(&txn, ACCOUNTS).await?;
+        txn.commit().await.map_err(storage)?;
+        lock(&self.cache).drop_all();
+        Ok(())
     }
 
     async fn delete(&self, login: &Login) -> Result<bool> {
+        let txn = self.db.begin().await.map_err(storage)?;
         let done = Accounts::delete_many()
             .filter(account::Column::LoginCanonical.eq(login.canonical()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(storage)?;
+        bump(&txn, ACCOUNTS).await?;
+        txn.commit().await.map_err(storage)?;
+        lock(&self.cache).drop_all();
         Ok(done.rows_affected > 0)
     }
 
@@ -196,7 +282,10 @@ impl AccountRepository for SqlAccounts {
         for account in &update {
             write_if_unchanged(&txn, account).await?;
         }
-        txn.commit().await.map_err(storage)
+        bump(&txn, ACCOUNTS).await?;
+        txn.commit().await.map_err(storage)?;
+        lock(&self.cache).drop_all();
+        Ok(())
     }
 
     async fn record_failed_login(&self, id: i64) -> Result<i32> {
@@ -206,7 +295,8 @@ impl AccountRepository for SqlAccounts {
             .exec(&self.db)
             .await
             .map_err(storage)?;
-        Ok(self.find_by_id(id).await?.map(|a| a.failed_logins).unwrap_or(0))
+        self.forget(id);
+        Ok(self.read_by_id(id).await?.map(|a| a.failed_logins).unwrap_or(0))
     }
 
     async fn record_login(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
@@ -217,6 +307,7 @@ impl AccountRepository for SqlAccounts {
             .exec(&self.db)
             .await
             .map_err(storage)?;
+        self.forget(id);
         Ok(())
     }
 }
@@ -229,7 +320,8 @@ mod tests {
     async fn repository() -> SqlAccounts {
         let db = crate::db::connect("sqlite::memory:").await.unwrap();
         crate::db::migrate(&db).await.unwrap();
-        SqlAccounts::new(db, Arc::new(FixedClock::new(DateTime::<Utc>::UNIX_EPOCH)))
+        let changes = Arc::new(Changes::new(db.clone(), "sqlite::memory:"));
+        SqlAccounts::new(db, Arc::new(FixedClock::new(DateTime::<Utc>::UNIX_EPOCH)), changes)
     }
 
     fn new_account(login: &str) -> NewAccount {

@@ -1,31 +1,68 @@
-//! [`ClientRegistry`] and [`KeyStore`] on sea-orm. Every read goes to the
-//! table, so that a client registered or a key rotated by the CLI is seen
-//! at once by every running node. Private keys are stored encrypted
-//! ([`crate::at_rest`]).
+//! [`ClientRegistry`] and [`KeyStore`] on sea-orm. Each node keeps both
+//! tables in memory (a few clients, a few keys: token, introspection and
+//! userinfo requests read them every time), tagged with the version rows
+//! `clients` and `keys` that every change bumps in its transaction; a
+//! lookup asks [`Changes`] first, so that a client registered or a key
+//! rotated by the CLI is seen at once by every running node. Private keys
+//! are stored encrypted ([`crate::at_rest`]).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
-use std::sync::Arc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
+    TransactionTrait,
+};
+use std::sync::{Arc, Mutex};
 
 use idp_core::oidc::{ClientId, ClientRegistry, KeyStore, OidcClient, StoredKey, SubjectType};
 use idp_core::secret::Secret;
 use idp_core::{Error, Result};
 
 use crate::at_rest::KeyCipher;
+use crate::changes::{Changes, bump};
 use crate::entities::oidc_client::{self, Entity as Clients};
 use crate::entities::oidc_key::{self, Entity as Keys};
+use crate::memory::lock;
 use crate::storage;
 
 /// Registered OIDC clients in the SQL database.
 pub struct SqlClients {
     db: DatabaseConnection,
+    changes: Arc<Changes>,
+    /// Every client, by id order, as of a version of the `clients` row.
+    snapshot: Snapshot<OidcClient>,
+}
+
+/// The rows of `registry_versions` that count changes to clients and keys.
+const CLIENTS: &str = "clients";
+const KEYS: &str = "keys";
+
+/// A table's rows in memory, as of a version.
+type Snapshot<T> = Mutex<Option<(i64, Arc<Vec<T>>)>>;
+
+fn cached<T>(snapshot: &Snapshot<T>, version: i64) -> Option<Arc<Vec<T>>> {
+    lock(snapshot).as_ref().filter(|(v, _)| *v == version).map(|(_, rows)| rows.clone())
 }
 
 impl SqlClients {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    /// The clients of `db`, whose changes `changes` watches.
+    pub fn new(db: DatabaseConnection, changes: Arc<Changes>) -> Self {
+        Self { db, changes, snapshot: Mutex::new(None) }
+    }
+
+    /// Every client, from memory while the table did not change. The
+    /// version is read before the rows: a change in between makes the next
+    /// lookup read them again.
+    async fn all(&self) -> Result<Arc<Vec<OidcClient>>> {
+        let version = self.changes.version(CLIENTS).await?;
+        if let Some(rows) = cached(&self.snapshot, version) {
+            return Ok(rows);
+        }
+        let rows = Clients::find().order_by_asc(oidc_client::Column::Id).all(&self.db).await.map_err(storage)?;
+        let rows = Arc::new(rows.into_iter().map(to_domain).collect::<Result<Vec<_>>>()?);
+        *lock(&self.snapshot) = Some((version, rows.clone()));
+        Ok(rows)
     }
 }
 
@@ -68,33 +105,40 @@ fn to_row(c: &OidcClient) -> Result<oidc_client::ActiveModel> {
 #[async_trait]
 impl ClientRegistry for SqlClients {
     async fn get(&self, id: &ClientId) -> Result<Option<OidcClient>> {
-        Clients::find_by_id(id.as_str().to_owned()).one(&self.db).await.map_err(storage)?.map(to_domain).transpose()
+        Ok(self.all().await?.iter().find(|c| c.id == *id).cloned())
     }
 
     async fn list(&self) -> Result<Vec<OidcClient>> {
-        let rows = Clients::find().order_by_asc(oidc_client::Column::Id).all(&self.db).await.map_err(storage)?;
-        rows.into_iter().map(to_domain).collect()
+        Ok(self.all().await?.as_ref().clone())
     }
 
     async fn add(&self, c: OidcClient) -> Result<()> {
         let row = to_row(&c)?;
-        Clients::insert(row).exec(&self.db).await.map_err(|e| match e.sql_err() {
+        let txn = self.db.begin().await.map_err(storage)?;
+        Clients::insert(row).exec(&txn).await.map_err(|e| match e.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!("client '{}' already exists", c.id)),
             _ => storage(e),
         })?;
-        Ok(())
+        bump(&txn, CLIENTS).await?;
+        txn.commit().await.map_err(storage)
     }
 
     async fn update(&self, c: OidcClient) -> Result<()> {
-        if self.get(&c.id).await?.is_none() {
+        let txn = self.db.begin().await.map_err(storage)?;
+        let found = Clients::find_by_id(c.id.as_str().to_owned()).one(&txn).await.map_err(storage)?;
+        if found.is_none() {
             return Err(Error::NotFound(format!("client '{}'", c.id)));
         }
-        to_row(&c)?.update(&self.db).await.map_err(storage)?;
-        Ok(())
+        to_row(&c)?.update(&txn).await.map_err(storage)?;
+        bump(&txn, CLIENTS).await?;
+        txn.commit().await.map_err(storage)
     }
 
     async fn remove(&self, id: &ClientId) -> Result<bool> {
-        let done = Clients::delete_by_id(id.as_str().to_owned()).exec(&self.db).await.map_err(storage)?;
+        let txn = self.db.begin().await.map_err(storage)?;
+        let done = Clients::delete_by_id(id.as_str().to_owned()).exec(&txn).await.map_err(storage)?;
+        bump(&txn, CLIENTS).await?;
+        txn.commit().await.map_err(storage)?;
         Ok(done.rows_affected > 0)
     }
 }
@@ -103,11 +147,16 @@ impl ClientRegistry for SqlClients {
 pub struct SqlKeys {
     db: DatabaseConnection,
     cipher: Arc<KeyCipher>,
+    changes: Arc<Changes>,
+    /// Every key, opened, as of a version of the `keys` row.
+    snapshot: Snapshot<StoredKey>,
 }
 
 impl SqlKeys {
-    pub fn new(db: DatabaseConnection, cipher: Arc<KeyCipher>) -> Self {
-        Self { db, cipher }
+    /// The keys of `db`, opened with `cipher`, whose changes `changes`
+    /// watches.
+    pub fn new(db: DatabaseConnection, cipher: Arc<KeyCipher>, changes: Arc<Changes>) -> Self {
+        Self { db, cipher, changes, snapshot: Mutex::new(None) }
     }
 
     /// Replaces a private key stored in clear by an earlier version with
@@ -129,6 +178,10 @@ impl SqlKeys {
 #[async_trait]
 impl KeyStore for SqlKeys {
     async fn list(&self) -> Result<Vec<StoredKey>> {
+        let version = self.changes.version(KEYS).await?;
+        if let Some(keys) = cached(&self.snapshot, version) {
+            return Ok(keys.as_ref().clone());
+        }
         let rows = Keys::find().order_by_asc(oidc_key::Column::CreatedAt).all(&self.db).await.map_err(storage)?;
         let mut keys = Vec::with_capacity(rows.len());
         for m in rows {
@@ -144,6 +197,7 @@ impl KeyStore for SqlKeys {
                 retired_at: m.retired_at,
             });
         }
+        *lock(&self.snapshot) = Some((version, Arc::new(keys.clone())));
         Ok(keys)
     }
 
@@ -156,23 +210,29 @@ impl KeyStore for SqlKeys {
             created_at: Set(key.created_at),
             retired_at: Set(key.retired_at),
         };
-        Keys::insert(row).exec(&self.db).await.map_err(storage)?;
-        Ok(())
+        let txn = self.db.begin().await.map_err(storage)?;
+        Keys::insert(row).exec(&txn).await.map_err(storage)?;
+        bump(&txn, KEYS).await?;
+        txn.commit().await.map_err(storage)
     }
 
     async fn retire_all(&self, alg: &str, at: DateTime<Utc>) -> Result<()> {
+        let txn = self.db.begin().await.map_err(storage)?;
         Keys::update_many()
             .col_expr(oidc_key::Column::RetiredAt, Expr::value(at))
             .filter(oidc_key::Column::Alg.eq(alg))
             .filter(oidc_key::Column::RetiredAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(storage)?;
-        Ok(())
+        bump(&txn, KEYS).await?;
+        txn.commit().await.map_err(storage)
     }
 
     async fn remove(&self, kid: &str) -> Result<()> {
-        Keys::delete_by_id(kid.to_owned()).exec(&self.db).await.map_err(storage)?;
-        Ok(())
+        let txn = self.db.begin().await.map_err(storage)?;
+        Keys::delete_by_id(kid.to_owned()).exec(&txn).await.map_err(storage)?;
+        bump(&txn, KEYS).await?;
+        txn.commit().await.map_err(storage)
     }
 }

@@ -1,12 +1,19 @@
-//! argon2id on tokio's blocking pool, with a semaphore so that a burst of
+//! argon2id on threads of its own, with a semaphore so that a burst of
 //! logins cannot run unbounded CPU work at once (each hash takes tens of
 //! milliseconds and ~19 MiB of memory), and a bounded queue behind it: when
 //! the queue is full the request fails at once (a 503 page) instead of
 //! waiting without limit.
+//!
+//! The threads run at a lower priority (nice 10) than the async runtime:
+//! under a flood of logins, the CPU goes first to the requests that need
+//! no hash (single sign-on, validation), and the hashes take what is left.
+//! They are a fixed few, rather than tokio's blocking pool, whose changing
+//! threads each kept a ~19 MiB allocator arena after a hash (900 MB of
+//! resident memory after a flood).
 
 use async_trait::async_trait;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use tokio::sync::Semaphore;
 
 use idp_core::password::{Argon2Hasher, Argon2Params};
@@ -16,7 +23,8 @@ use idp_core::{Error, Result};
 
 /// The [`PasswordHashing`] adapter.
 pub struct BlockingHasher {
-    hasher: Arc<Argon2Hasher>,
+    /// Jobs for the hashing threads, which end when this is dropped.
+    jobs: Mutex<mpsc::Sender<Job>>,
     permits: Arc<Semaphore>,
     /// Hashes running or waiting.
     in_flight: Arc<AtomicUsize>,
@@ -47,8 +55,18 @@ impl BlockingHasher {
     /// once.
     pub fn new(params: Argon2Params, concurrency: usize, queue: usize) -> Result<Self> {
         let concurrency = concurrency.max(1);
+        let hasher = Arc::new(Argon2Hasher::new(params)?);
+        let (jobs, receiver) = mpsc::channel::<Job>();
+        let receiver = Arc::new(Mutex::new(receiver));
+        for i in 0..concurrency {
+            let (hasher, receiver) = (hasher.clone(), receiver.clone());
+            std::thread::Builder::new()
+                .name(format!("idp-hash-{i}"))
+                .spawn(move || hashing_thread(&hasher, &receiver))
+                .map_err(|e| Error::Hashing(e.into()))?;
+        }
         Ok(Self {
-            hasher: Arc::new(Argon2Hasher::new(params)?),
+            jobs: Mutex::new(jobs),
             permits: Arc::new(Semaphore::new(concurrency)),
             in_flight: Arc::new(AtomicUsize::new(0)),
             limit: concurrency + queue,
@@ -66,8 +84,31 @@ impl BlockingHasher {
         let waiting = std::time::Instant::now();
         let _permit = self.permits.acquire().await.map_err(|e| Error::Hashing(e.into()))?;
         metrics::histogram!(HASHING_WAIT).record(waiting.elapsed().as_secs_f64());
-        let hasher = self.hasher.clone();
-        tokio::task::spawn_blocking(move || f(&hasher)).await.map_err(|e| Error::Hashing(e.into()))
+        // The permit guarantees a free thread: the job starts at once.
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |h| {
+            let _ = done.send(f(h));
+        });
+        crate::memory::lock(&self.jobs).send(job).map_err(|_| Error::Hashing("the hashing threads ended".into()))?;
+        result.await.map_err(|_| Error::Hashing("a hashing thread ended".into()))
+    }
+}
+
+/// A hash to run, and where its result goes.
+type Job = Box<dyn FnOnce(&Argon2Hasher) + Send>;
+
+/// Runs hashes until the [`BlockingHasher`] is dropped.
+fn hashing_thread(hasher: &Argon2Hasher, jobs: &Mutex<mpsc::Receiver<Job>>) {
+    // On Linux the nice value is per thread (setpriority(2)): this one only.
+    if let Err(e) = rustix::process::setpriority_process(None, 10) {
+        tracing::warn!(error = %e, "cannot lower the priority of a hashing thread");
+    }
+    loop {
+        let job = crate::memory::lock(jobs).recv();
+        match job {
+            Ok(job) => job(hasher),
+            Err(_) => return,
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 //! - [`db`]: connecting to SQLite (the embedded default, WAL mode with a busy
 //!   timeout so that the CLI and a running server share the file) or
 //!   PostgreSQL, and applying the migrations.
-//! - [`accounts`], [`services`]: sea-orm repositories.
+//! - [`accounts`], [`services`]: sea-orm repositories, with per-node copies
+//!   kept current by [`changes`] (the commits seen in SQLite's shared
+//!   memory, or a version read).
 //! - [`memory`]: in-memory ticket registry, session store and rate limiter
 //!   (one node), on `expiring::Expiring`, the one in-memory map with a time
 //!   to live (also under [`proxy`], [`ephemeral`] and
@@ -28,8 +30,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod accounts;
+pub mod admin;
 pub mod at_rest;
 pub mod audit;
+pub mod changes;
 pub mod clients;
 pub mod db;
 mod entities;

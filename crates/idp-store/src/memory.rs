@@ -25,6 +25,14 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Pushes without the growth `Vec` gives by default (room for four at the
+/// first push): a session's services and an account's sessions are a few
+/// each, and the spare room was a fifth of the memory of a session.
+fn push_tight<T>(list: &mut Vec<T>, item: T) {
+    list.reserve_exact(1);
+    list.push(item);
+}
+
 /// Service tickets in memory.
 #[derive(Default)]
 pub struct MemoryTickets {
@@ -76,7 +84,7 @@ impl Sessions {
         }
         let ids = self.by_account.entry(account_id).or_default();
         if !ids.contains(&id) {
-            ids.push(id);
+            push_tight(ids, id);
         }
     }
 
@@ -109,9 +117,17 @@ impl SessionStore for MemorySessions {
         Ok(())
     }
 
+    async fn get_and_touch(&self, id: &str, at: DateTime<Utc>) -> Result<Option<SsoSession>> {
+        let mut inner = lock(&self.inner);
+        let Some((s, _)) = inner.map.get_mut(id, Instant::now()) else { return Ok(None) };
+        let before = s.clone();
+        s.last_used_at = at;
+        Ok(Some(before))
+    }
+
     async fn add_service(&self, id: &str, service: SessionService) -> Result<()> {
         if let Some((_, services)) = lock(&self.inner).map.get_mut(id, Instant::now()) {
-            services.push(service);
+            push_tight(services, service);
         }
         Ok(())
     }

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use idp_core::ports::{RateLimiter, SessionStore, TicketRegistry};
@@ -82,6 +83,40 @@ impl TicketRegistry for RedisTickets {
 /// SSO sessions in Redis.
 pub struct RedisSessions(pub Redis);
 
+/// Returns the session's JSON as it was and writes it back, keeping its
+/// TTL, with `last_used_at` (the one field serde writes under that name,
+/// next to values that never hold a quote) set to `ARGV[1]`: one round trip
+/// for the read and the touch of the single sign-on path, and no lost
+/// update between them.
+static GET_AND_TOUCH: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+local json = redis.call('GET', KEYS[1])
+if not json then return false end
+local _, open = string.find(json, '"last_used_at":"', 1, true)
+if open then
+  local close = string.find(json, '"', open + 1, true)
+  redis.call('SET', KEYS[1], string.sub(json, 1, open) .. ARGV[1] .. string.sub(json, close), 'KEEPTTL')
+end
+return json
+"#,
+    )
+});
+
+/// Appends `ARGV[1]` to the services list `KEYS[2]` of the live session
+/// `KEYS[1]`, the list living as long as the session: one round trip.
+static ADD_SERVICE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+local ttl = redis.call('TTL', KEYS[1])
+if ttl <= 0 then return 0 end
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ttl)
+return 1
+"#,
+    )
+});
+
 #[async_trait]
 impl SessionStore for RedisSessions {
     async fn create(&self, session: &SsoSession, ttl: Duration) -> Result<()> {
@@ -111,21 +146,16 @@ impl SessionStore for RedisSessions {
     }
 
     async fn touch(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
-        // Read-modify-write keeping the TTL; a lost race only loses a
-        // last-used time a few milliseconds apart.
-        let Some(mut session) = self.get(id).await? else { return Ok(()) };
-        session.last_used_at = at;
-        let json = serde_json::to_string(&session).map_err(Error::Json)?;
+        self.get_and_touch(id, at).await.map(|_| ())
+    }
+
+    async fn get_and_touch(&self, id: &str, at: DateTime<Utc>) -> Result<Option<SsoSession>> {
+        let at = serde_json::to_value(at).map_err(Error::Json)?;
+        let at = at.as_str().ok_or_else(|| Error::storage("a time that is not a JSON string"))?;
         let mut c = self.0.conn.clone();
-        let _: () = redis::cmd("SET")
-            .arg(self.0.key("tgt", id))
-            .arg(json)
-            .arg("XX")
-            .arg("KEEPTTL")
-            .query_async(&mut c)
-            .await
-            .map_err(storage)?;
-        Ok(())
+        let json: Option<String> =
+            GET_AND_TOUCH.key(self.0.key("tgt", id)).arg(at).invoke_async(&mut c).await.map_err(storage)?;
+        json.map(|j| serde_json::from_str(&j).map_err(Error::Json)).transpose()
     }
 
     async fn add_service(&self, id: &str, service: SessionService) -> Result<()> {
@@ -133,19 +163,7 @@ impl SessionStore for RedisSessions {
         let key = self.0.key("tgt", id);
         let list = format!("{key}:svc");
         let mut c = self.0.conn.clone();
-        let ttl: i64 = c.ttl(&key).await.map_err(storage)?;
-        if ttl <= 0 {
-            return Ok(());
-        }
-        let _: () = redis::pipe()
-            .atomic()
-            .rpush(&list, json)
-            .ignore()
-            .expire(&list, ttl)
-            .ignore()
-            .query_async(&mut c)
-            .await
-            .map_err(storage)?;
+        let _: i64 = ADD_SERVICE.key(&key).key(&list).arg(json).invoke_async(&mut c).await.map_err(storage)?;
         Ok(())
     }
 

@@ -3,16 +3,15 @@
 //! Each node keeps the whole table in memory (a few hundred services at
 //! most), tagged with the registry's version. Every change (`add`, `update`,
 //! `remove`, from a server or the CLI) bumps the version in the same
-//! transaction, and every lookup first reads the version — one primary-key
-//! read — and reloads the table when it moved. So a service added by the CLI
-//! is seen at once by every running node, and the hot path (login, ticket
-//! validation) does not read and parse every row each time.
+//! transaction, and every lookup first asks [`Changes`] for the version —
+//! from memory on a SQLite file while nothing was committed, else one
+//! primary-key read — and reloads the table when it moved. So a service
+//! added by the CLI is seen at once by every running node, and the hot path
+//! (login, ticket validation) neither reads nor parses rows.
 
 use async_trait::async_trait;
-use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryOrder, Set, SqlErr, TransactionTrait,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +22,7 @@ use idp_core::ports::ServiceRegistry;
 use idp_core::service::{Service, ServiceId, ServiceUrl, UrlPattern, find_match};
 use idp_core::{Error, Result};
 
-use crate::entities::registry_version::{self, Entity as RegistryVersions};
+use crate::changes::{Changes, bump};
 use crate::entities::service::{self, Entity as Services};
 use crate::storage;
 
@@ -31,6 +30,7 @@ use crate::storage;
 pub struct SqlServices {
     db: DatabaseConnection,
     clock: Arc<dyn Clock>,
+    changes: Arc<Changes>,
     patterns: Mutex<HashMap<String, UrlPattern>>,
     /// The table as of a registry version.
     snapshot: Mutex<Option<(i64, Arc<Vec<Service>>)>>,
@@ -40,31 +40,16 @@ pub struct SqlServices {
 const REGISTRY: &str = "services";
 
 impl SqlServices {
-    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock, patterns: Mutex::new(HashMap::new()), snapshot: Mutex::new(None) }
-    }
-
-    async fn version(&self) -> Result<i64> {
-        let row = RegistryVersions::find_by_id(REGISTRY.to_owned()).one(&self.db).await.map_err(storage)?;
-        Ok(row.map(|r| r.version).unwrap_or(0))
-    }
-
-    /// Bumps the registry version, within the transaction of the change.
-    async fn bump(conn: &impl ConnectionTrait) -> Result<()> {
-        RegistryVersions::update_many()
-            .col_expr(registry_version::Column::Version, Expr::col(registry_version::Column::Version).add(1))
-            .filter(registry_version::Column::Name.eq(REGISTRY))
-            .exec(conn)
-            .await
-            .map_err(storage)?;
-        Ok(())
+    /// The registry of `db`, whose changes `changes` watches.
+    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>, changes: Arc<Changes>) -> Self {
+        Self { db, clock, changes, patterns: Mutex::new(HashMap::new()), snapshot: Mutex::new(None) }
     }
 
     /// Every service, from memory when the registry has not changed. The
     /// version is read before the rows: a change in between makes the next
     /// lookup reload, never keeps a stale copy.
     async fn snapshot(&self) -> Result<Arc<Vec<Service>>> {
-        let version = self.version().await?;
+        let version = self.changes.version(REGISTRY).await?;
         if let Some((cached, services)) = self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
             && *cached == version
         {
@@ -168,7 +153,7 @@ impl ServiceRegistry for SqlServices {
             Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(format!("service '{}' already exists", s.id)),
             _ => storage(e),
         })?;
-        Self::bump(&txn).await?;
+        bump(&txn, REGISTRY).await?;
         txn.commit().await.map_err(storage)
     }
 
@@ -180,14 +165,14 @@ impl ServiceRegistry for SqlServices {
         let row = self.to_row(&s, existing.created_at)?;
         let txn = self.db.begin().await.map_err(storage)?;
         row.into_active_model().reset_all().update(&txn).await.map_err(storage)?;
-        Self::bump(&txn).await?;
+        bump(&txn, REGISTRY).await?;
         txn.commit().await.map_err(storage)
     }
 
     async fn remove(&self, id: &ServiceId) -> Result<bool> {
         let txn = self.db.begin().await.map_err(storage)?;
         let done = Services::delete_by_id(id.as_str().to_owned()).exec(&txn).await.map_err(storage)?;
-        Self::bump(&txn).await?;
+        bump(&txn, REGISTRY).await?;
         txn.commit().await.map_err(storage)?;
         Ok(done.rows_affected > 0)
     }

@@ -12,7 +12,8 @@
 //! are in [`oidc`]; their OAuth error bodies and challenges are made in
 //! [`oidc::error`].
 //! The account pages
-//! (activation, forgotten password, "Mon compte") are in [`compte`].
+//! (activation, forgotten password, "Mon compte") are in [`compte`]; the
+//! school help desk (`/gestion/`) is in [`gestion`].
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
@@ -23,6 +24,7 @@ pub mod config;
 pub mod cookies;
 pub mod csrf;
 pub mod error;
+pub mod gestion;
 pub mod health;
 pub mod net;
 pub mod oidc;
@@ -48,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(cas::routes())
         .merge(oidc::routes(&state))
         .merge(compte::routes())
+        .merge(gestion::routes())
         .route("/upstream/{id}/start", get(upstream::start))
         .route("/upstream/{id}/callback", get(upstream::callback))
         .route("/upstream/{id}/deconnexion", get(cas::logout::after_upstream))

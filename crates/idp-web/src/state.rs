@@ -33,4 +33,6 @@ pub struct AppState {
     pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// The account flows: activation, forgotten password, CGU, Mon compte.
     pub lifecycle: Arc<Lifecycle>,
+    /// The school help desk at `/gestion/`.
+    pub console: Arc<idp_core::admin::Console>,
 }

@@ -256,6 +256,7 @@ impl Application {
         let csrf_key = idp_store::db::server_secret(&stores.db, CSRF_KEY, clock.now())
             .await
             .context("cannot read or make the form-signing key")?;
+        let console = Arc::new(stores.console(clock.clone()));
         let lifecycle = Lifecycle {
             accounts: stores.accounts.clone(),
             security: stores.security.clone(),
@@ -296,6 +297,7 @@ impl Application {
             readiness: Arc::new(StoresReadiness(stores.clone())),
             metrics: render.clone(),
             lifecycle,
+            console,
         };
         let listener =
             TcpListener::bind(&settings.bind).await.with_context(|| format!("cannot listen on {}", settings.bind))?;

@@ -60,6 +60,9 @@ pub enum Command {
     /// The upstream identity providers of the configuration.
     #[command(subcommand)]
     Upstream(UpstreamCommand),
+    /// The school help desk: administrators of schools and the audit trail of the console.
+    #[command(subcommand)]
+    Admin(crate::admin_cli::AdminCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -218,6 +221,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             crate::clients_cli::keys(cmd, &Stores::open(&settings, clock.clone()).await?, &settings, clock).await
         }
         Command::Upstream(UpstreamCommand::List) => upstream_list(&settings, clock).await,
+        Command::Admin(cmd) => {
+            crate::admin_cli::admin(cmd, &Stores::open(&settings, clock.clone()).await?, clock).await
+        }
     }
 }
 

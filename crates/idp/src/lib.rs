@@ -9,10 +9,12 @@
 //!   [`healthcheck`]: `idp healthcheck`, for container health checks;
 //!   [`service_rules`]: the policy options of `service add|update`.
 //!   [`clients_cli`]: OIDC clients and signing keys; [`apereo`]: Apereo
-//!   CAS JSON service definitions (`service import|export`).
+//!   CAS JSON service definitions (`service import|export`); [`admin_cli`]:
+//!   the help desk's administrators and audit export (`admin …`).
 //!
 //! `anyhow` is used here and nowhere else in the workspace.
 
+pub mod admin_cli;
 pub mod apereo;
 pub mod app;
 pub mod cli;

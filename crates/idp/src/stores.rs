@@ -15,7 +15,9 @@ use idp_core::ports::{
 use idp_core::proxy::ProxyTicketStore;
 use idp_core::pseudonym::PseudonymStore;
 use idp_store::accounts::SqlAccounts;
+use idp_store::admin::SqlAdmins;
 use idp_store::at_rest::KeyCipher;
+use idp_store::changes::Changes;
 use idp_store::clients::{SqlClients, SqlKeys};
 use idp_store::ephemeral::{MemoryEphemeral, RedisEphemeral};
 use idp_store::hashing::BlockingHasher;
@@ -56,11 +58,26 @@ pub struct Stores {
     pub ephemeral: Arc<dyn EphemeralStore>,
     /// Secret questions, validated e-mail, login history.
     pub security: Arc<dyn AccountSecurityRepository>,
+    /// Help desk roles, search and audit trail (database).
+    pub admins: Arc<dyn idp_core::admin::AdminRepository>,
     /// "in-memory" or "redis", for the start-up report.
     pub ticket_store: &'static str,
 }
 
 impl Stores {
+    /// The help desk's operations on these stores.
+    pub fn console(&self, clock: Arc<dyn Clock>) -> idp_core::admin::Console {
+        idp_core::admin::Console {
+            admins: self.admins.clone(),
+            accounts: self.accounts.clone(),
+            sessions: self.sessions.clone(),
+            hashing: self.hashing.clone(),
+            limiter: self.limiter.clone(),
+            ephemeral: self.ephemeral.clone(),
+            clock,
+        }
+    }
+
     /// Connects to the database (applying migrations) and to Redis when
     /// configured.
     pub async fn open(settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Stores> {
@@ -100,15 +117,19 @@ impl Stores {
         let queue = settings.hashing_queue.unwrap_or(concurrency * 32);
         let hashing =
             Arc::new(BlockingHasher::new(settings.argon2, concurrency, queue).context("invalid argon2 settings")?);
+        // One watch of the database for the per-node caches of accounts,
+        // services, pseudonyms, OIDC clients and signing keys.
+        let changes = Arc::new(Changes::new(db.clone(), &url));
         Ok(Stores {
-            accounts: Arc::new(SqlAccounts::new(db.clone(), clock.clone())),
-            services: Arc::new(SqlServices::new(db.clone(), clock.clone())),
-            pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock)),
+            accounts: Arc::new(SqlAccounts::new(db.clone(), clock.clone(), changes.clone())),
+            services: Arc::new(SqlServices::new(db.clone(), clock.clone(), changes.clone())),
+            pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock, changes.clone())),
             proxies,
-            clients: Arc::new(SqlClients::new(db.clone())),
-            keys: Arc::new(SqlKeys::new(db.clone(), cipher)),
+            clients: Arc::new(SqlClients::new(db.clone(), changes.clone())),
+            keys: Arc::new(SqlKeys::new(db.clone(), cipher, changes.clone())),
             oidc,
             security: Arc::new(SqlAccountSecurity::new(db.clone())),
+            admins: Arc::new(SqlAdmins::new(db.clone())),
             ephemeral,
             db,
             tickets,

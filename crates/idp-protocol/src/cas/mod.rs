@@ -116,17 +116,17 @@ impl Cas {
         let Some(id) = tgc.filter(|id| is_ticket_id(id, "TGT")) else {
             return Ok(None);
         };
-        let Some(session) = self.sessions.get(id).await? else {
+        let now = self.clock.now();
+        // Read and touched at once; a session found over below is removed.
+        let Some(session) = self.sessions.get_and_touch(id, now).await? else {
             return Ok(None);
         };
-        let now = self.clock.now();
         let account = self.accounts.find_by_id(session.account_id).await?;
         match account {
             Some(account)
                 if account.state == AccountState::Active
                     && session.is_alive(now, &self.policy, account.sessions_valid_after) =>
             {
-                self.sessions.touch(id, now).await?;
                 Ok(Some((session, account)))
             }
             _ => {
@@ -216,9 +216,14 @@ impl Cas {
             from_new_login,
             expires_at: self.clock.now() + self.policy.service_ticket_ttl,
         };
-        self.tickets.put(&ticket, std_ttl(self.policy.service_ticket_ttl)).await?;
         let entry = SessionService::cas(&ticket.service_id, &ticket.service_url, ticket.id.expose());
-        self.sessions.add_service(session.id.expose(), entry).await?;
+        // Both at once: on a shared Redis connection, one round trip. The
+        // ticket's id reaches nobody before both are stored.
+        futures_util::future::try_join(
+            self.tickets.put(&ticket, std_ttl(self.policy.service_ticket_ttl)),
+            self.sessions.add_service(session.id.expose(), entry),
+        )
+        .await?;
         self.audit.record(AuditEvent::ServiceTicketIssued {
             login: session.login.clone(),
             service: ticket.service_url.clone(),

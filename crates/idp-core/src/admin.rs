@@ -1,0 +1,528 @@
+//! The school help desk: who administers which schools (by UAI), and what
+//! the console at `/gestion/` may do with the accounts of those schools.
+//!
+//! An administrator sees only the accounts that carry at least one of
+//! their UAIs; every other account is answered as absent
+//! ([`ConsoleError::NotFound`]), never as forbidden, so that the console
+//! tells nothing about other schools. An operator ([`Scope::Global`])
+//! sees every account. Each action is written to the help desk's audit
+//! trail ([`AdminRepository::record`]), which operators export.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use crate::account::{Account, AccountState, Login};
+use crate::clock::Clock;
+use crate::ports::{AccountRepository, EphemeralStore, PasswordHashing, RateLimiter, SessionStore};
+use crate::secret::{Secret, provisional_password};
+use crate::session::SsoSession;
+use crate::{Error, Result};
+
+/// Which accounts an administrator sees.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Scope {
+    /// An operator: every school.
+    Global,
+    /// The schools of these UAI codes (never empty).
+    Schools(Vec<String>),
+}
+
+impl Scope {
+    /// Whether `account` belongs to one of the scope's schools.
+    pub fn sees(&self, account: &Account) -> bool {
+        match self {
+            Scope::Global => true,
+            Scope::Schools(uais) => account.schools.iter().any(|s| uais.contains(s)),
+        }
+    }
+
+    /// The UAIs of the scope; `None` for every school.
+    pub fn schools(&self) -> Option<&[String]> {
+        match self {
+            Scope::Global => None,
+            Scope::Schools(uais) => Some(uais),
+        }
+    }
+
+    /// `*` for every school, else the UAIs separated by spaces.
+    pub fn describe(&self) -> String {
+        match self {
+            Scope::Global => "*".to_owned(),
+            Scope::Schools(uais) => uais.join(" "),
+        }
+    }
+}
+
+/// A granted role, as `idp admin list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminGrant {
+    pub account_id: i64,
+    pub login: String,
+    pub scope: Scope,
+    pub granted_at: DateTime<Utc>,
+}
+
+/// One line of the help desk's audit trail: who did what to whom, when,
+/// from where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub at: DateTime<Utc>,
+    /// The administrator's login, or `cli` for a command of the operator.
+    pub actor: String,
+    /// `grant`, `revoke`, `reset`, `unlock`, `disable`, `enable` (searches,
+    /// which change nothing, are not recorded).
+    pub action: String,
+    /// The login acted upon (empty for a search).
+    pub target: String,
+    /// The client's address (`cli` for a command).
+    pub source: String,
+    /// More about the action (the scope granted).
+    pub detail: String,
+}
+
+/// Roles, the console's account search and its audit trail, in the
+/// database.
+#[async_trait]
+pub trait AdminRepository: Send + Sync {
+    /// Makes `account_id` an administrator of `scope`, replacing any
+    /// earlier grant.
+    async fn grant(&self, account_id: i64, scope: &Scope, at: DateTime<Utc>) -> Result<()>;
+    /// Removes the role; false when there was none.
+    async fn revoke(&self, account_id: i64) -> Result<bool>;
+    async fn scope_of(&self, account_id: i64) -> Result<Option<Scope>>;
+    /// Every grant, by login.
+    async fn list(&self) -> Result<Vec<AdminGrant>>;
+    /// At most `limit` accounts of `schools` (every school when `None`)
+    /// whose login, given name or family name contains `needle`
+    /// (case-insensitive), by login.
+    async fn search(&self, schools: Option<&[String]>, needle: &str, limit: u64) -> Result<Vec<Account>>;
+    async fn record(&self, entry: &AuditEntry) -> Result<()>;
+    /// The trail from `since` (all of it when `None`), oldest first.
+    async fn audit_since(&self, since: Option<DateTime<Utc>>) -> Result<Vec<AuditEntry>>;
+}
+
+/// A signed-in person who holds a role.
+#[derive(Clone, Debug)]
+pub struct Administrator {
+    pub account: Account,
+    pub scope: Scope,
+    /// The client's address, for the audit trail.
+    pub source: String,
+}
+
+/// Why the console refuses something. Each maps to a French page.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// No such account in the administrator's schools (whether it exists
+    /// elsewhere is not said).
+    #[error("no such account in the administrator's schools")]
+    NotFound,
+    #[error("fewer than two characters searched")]
+    QueryTooShort,
+    #[error("too many searches")]
+    Throttled,
+    /// The session's login is older than [`REAUTHENTICATE_AFTER`] and the
+    /// administrator's password was missing or wrong.
+    #[error("the administrator's password is needed again")]
+    PasswordNeeded,
+    #[error(transparent)]
+    Core(#[from] Error),
+}
+
+pub type ConsoleResult<T> = std::result::Result<T, ConsoleError>;
+
+/// Sensitive actions ask for the password again after this long since the
+/// credentials were checked.
+pub const REAUTHENTICATE_AFTER: Duration = Duration::minutes(15);
+/// Searches per administrator and minute.
+pub const SEARCHES_PER_MINUTE: u64 = 30;
+/// Results shown for one search.
+pub const SEARCH_LIMIT: u64 = 50;
+/// How long the letter of a reset can be printed.
+pub const LETTER_MINUTES: i64 = 15;
+
+/// What a first-login letter prints for one person.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Letter {
+    pub login: String,
+    pub display_name: String,
+    pub provisional_password: String,
+}
+
+impl std::fmt::Debug for Letter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Letter").field("login", &self.login).finish_non_exhaustive()
+    }
+}
+
+/// The letters of one reset, kept for their administrator only.
+#[derive(Serialize, Deserialize)]
+struct Letters {
+    admin_id: i64,
+    /// The letters can be printed until then (decided with the clock; the
+    /// store's TTL only bounds memory).
+    until: DateTime<Utc>,
+    letters: Vec<Letter>,
+}
+
+/// The help desk's operations, shared by every request and the CLI.
+#[derive(Clone)]
+pub struct Console {
+    pub admins: Arc<dyn AdminRepository>,
+    pub accounts: Arc<dyn AccountRepository>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub hashing: Arc<dyn PasswordHashing>,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub ephemeral: Arc<dyn EphemeralStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Console {
+    /// The administrator `account` is, if it is active and holds a role.
+    pub async fn administrator(&self, account: Account, source: String) -> Result<Option<Administrator>> {
+        if account.state != AccountState::Active {
+            return Ok(None);
+        }
+        let scope = self.admins.scope_of(account.id).await?;
+        Ok(scope.map(|scope| Administrator { account, scope, source }))
+    }
+
+    /// The accounts of the administrator's schools whose login or name
+    /// contains `query` (two characters at least).
+    pub async fn search(&self, admin: &Administrator, query: &str) -> ConsoleResult<Vec<Account>> {
+        let query = query.trim();
+        if query.chars().count() < 2 {
+            return Err(ConsoleError::QueryTooShort);
+        }
+        let key = format!("gestion-recherche:{}", admin.account.id);
+        if self.limiter.hit(&key, std::time::Duration::from_secs(60)).await? > SEARCHES_PER_MINUTE {
+            return Err(ConsoleError::Throttled);
+        }
+        let found = self.admins.search(admin.scope.schools(), query, SEARCH_LIMIT).await?;
+        // The store filters by school already; the rule is checked again
+        // here, where it is stated.
+        Ok(found.into_iter().filter(|a| admin.scope.sees(a)).collect())
+    }
+
+    /// The account `login` if it belongs to the administrator's schools.
+    pub async fn account(&self, admin: &Administrator, login: &str) -> ConsoleResult<Account> {
+        let login = Login::parse(login).map_err(|_| ConsoleError::NotFound)?;
+        match self.accounts.find_by_login(&login).await? {
+            Some(account) if admin.scope.sees(&account) => Ok(account),
+            _ => Err(ConsoleError::NotFound),
+        }
+    }
+
+    /// Whether `session` must give the password again before a sensitive
+    /// action.
+    pub fn needs_password(&self, session: &SsoSession) -> bool {
+        self.clock.now() - session.authenticated_at > REAUTHENTICATE_AFTER
+    }
+
+    /// Checks the administrator's password when `session` is older than
+    /// [`REAUTHENTICATE_AFTER`]; a right password renews the session's
+    /// login instant, as a new login would.
+    pub async fn confirm(&self, admin: &Administrator, session: &SsoSession, password: &str) -> ConsoleResult<()> {
+        if !self.needs_password(session) {
+            return Ok(());
+        }
+        let hash = admin.account.password_hash.clone();
+        if password.is_empty() || !self.hashing.verify(Secret::new(password), hash).await? {
+            return Err(ConsoleError::PasswordNeeded);
+        }
+        let left = session.authenticated_at + Duration::hours(8) - self.clock.now();
+        let ttl = left.to_std().unwrap_or(std::time::Duration::from_secs(60));
+        self.sessions.reauthenticate(session.id.expose(), self.clock.now(), ttl).await?;
+        Ok(())
+    }
+
+    /// Resets the accounts `logins` of the administrator's schools (others
+    /// are left out, unsaid) with a new provisional password each, as
+    /// `idp account reset` does; returns the reset accounts, and the code
+    /// under which their letters can be printed for [`LETTER_MINUTES`].
+    /// The caller ends the accounts' sessions.
+    pub async fn reset(&self, admin: &Administrator, logins: &[String]) -> ConsoleResult<(Vec<Account>, String)> {
+        let mut done = Vec::new();
+        let mut letters = Vec::new();
+        for login in logins {
+            let Ok(account) = self.account(admin, login).await else { continue };
+            let password = provisional_password()?;
+            let hash = self.hashing.hash(Secret::new(password.clone())).await?;
+            let account = self.change(account, |a, now| a.reset(hash.clone(), now)).await?;
+            self.audit(admin, "reset", account.login.as_str(), "").await?;
+            letters.push(Letter {
+                login: account.login.to_string(),
+                display_name: account.display_name(),
+                provisional_password: password,
+            });
+            done.push(account);
+        }
+        if done.is_empty() {
+            return Err(ConsoleError::NotFound);
+        }
+        let code = crate::secret::random_token(32)?;
+        let until = self.clock.now() + Duration::minutes(LETTER_MINUTES);
+        let record =
+            serde_json::to_string(&Letters { admin_id: admin.account.id, until, letters }).map_err(Error::Json)?;
+        let ttl = std::time::Duration::from_secs(60 * (LETTER_MINUTES as u64 + 5));
+        self.ephemeral.put(&letters_key(&code), record, ttl).await?;
+        Ok((done, code))
+    }
+
+    /// The letters kept under `code`, for the administrator who made them.
+    pub async fn letters(&self, admin: &Administrator, code: &str) -> ConsoleResult<Vec<Letter>> {
+        let json = self.ephemeral.get(&letters_key(code)).await?.ok_or(ConsoleError::NotFound)?;
+        match serde_json::from_str::<Letters>(&json) {
+            Ok(kept) if kept.admin_id == admin.account.id && self.clock.now() <= kept.until => Ok(kept.letters),
+            _ => Err(ConsoleError::NotFound),
+        }
+    }
+
+    /// Unlocks, disables or enables an account of the administrator's
+    /// schools. The caller ends the sessions of a disabled account.
+    pub async fn set_state(&self, admin: &Administrator, login: &str, action: StateChange) -> ConsoleResult<Account> {
+        let account = self.account(admin, login).await?;
+        let account = self
+            .change(account, |a, now| match action {
+                StateChange::Unlock => a.unlock(now),
+                StateChange::Disable => a.disable(now),
+                StateChange::Enable => a.enable(now),
+            })
+            .await?;
+        self.audit(admin, action.as_str(), account.login.as_str(), "").await?;
+        Ok(account)
+    }
+
+    /// Writes `change` of `account`; when the row changed meanwhile (the
+    /// person logged in), reads it again and applies the change once more.
+    async fn change(&self, mut account: Account, change: impl Fn(&mut Account, DateTime<Utc>)) -> Result<Account> {
+        for attempt in 0..2 {
+            change(&mut account, self.clock.now());
+            match self.accounts.update(&account).await {
+                Err(Error::Conflict(_)) if attempt == 0 => {
+                    account =
+                        self.accounts.find_by_id(account.id).await?.ok_or_else(|| Error::NotFound("account".into()))?;
+                }
+                written => return written.map(|()| account),
+            }
+        }
+        Err(Error::Conflict(format!("account '{}' keeps changing", account.login)))
+    }
+
+    async fn audit(&self, admin: &Administrator, action: &str, target: &str, detail: &str) -> Result<()> {
+        self.admins
+            .record(&AuditEntry {
+                at: self.clock.now(),
+                actor: admin.account.login.to_string(),
+                action: action.to_owned(),
+                target: target.to_owned(),
+                source: admin.source.clone(),
+                detail: detail.to_owned(),
+            })
+            .await
+    }
+
+    /// `idp admin grant`: only an active account gets a role.
+    pub async fn grant(&self, login: &Login, scope: Scope) -> Result<Account> {
+        let account =
+            self.accounts.find_by_login(login).await?.ok_or_else(|| Error::NotFound(format!("account '{login}'")))?;
+        if account.state != AccountState::Active {
+            return Err(Error::invalid(
+                "login",
+                format!("account '{login}' is {}, not active", account.state.as_str()),
+            ));
+        }
+        if matches!(&scope, Scope::Schools(uais) if uais.is_empty()) {
+            return Err(Error::invalid("school", "at least one --school, or --global"));
+        }
+        self.admins.grant(account.id, &scope, self.clock.now()).await?;
+        self.cli_audit("grant", login, &scope.describe()).await?;
+        Ok(account)
+    }
+
+    /// `idp admin revoke`: false when the account held no role.
+    pub async fn revoke(&self, login: &Login) -> Result<bool> {
+        let account =
+            self.accounts.find_by_login(login).await?.ok_or_else(|| Error::NotFound(format!("account '{login}'")))?;
+        let revoked = self.admins.revoke(account.id).await?;
+        if revoked {
+            self.cli_audit("revoke", login, "").await?;
+        }
+        Ok(revoked)
+    }
+
+    async fn cli_audit(&self, action: &str, login: &Login, detail: &str) -> Result<()> {
+        let entry = AuditEntry {
+            at: self.clock.now(),
+            actor: "cli".into(),
+            action: action.into(),
+            target: login.to_string(),
+            source: "cli".into(),
+            detail: detail.into(),
+        };
+        self.admins.record(&entry).await
+    }
+}
+
+/// Accounts read for a dashboard, at most (a school has a few thousand).
+pub const DASHBOARD_LIMIT: u64 = 20_000;
+/// A reset counts as recent on the dashboard for this many days.
+pub const RECENT_DAYS: i64 = 30;
+
+/// The figures of one school on the dashboard.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SchoolFigures {
+    pub uai: String,
+    pub accounts: usize,
+    /// Accounts by profile, in [`crate::account::Profile::ALL`] order.
+    pub by_profile: Vec<(&'static str, usize)>,
+    /// Accounts by state (`provisioned`, `active`, `reset`, `locked`, `disabled`).
+    pub by_state: Vec<(&'static str, usize)>,
+    /// Active accounts, in percent of all (rounded down).
+    pub activation_percent: usize,
+    /// Accounts nobody ever logged in with.
+    pub never_used: usize,
+    /// Resets made in the console in the last [`RECENT_DAYS`] days.
+    pub recent_resets: usize,
+}
+
+impl Console {
+    /// The dashboard of each of the administrator's schools (for an
+    /// operator, of every school an account names).
+    pub async fn dashboard(&self, admin: &Administrator) -> ConsoleResult<Vec<SchoolFigures>> {
+        let accounts = self.admins.search(admin.scope.schools(), "", DASHBOARD_LIMIT).await?;
+        let since = self.clock.now() - Duration::days(RECENT_DAYS);
+        let resets: Vec<String> = self
+            .admins
+            .audit_since(Some(since))
+            .await?
+            .into_iter()
+            .filter(|e| e.action == "reset")
+            .map(|e| e.target.to_ascii_lowercase())
+            .collect();
+        let mut uais: Vec<String> = match &admin.scope {
+            Scope::Schools(uais) => uais.clone(),
+            Scope::Global => accounts.iter().flat_map(|a| a.schools.iter().cloned()).collect(),
+        };
+        uais.sort();
+        uais.dedup();
+        Ok(uais.into_iter().map(|uai| figures(uai, &accounts, &resets)).collect())
+    }
+}
+
+fn figures(uai: String, all: &[Account], resets: &[String]) -> SchoolFigures {
+    let school: Vec<&Account> = all.iter().filter(|a| a.schools.contains(&uai)).collect();
+    let count = |f: &dyn Fn(&Account) -> bool| school.iter().filter(|a| f(a)).count();
+    let states = [
+        AccountState::Provisioned,
+        AccountState::Active,
+        AccountState::Reset,
+        AccountState::Locked,
+        AccountState::Disabled,
+    ];
+    let active = count(&|a| a.state == AccountState::Active);
+    SchoolFigures {
+        accounts: school.len(),
+        by_profile: crate::account::Profile::ALL.iter().map(|p| (p.as_str(), count(&|a| a.profile == *p))).collect(),
+        by_state: states.iter().map(|s| (s.as_str(), count(&|a| a.state == *s))).collect(),
+        activation_percent: (active * 100).checked_div(school.len()).unwrap_or(0),
+        never_used: count(&|a| a.last_login_at.is_none()),
+        recent_resets: resets.iter().filter(|l| school.iter().any(|a| a.login.canonical() == **l)).count(),
+        uai,
+    }
+}
+
+/// The state changes of the console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateChange {
+    Unlock,
+    Disable,
+    Enable,
+}
+
+impl StateChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateChange::Unlock => "unlock",
+            StateChange::Disable => "disable",
+            StateChange::Enable => "enable",
+        }
+    }
+}
+
+fn letters_key(code: &str) -> String {
+    crate::lifecycle::key("gestion-lettres", code)
+}
+
+/// Where an account is in its activation, as the console shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// Provisional credentials not used yet (or reset).
+    Provisioned,
+    /// Activated, the recovery address not validated yet.
+    EmailPending,
+    Active,
+}
+
+/// The activation progress of `account`, given whether its e-mail is
+/// validated.
+pub fn progress(account: &Account, email_verified: bool) -> Progress {
+    match account.state {
+        AccountState::Provisioned | AccountState::Reset => Progress::Provisioned,
+        _ if account.email.is_some() && !email_verified => Progress::EmailPending,
+        _ => Progress::Active,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::test_account;
+    use crate::account::Profile;
+
+    fn of(login: &str, profile: Profile, schools: &[&str], state: AccountState, used: bool) -> Account {
+        let mut a = test_account(profile, schools, &[]);
+        a.login = Login::parse(login).unwrap();
+        a.state = state;
+        a.last_login_at = used.then(Utc::now);
+        a
+    }
+
+    #[test]
+    fn a_school_scope_sees_accounts_with_one_of_its_uais_only() {
+        let scope = Scope::Schools(vec!["0370001A".into()]);
+        assert!(scope.sees(&test_account(Profile::Eleve, &["0370002B", "0370001A"], &[])));
+        assert!(!scope.sees(&test_account(Profile::Eleve, &["0370002B"], &[])));
+        assert!(!scope.sees(&test_account(Profile::Eleve, &[], &[])), "no school, no administrator");
+        assert!(Scope::Global.sees(&test_account(Profile::Eleve, &[], &[])));
+        assert_eq!((scope.describe(), Scope::Global.describe()), ("0370001A".to_owned(), "*".to_owned()));
+    }
+
+    #[test]
+    fn progress_follows_the_state_and_the_validated_address() {
+        let mut a = of("l", Profile::Eleve, &[], AccountState::Reset, false);
+        assert_eq!(progress(&a, false), Progress::Provisioned);
+        a.state = AccountState::Active;
+        assert_eq!(progress(&a, false), Progress::Active, "no address: nothing pending");
+        a.email = Some("l@example.fr".into());
+        assert_eq!(progress(&a, false), Progress::EmailPending);
+        assert_eq!(progress(&a, true), Progress::Active);
+    }
+
+    #[test]
+    fn school_figures_count_that_school_only() {
+        let all = [
+            of("a", Profile::Eleve, &["0370001A"], AccountState::Active, true),
+            of("b", Profile::Eleve, &["0370001A"], AccountState::Reset, false),
+            of("c", Profile::Parent, &["0370001A", "0370002B"], AccountState::Provisioned, false),
+            of("d", Profile::Eleve, &["0370002B"], AccountState::Active, true),
+        ];
+        let f = figures("0370001A".into(), &all, &["b".into(), "d".into()]);
+        assert_eq!((f.accounts, f.activation_percent, f.never_used, f.recent_resets), (3, 33, 2, 1));
+        assert_eq!(f.by_profile[..2], [("eleve", 2), ("parent", 1)]);
+        assert_eq!(f.by_state[..3], [("provisioned", 1), ("active", 1), ("reset", 1)]);
+        assert_eq!(figures("0999999Z".into(), &all, &[]).activation_percent, 0, "no division by zero");
+    }
+}
