@@ -200,7 +200,9 @@ impl Application {
         let sps =
             crate::saml::service_providers(&settings.upstreams, &stores.db, &cipher, &*outbound, &*clock, &issuer)
                 .await?;
-        let upstreams = upstreams.with_saml(SamlUpstreams::new(sps, stores.ephemeral.clone(), clock.clone()));
+        let saml = Arc::new(SamlUpstreams::new(sps, stores.ephemeral.clone(), clock.clone()));
+        crate::saml::spawn_metadata_refresh(settings.upstreams.clone(), outbound.clone(), clock.clone(), saml.clone());
+        let upstreams = upstreams.with_saml(saml);
         let oidc = Oidc {
             cas: cas.clone(),
             clients: stores.clients.clone(),

@@ -56,7 +56,7 @@ pub struct Upstreams {
     /// The OpenID providers' discovery documents and keys.
     oidc: oidc::Providers,
     /// The SAML upstreams' service providers.
-    saml: Option<SamlUpstreams>,
+    saml: Option<Arc<SamlUpstreams>>,
 }
 
 /// The ports [`Upstreams`] works with.
@@ -155,14 +155,14 @@ impl Upstreams {
     }
 
     /// Adds the service providers of the SAML upstreams.
-    pub fn with_saml(mut self, saml: SamlUpstreams) -> Self {
+    pub fn with_saml(mut self, saml: Arc<SamlUpstreams>) -> Self {
         self.saml = Some(saml);
         self
     }
 
     /// The SAML upstreams, when some are configured.
     pub fn saml(&self) -> Result<&SamlUpstreams> {
-        self.saml.as_ref().ok_or(crate::Error::UnknownUpstream)
+        self.saml.as_deref().ok_or(crate::Error::UnknownUpstream)
     }
 
     /// The upstream `id`, if configured.

@@ -20,7 +20,7 @@
 //! answer, or its own signed LogoutRequest ([`SamlUpstreams::single_logout`]).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,7 @@ use idp_core::cgu::ResumeTarget;
 use idp_core::clock::Clock;
 use idp_core::ports::EphemeralStore;
 use idp_core::secret::random_token;
+use idp_saml::metadata::IdpMetadata;
 use idp_saml::response::{Assertion, NameId};
 use idp_saml::sp::ServiceProvider;
 
@@ -41,7 +42,8 @@ const PENDING: Duration = Duration::from_secs(600);
 
 /// The SAML service providers, one per `kind = "saml"` upstream.
 pub struct SamlUpstreams {
-    sps: BTreeMap<String, ServiceProvider>,
+    /// Behind a lock: the IdP metadata is refreshed while the server runs.
+    sps: RwLock<BTreeMap<String, Arc<ServiceProvider>>>,
     pending: Arc<dyn EphemeralStore>,
     clock: Arc<dyn Clock>,
 }
@@ -137,18 +139,41 @@ impl SamlUpstreams {
         pending: Arc<dyn EphemeralStore>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { sps, pending, clock }
+        let sps = sps.into_iter().map(|(id, sp)| (id, Arc::new(sp))).collect();
+        Self { sps: RwLock::new(sps), pending, clock }
+    }
+
+    /// The service provider of upstream `id`.
+    fn sp(&self, id: &str) -> Result<Arc<ServiceProvider>> {
+        let sps = self.sps.read().unwrap_or_else(|e| e.into_inner());
+        sps.get(id).cloned().ok_or(Error::UnknownUpstream)
+    }
+
+    /// Puts the identity provider's metadata of upstream `id`, read again
+    /// (its keys rolled, its endpoints moved); false for an unknown id.
+    pub fn replace_idp_metadata(&self, id: &str, idp: IdpMetadata) -> bool {
+        let mut sps = self.sps.write().unwrap_or_else(|e| e.into_inner());
+        let Some(sp) = sps.get_mut(id) else { return false };
+        let mut updated = ServiceProvider::clone(sp);
+        updated.idp = idp;
+        *sp = Arc::new(updated);
+        true
+    }
+
+    /// The identity provider's metadata of upstream `id` in use.
+    pub fn idp_metadata(&self, id: &str) -> Option<IdpMetadata> {
+        self.sp(id).ok().map(|sp| sp.idp.clone())
     }
 
     /// Our metadata for upstream `id`.
     pub fn metadata(&self, id: &str) -> Result<String> {
-        self.sps.get(id).ok_or(Error::UnknownUpstream)?.metadata_xml().map_err(config_error)
+        self.sp(id)?.metadata_xml().map_err(config_error)
     }
 
     /// Remembers a login for `target` and gives the identity provider's
     /// URL; None when its metadata has expired (logged).
     pub async fn start(&self, id: &str, target: ResumeTarget, profile: Option<Profile>) -> Result<Option<String>> {
-        let sp = self.sps.get(id).ok_or(Error::UnknownUpstream)?;
+        let sp = self.sp(id)?;
         let relay_state = random_token(32)?;
         let request_id = idp_saml::new_id().map_err(config_error)?;
         let url = match sp.login_url(&request_id, &relay_state, self.clock.now()) {
@@ -167,7 +192,7 @@ impl SamlUpstreams {
 
     /// The form posted to `/upstream/<id>/acs`.
     pub async fn finish(&self, id: &str, relay_state: &str, saml_response: &str) -> Result<Answer> {
-        let sp = self.sps.get(id).ok_or(Error::UnknownUpstream)?;
+        let sp = self.sp(id)?;
         let Some(pending) = self.take_pending(relay_state).await? else { return Ok(Answer::UnknownState) };
         if pending.upstream != id {
             return Ok(Answer::UnknownState);
@@ -223,7 +248,7 @@ impl SamlUpstreams {
     /// coming back to `/upstream/<id>/slo` then to `service`. None when
     /// the IdP offers no single logout.
     pub async fn logout_url(&self, id: &str, data: &str, service: Option<&str>) -> Result<Option<String>> {
-        let sp = self.sps.get(id).ok_or(Error::UnknownUpstream)?;
+        let sp = self.sp(id)?;
         let Ok(subject) = serde_json::from_str::<Subject>(data) else { return Ok(None) };
         let relay_state = random_token(32)?;
         let now = self.clock.now();
@@ -239,10 +264,10 @@ impl SamlUpstreams {
     /// answer to our logout request, or its own logout request. Both must
     /// be signed by the IdP.
     pub async fn single_logout(&self, id: &str, raw_query: &str) -> Result<Slo> {
-        let sp = self.sps.get(id).ok_or(Error::UnknownUpstream)?;
+        let sp = self.sp(id)?;
         let is_response = raw_query.split('&').any(|p| p.starts_with("SAMLResponse="));
         if is_response {
-            return self.answered(sp, id, raw_query).await;
+            return self.answered(&sp, id, raw_query).await;
         }
         let (logout, relay_state) = match sp.read_logout_request(raw_query, self.clock.now()) {
             Ok(read) => read,
@@ -292,7 +317,7 @@ impl SamlUpstreams {
         relay_state: Option<&str>,
         ended: bool,
     ) -> Result<Option<String>> {
-        let sp = self.sps.get(id).ok_or(Error::UnknownUpstream)?;
+        let sp = self.sp(id)?;
         sp.logout_response_url(request_id, relay_state, ended, self.clock.now()).map_err(config_error)
     }
 }
