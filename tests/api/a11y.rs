@@ -144,6 +144,14 @@ fn console_pages(form: &str) -> Vec<serde_json::Value> {
             "expect": "a[href='/gestion/compte/a11y.classe']",
         }),
         json!({
+            "name": "gestion filtres sans texte",
+            "path": form,
+            "login": admin,
+            "then": "/gestion/?q=&profil=eleve&etat=&classe=",
+            "status": 200,
+            "expect": "a[href='/gestion/compte/a11y.classe']",
+        }),
+        json!({
             "name": "gestion recherche trop courte",
             "path": form,
             "login": admin,

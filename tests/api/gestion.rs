@@ -148,6 +148,59 @@ async fn a_school_administrator_resets_an_eleve_whose_new_password_activates() {
     assert_eq!((reset.actor.as_str(), reset.target.as_str(), reset.source.as_str()), (ADMIN, OURS, "127.0.0.1"));
 }
 
+/// Logins found by the search `query`, in page order.
+async fn found(app: &TestApp, query: &str) -> Vec<String> {
+    let r = get(app, &format!("/gestion/?{query}")).await;
+    assert_eq!(r.status, 200, "{query}: {}", r.body);
+    let re = regex::Regex::new(r#"<td><a href="/gestion/compte/[^"]+">([^<]+)</a></td>"#).unwrap();
+    re.captures_iter(&r.body).map(|c| c[1].to_owned()).collect()
+}
+
+#[tokio::test]
+async fn filters_by_profile_class_and_state_alone_or_with_the_text() {
+    filters_work(&setup().await).await;
+}
+
+/// Three élèves with classes, two of them in the administrator's school;
+/// each filter alone and combined.
+async fn filters_work(app: &TestApp) {
+    let classes =
+        [("eleve.ines", "4ème B", "0370001A"), ("eleve.noe", "3A", "0370001A"), ("eleve.tom", "4ème B", "0370002B")];
+    for (login, class, school) in classes {
+        account(app, login, ("Prénom", "Nom"), school, None).await;
+        let mut a = app.stores.accounts.find_by_login(&Login::parse(login).unwrap()).await.unwrap().unwrap();
+        a.attributes.insert("ENTEleveClasses".into(), vec![class.into()]);
+        app.stores.accounts.update(&a).await.unwrap();
+    }
+    let page = get(app, "/gestion/").await;
+    for label in [
+        "<label for=\"profil\">Profil</label>",
+        "<label for=\"etat\">État</label>",
+        "<label for=\"classe\">Classe</label>",
+    ] {
+        assert!(page.body.contains(label), "{label} missing: {}", page.body);
+    }
+
+    // A class alone: that class of the administrator's schools only.
+    assert_eq!(found(app, "classe=4%C3%A8me+B").await, ["eleve.ines"]);
+    assert_eq!(found(app, "classe=4%C3%A8me").await, Vec::<String>::new(), "a whole class");
+    // A profile or a state alone, never an account of another school.
+    assert_eq!(found(app, "profil=eleve").await, ["eleve.ines", "eleve.lea", "eleve.noe"]);
+    assert_eq!(found(app, "profil=personnel").await, [ADMIN]);
+    assert_eq!(found(app, "etat=active").await, [ADMIN]);
+    assert_eq!(found(app, "q=&profil=&etat=provisioned&classe=").await, ["eleve.ines", "eleve.lea", "eleve.noe"]);
+    // Combined with each other and with the text.
+    assert_eq!(found(app, "q=eleve&profil=eleve&etat=provisioned&classe=3A").await, ["eleve.noe"]);
+    assert_eq!(found(app, "q=lea&profil=eleve").await, [OURS]);
+    assert_eq!(found(app, "q=lea&etat=active").await, Vec::<String>::new());
+    // An unknown code is no filter; nothing at all asks for nothing.
+    assert_eq!(found(app, "q=lea&profil=pirate").await, [OURS]);
+    let empty = get(app, "/gestion/?q=&profil=&etat=&classe=").await;
+    assert!(!empty.body.contains("Résultats"), "{}", empty.body);
+    let short = get(app, "/gestion/?q=l&profil=eleve").await;
+    assert!(text(&short).contains("au moins deux caractères"), "{}", short.body);
+}
+
 #[tokio::test]
 async fn an_account_of_another_school_is_never_shown() {
     let app = setup().await;
@@ -326,6 +379,7 @@ async fn the_console_works_on_postgresql() {
     url.set_path(&format!("/{name}"));
     let db_url = url.to_string();
     let app = setup_on(spawn_app_with(move |s| s.database_url = Some(db_url)).await).await;
+    filters_work(&app).await;
 
     let link = format!(r#"<a href="/gestion/compte/{OURS}">{OURS}</a>"#);
     for q in ["DUPRÉ", "eleve.L", "léa"] {
