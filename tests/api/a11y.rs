@@ -158,6 +158,7 @@ fn console_pages(form: &str) -> Vec<serde_json::Value> {
             "then": "/gestion/?q=a",
             "expect": "[role=alert]#erreur",
         }),
+        json!({ "name": "gestion nouveau compte", "path": form, "login": admin, "then": "/gestion/nouveau-compte", "status": 200 }),
         json!({ "name": "gestion tableau de bord", "path": form, "login": admin, "then": "/gestion/tableau-de-bord", "status": 200 }),
         json!({ "name": "gestion compte", "path": form, "login": admin, "then": "/gestion/compte/a11y.classe", "status": 200 }),
         json!({

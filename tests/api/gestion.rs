@@ -201,6 +201,84 @@ async fn filters_work(app: &TestApp) {
     assert!(text(&short).contains("au moins deux caractères"), "{}", short.body);
 }
 
+/// The creation form's fields, with `changes`.
+fn new_account<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut fields = vec![
+        ("identifiant", "eleve.zoe"),
+        ("profil", "eleve"),
+        ("prenom", "Zoé"),
+        ("nom", "Lefèvre"),
+        ("courriel", ""),
+        ("etablissement", "0370001A"),
+    ];
+    for (name, value) in changes {
+        fields.retain(|(n, _)| n != name);
+        fields.push((name, value));
+    }
+    fields
+}
+
+#[tokio::test]
+async fn an_administrator_creates_an_account_of_their_school_whose_letter_prints() {
+    let app = setup().await;
+    let form = "/gestion/nouveau-compte";
+    let page = get(&app, form).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(r#"<option value="0370001A""#) && !page.body.contains("0370002B"), "{}", page.body);
+
+    let r = post(&app, form, form, &new_account(&[])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(text(&r).contains("Compte créé"), "{}", r.body);
+    let passwords = shown_passwords(&r);
+    assert_eq!(passwords.len(), 1, "{}", r.body);
+    let letter = pdf_text(&app, &letter_link(&r)).await;
+    for expected in ["eleve.zoe", passwords[0].as_str(), "Zoé Lefèvre"] {
+        assert!(letter.contains(expected), "{expected:?} missing from the letter:\n{letter}");
+    }
+    let created = app.stores.accounts.find_by_login(&Login::parse("eleve.zoe").unwrap()).await.unwrap().unwrap();
+    assert_eq!(
+        (created.state, created.profile, created.schools.clone()),
+        (AccountState::Provisioned, Profile::Eleve, vec!["0370001A".to_owned()])
+    );
+    let family = app.another_browser();
+    activate_with_questions(&family, "eleve.zoe", &passwords[0], "Une-phrase-de-passe-2026").await;
+    assert_eq!(state_of(&app, "eleve.zoe").await, AccountState::Active);
+
+    let trail = app.stores.admins.audit_since(None).await.unwrap();
+    let entry = trail.iter().find(|e| e.action == "create").expect("the creation is in the audit trail");
+    assert_eq!((entry.actor.as_str(), entry.target.as_str(), entry.detail.as_str()), (ADMIN, "eleve.zoe", "0370001A"));
+}
+
+#[tokio::test]
+async fn a_refused_creation_says_why_in_french_and_creates_nothing() {
+    let app = setup().await;
+    let form = "/gestion/nouveau-compte";
+    let cases: [(&[(&str, &str)], u16, &str); 8] = [
+        (&[("identifiant", OURS)], 409, "Cet identifiant est déjà utilisé"),
+        (&[("identifiant", THEIRS)], 409, "Cet identifiant est déjà utilisé"),
+        (&[("identifiant", "élève zoé")], 422, "L'identifiant doit compter"),
+        (&[("profil", "pirate")], 422, "Choisissez un profil"),
+        (&[("prenom", "  ")], 422, "Le prénom est obligatoire"),
+        (&[("courriel", "zoe@")], 422, "L'adresse électronique n'est pas valide"),
+        (&[("etablissement", "0370002B")], 422, "Choisissez l'un de vos établissements"),
+        (&[("etablissement", "pas un code")], 422, "Choisissez l'un de vos établissements"),
+    ];
+    for (changes, status, message) in cases {
+        let r = post(&app, form, form, &new_account(changes)).await;
+        assert_eq!(r.status, status, "{changes:?}: {}", r.body);
+        assert!(text(&r).contains(message), "{changes:?}: {}", r.body);
+        assert!(r.body.contains(r#"value="Lefèvre""#) || changes.iter().any(|(n, _)| *n == "nom"), "fields kept");
+    }
+    assert!(app.stores.accounts.find_by_login(&Login::parse("eleve.zoe").unwrap()).await.unwrap().is_none());
+    let trail = app.stores.admins.audit_since(None).await.unwrap();
+    assert!(trail.iter().all(|e| e.action != "create"), "{trail:?}");
+
+    let no_token = result(app.client.post(app.url(form)).form(&new_account(&[])).send().await.unwrap()).await;
+    assert_eq!(no_token.status, 403, "{}", no_token.body);
+    assert!(text(&no_token).contains("Page expirée"), "{}", no_token.body);
+    assert!(app.stores.accounts.find_by_login(&Login::parse("eleve.zoe").unwrap()).await.unwrap().is_none());
+}
+
 #[tokio::test]
 async fn an_account_of_another_school_is_never_shown() {
     let app = setup().await;
@@ -338,6 +416,11 @@ async fn searches_are_rate_limited() {
     let r = get(&app, "/gestion/?q=ele").await;
     assert_eq!(r.status, 429);
     assert!(text(&r).contains("Trop de recherches"), "{}", r.body);
+    // Creations count with them (a taken login is said for any school).
+    let form = "/gestion/nouveau-compte";
+    let r = post(&app, form, form, &new_account(&[("identifiant", THEIRS)])).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(text(&r).contains("Trop de tentatives"), "{}", r.body);
 }
 
 fn urlencode(s: &str) -> String {

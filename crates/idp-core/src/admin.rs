@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use crate::account::{Account, AccountState, Login, Profile};
+use crate::account::{Account, AccountState, Login, NewAccount, Profile, parse_email, parse_name, parse_uai};
 use crate::clock::Clock;
 use crate::ports::{AccountRepository, EphemeralStore, PasswordHashing, RateLimiter, SessionStore};
 use crate::secret::{Secret, provisional_password};
@@ -71,7 +71,7 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// The administrator's login, or `cli` for a command of the operator.
     pub actor: String,
-    /// `grant`, `revoke`, `reset`, `unlock`, `disable`, `enable` (searches,
+    /// `grant`, `revoke`, `create`, `reset`, `unlock`, `disable`, `enable` (searches,
     /// which change nothing, are not recorded).
     pub action: String,
     /// The login acted upon (empty for a search).
@@ -161,8 +161,57 @@ pub enum ConsoleError {
     /// administrator's password was missing or wrong.
     #[error("the administrator's password is needed again")]
     PasswordNeeded,
+    /// A field of the creation form is not valid (its name, as
+    /// [`Error::Invalid`] gives it: `login`, `profile`, `given name`,
+    /// `family name`, `email`, `school`).
+    #[error("invalid {0}")]
+    Invalid(&'static str),
+    /// The login of a new account is taken (by any school's account).
+    #[error("the login is taken")]
+    LoginTaken,
     #[error(transparent)]
     Core(#[from] Error),
+}
+
+/// What the console's creation form gives.
+#[derive(Clone, Debug, Default)]
+pub struct AccountDraft {
+    pub login: String,
+    pub profile: String,
+    pub given_name: String,
+    pub family_name: String,
+    /// Empty for none.
+    pub email: String,
+    pub school: String,
+}
+
+impl AccountDraft {
+    /// The account to create, once every field is checked as
+    /// `idp account create` checks it, in the administrator's schools only.
+    fn checked(&self, scope: &Scope) -> ConsoleResult<NewAccount> {
+        let field = |e: Error| match e {
+            Error::Invalid { what, .. } => ConsoleError::Invalid(what),
+            other => ConsoleError::Core(other),
+        };
+        let school = parse_uai(&self.school).map_err(field)?;
+        if scope.schools().is_some_and(|uais| !uais.contains(&school)) {
+            return Err(ConsoleError::Invalid("school"));
+        }
+        let email = self.email.trim();
+        Ok(NewAccount {
+            login: Login::parse(self.login.trim()).map_err(field)?,
+            profile: Profile::parse(self.profile.trim()).map_err(field)?,
+            given_name: parse_name("given name", &self.given_name).map_err(field)?,
+            family_name: parse_name("family name", &self.family_name).map_err(field)?,
+            email: (!email.is_empty()).then(|| parse_email(email)).transpose().map_err(field)?,
+            schools: vec![school],
+            state: AccountState::Provisioned,
+            password_hash: None,
+            provisional_hash: None,
+            cgu_version: None,
+            attributes: Default::default(),
+        })
+    }
 }
 
 pub type ConsoleResult<T> = std::result::Result<T, ConsoleError>;
@@ -300,13 +349,50 @@ impl Console {
         if done.is_empty() {
             return Err(ConsoleError::NotFound);
         }
+        Ok((done, self.keep_letters(admin, letters).await?))
+    }
+
+    /// Creates a provisioned account of one of the administrator's schools
+    /// with a generated provisional password, as `idp account create`
+    /// does; returns it and the code of its letter, as [`Console::reset`].
+    pub async fn create(&self, admin: &Administrator, draft: &AccountDraft) -> ConsoleResult<(Account, String)> {
+        let new = draft.checked(&admin.scope)?;
+        // A taken login is said whichever school holds it (logins are
+        // unique across schools): attempts count with the searches, so
+        // the form cannot list other schools' logins faster than a search.
+        let key = format!("gestion-recherche:{}", admin.account.id);
+        if self.limiter.hit(&key, std::time::Duration::from_secs(60)).await? > SEARCHES_PER_MINUTE {
+            return Err(ConsoleError::Throttled);
+        }
+        if self.accounts.find_by_login(&new.login).await?.is_some() {
+            return Err(ConsoleError::LoginTaken);
+        }
+        let school = new.schools.join(" ");
+        let (account, password) =
+            match crate::lifecycle::provision(self.accounts.as_ref(), self.hashing.as_ref(), new, None).await {
+                Err(Error::Conflict(_)) => return Err(ConsoleError::LoginTaken),
+                created => created?,
+            };
+        self.audit(admin, "create", account.login.as_str(), &school).await?;
+        let letter = Letter {
+            login: account.login.to_string(),
+            display_name: account.display_name(),
+            provisional_password: password,
+        };
+        let code = self.keep_letters(admin, vec![letter]).await?;
+        Ok((account, code))
+    }
+
+    /// Keeps `letters` for [`LETTER_MINUTES`], for `admin` only; returns
+    /// their code.
+    async fn keep_letters(&self, admin: &Administrator, letters: Vec<Letter>) -> Result<String> {
         let code = crate::secret::random_token(32)?;
         let until = self.clock.now() + Duration::minutes(LETTER_MINUTES);
         let record =
             serde_json::to_string(&Letters { admin_id: admin.account.id, until, letters }).map_err(Error::Json)?;
         let ttl = std::time::Duration::from_secs(60 * (LETTER_MINUTES as u64 + 5));
         self.ephemeral.put(&letters_key(&code), record, ttl).await?;
-        Ok((done, code))
+        Ok(code)
     }
 
     /// The letters kept under `code`, for the administrator who made them.

@@ -7,6 +7,7 @@
 //! page that does not exist.
 
 pub mod account;
+pub mod create;
 pub mod letter;
 
 use axum::Router;
@@ -32,13 +33,15 @@ use crate::params::Params;
 use crate::state::AppState;
 
 /// The console's templates (checked at start).
-pub const TEMPLATES: &[&str] = &["gestion.html", "gestion_compte.html", "gestion_lettres.html", "gestion_tableau.html"];
+pub const TEMPLATES: &[&str] =
+    &["gestion.html", "gestion_compte.html", "gestion_lettres.html", "gestion_tableau.html", "gestion_nouveau.html"];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/gestion", get(|| async { Redirect::permanent("/gestion/") }))
         .route("/gestion/", get(search))
         .route("/gestion/tableau-de-bord", get(dashboard))
+        .route("/gestion/nouveau-compte", get(create::form).post(create::create))
         .route("/gestion/compte/{login}", get(account::show))
         .route("/gestion/compte/{login}/reinitialiser", post(account::reset))
         .route("/gestion/compte/{login}/etat", post(account::change_state))
@@ -100,6 +103,9 @@ impl From<ConsoleError> for WebError {
     fn from(e: ConsoleError) -> Self {
         match e {
             ConsoleError::NotFound => WebError::NotFound,
+            ConsoleError::Invalid(_) | ConsoleError::LoginTaken => {
+                WebError::bad_request(ErrorCode::BadForm, "Un champ du formulaire n'est pas valide.")
+            }
             ConsoleError::Core(e) => e.into(),
             other => WebError::internal(ErrorCode::Flow, other),
         }
@@ -213,7 +219,7 @@ pub fn summary(a: &Account, email_verified: Option<bool>) -> Value {
     }
 }
 
-fn profile_label(p: idp_core::account::Profile) -> &'static str {
+pub(crate) fn profile_label(p: idp_core::account::Profile) -> &'static str {
     use idp_core::account::Profile::*;
     match p {
         Eleve => "Élève",
