@@ -164,8 +164,11 @@ async fn filters_by_profile_class_and_state_alone_or_with_the_text() {
 /// Three élèves with classes, two of them in the administrator's school;
 /// each filter alone and combined.
 async fn filters_work(app: &TestApp) {
-    let classes =
-        [("eleve.ines", "4ème B", "0370001A"), ("eleve.noe", "3A", "0370001A"), ("eleve.tom", "4ème B", "0370002B")];
+    let classes = [
+        ("eleve.ines", "4ème B", "0370001A"),
+        ("eleve.noe", "0370001A$3A", "0370001A"),
+        ("eleve.tom", "4ème B", "0370002B"),
+    ];
     for (login, class, school) in classes {
         account(app, login, ("Prénom", "Nom"), school, None).await;
         let mut a = app.stores.accounts.find_by_login(&Login::parse(login).unwrap()).await.unwrap().unwrap();
@@ -191,6 +194,8 @@ async fn filters_work(app: &TestApp) {
     assert_eq!(found(app, "q=&profil=&etat=provisioned&classe=").await, ["eleve.ines", "eleve.lea", "eleve.noe"]);
     // Combined with each other and with the text.
     assert_eq!(found(app, "q=eleve&profil=eleve&etat=provisioned&classe=3A").await, ["eleve.noe"]);
+    assert_eq!(found(app, "classe=0370001A%243A").await, ["eleve.noe"], "the SDET form, with the UAI");
+    assert_eq!(found(app, "classe=A").await, Vec::<String>::new());
     assert_eq!(found(app, "q=lea&profil=eleve").await, [OURS]);
     assert_eq!(found(app, "q=lea&etat=active").await, Vec::<String>::new());
     // An unknown code is no filter; nothing at all asks for nothing.

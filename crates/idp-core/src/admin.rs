@@ -94,7 +94,8 @@ pub struct AccountFilter {
     pub profile: Option<Profile>,
     pub state: Option<AccountState>,
     /// One of the account's classes ([`CLASS_ATTRIBUTE`]), as the
-    /// directory writes it (a class is a whole value, never a part).
+    /// directory writes it: `UAI$CLASS` (the SDET form) or the `CLASS`
+    /// part alone; a whole class, never a part.
     pub class: Option<String>,
 }
 
@@ -111,9 +112,16 @@ impl AccountFilter {
             && self.state.is_none_or(|s| account.state == s)
             && self.class.as_deref().is_none_or(|wanted| {
                 let classes = account.attributes.get(CLASS_ATTRIBUTE).map(Vec::as_slice).unwrap_or_default();
-                classes.iter().any(|c| c.trim() == wanted.trim())
+                classes.iter().any(|c| class_is(c, wanted))
             })
     }
+}
+
+/// Whether the class value `value` (`UAI$CLASS` or `CLASS`) is `wanted`,
+/// given whole or without its UAI.
+fn class_is(value: &str, wanted: &str) -> bool {
+    let (value, wanted) = (value.trim(), wanted.trim());
+    value == wanted || value.split_once('$').is_some_and(|(_, class)| class == wanted)
 }
 
 /// Roles, the console's account search and its audit trail, in the
@@ -629,6 +637,9 @@ mod tests {
         assert!(both.matches(&a));
         assert!(!AccountFilter { state: Some(AccountState::Locked), ..both.clone() }.matches(&a));
         assert!(!AccountFilter { profile: Some(Profile::Parent), ..both }.matches(&a));
+        a.attributes.insert(CLASS_ATTRIBUTE.into(), vec!["0370001A$3A".into()]);
+        assert!(class("3A").matches(&a) && class("0370001A$3A").matches(&a), "with or without the UAI");
+        assert!(!class("A").matches(&a) && !class("0370001A").matches(&a));
         a.attributes.clear();
         assert!(!class("4ème B").matches(&a), "no class attribute");
         assert!(AccountFilter::default().matches(&a) && !AccountFilter::default().has_criteria());

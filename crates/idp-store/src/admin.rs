@@ -153,10 +153,12 @@ impl AdminRepository for SqlAdmins {
             query = query.filter(account::Column::State.eq(state.as_str()));
         }
         if let Some(class) = &filter.class {
-            // `attributes` holds a JSON object: the class as a JSON string
-            // (with its quotes) narrows the rows; the console keeps those
-            // whose class attribute holds it.
+            // `attributes` holds a JSON object: the class as the end of a
+            // JSON string (`…3A"`, also matching `"0370001A$3A"`) narrows
+            // the rows; the console keeps those whose class attribute
+            // holds it.
             let quoted = serde_json::to_string(class.trim()).map_err(idp_core::Error::Json)?;
+            let quoted = quoted.strip_prefix('"').unwrap_or(&quoted);
             query = query
                 .filter(account::Column::Attributes.like(contains_exactly(&format!("\"{CLASS_ATTRIBUTE}\""))))
                 .filter(account::Column::Attributes.like(contains_exactly(&quoted)));
