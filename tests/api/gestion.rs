@@ -258,7 +258,8 @@ async fn an_administrator_creates_an_account_of_their_school_whose_letter_prints
 async fn a_refused_creation_says_why_in_french_and_creates_nothing() {
     let app = setup().await;
     let form = "/gestion/nouveau-compte";
-    let cases: [(&[(&str, &str)], u16, &str); 8] = [
+    type Case<'a> = (&'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: [Case; 8] = [
         (&[("identifiant", OURS)], 409, "Cet identifiant est déjà utilisé"),
         (&[("identifiant", THEIRS)], 409, "Cet identifiant est déjà utilisé"),
         (&[("identifiant", "élève zoé")], 422, "L'identifiant doit compter"),

@@ -161,7 +161,7 @@ impl AdminRepository for SqlAdmins {
             let quoted = quoted.strip_prefix('"').unwrap_or(&quoted);
             query = query
                 .filter(account::Column::Attributes.like(contains_exactly(&format!("\"{CLASS_ATTRIBUTE}\""))))
-                .filter(account::Column::Attributes.like(contains_exactly(&quoted)));
+                .filter(account::Column::Attributes.like(contains_exactly(quoted)));
         }
         if let Some(uais) = schools {
             // `schools` holds a JSON array of UAIs, which are letters and
