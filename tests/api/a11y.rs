@@ -144,12 +144,21 @@ fn console_pages(form: &str) -> Vec<serde_json::Value> {
             "expect": "a[href='/gestion/compte/a11y.classe']",
         }),
         json!({
+            "name": "gestion filtres sans texte",
+            "path": form,
+            "login": admin,
+            "then": "/gestion/?q=&profil=eleve&etat=&classe=",
+            "status": 200,
+            "expect": "a[href='/gestion/compte/a11y.classe']",
+        }),
+        json!({
             "name": "gestion recherche trop courte",
             "path": form,
             "login": admin,
             "then": "/gestion/?q=a",
             "expect": "[role=alert]#erreur",
         }),
+        json!({ "name": "gestion nouveau compte", "path": form, "login": admin, "then": "/gestion/nouveau-compte", "status": 200 }),
         json!({ "name": "gestion tableau de bord", "path": form, "login": admin, "then": "/gestion/tableau-de-bord", "status": 200 }),
         json!({ "name": "gestion compte", "path": form, "login": admin, "then": "/gestion/compte/a11y.classe", "status": 200 }),
         json!({

@@ -148,6 +148,143 @@ async fn a_school_administrator_resets_an_eleve_whose_new_password_activates() {
     assert_eq!((reset.actor.as_str(), reset.target.as_str(), reset.source.as_str()), (ADMIN, OURS, "127.0.0.1"));
 }
 
+/// Logins found by the search `query`, in page order.
+async fn found(app: &TestApp, query: &str) -> Vec<String> {
+    let r = get(app, &format!("/gestion/?{query}")).await;
+    assert_eq!(r.status, 200, "{query}: {}", r.body);
+    let re = regex::Regex::new(r#"<td><a href="/gestion/compte/[^"]+">([^<]+)</a></td>"#).unwrap();
+    re.captures_iter(&r.body).map(|c| c[1].to_owned()).collect()
+}
+
+#[tokio::test]
+async fn filters_by_profile_class_and_state_alone_or_with_the_text() {
+    filters_work(&setup().await).await;
+}
+
+/// Three élèves with classes, two of them in the administrator's school;
+/// each filter alone and combined.
+async fn filters_work(app: &TestApp) {
+    let classes = [
+        ("eleve.ines", "4ème B", "0370001A"),
+        ("eleve.noe", "0370001A$3A", "0370001A"),
+        ("eleve.tom", "4ème B", "0370002B"),
+    ];
+    for (login, class, school) in classes {
+        account(app, login, ("Prénom", "Nom"), school, None).await;
+        let mut a = app.stores.accounts.find_by_login(&Login::parse(login).unwrap()).await.unwrap().unwrap();
+        a.attributes.insert("ENTEleveClasses".into(), vec![class.into()]);
+        app.stores.accounts.update(&a).await.unwrap();
+    }
+    let page = get(app, "/gestion/").await;
+    for label in [
+        "<label for=\"profil\">Profil</label>",
+        "<label for=\"etat\">État</label>",
+        "<label for=\"classe\">Classe</label>",
+    ] {
+        assert!(page.body.contains(label), "{label} missing: {}", page.body);
+    }
+
+    // A class alone: that class of the administrator's schools only.
+    assert_eq!(found(app, "classe=4%C3%A8me+B").await, ["eleve.ines"]);
+    assert_eq!(found(app, "classe=4%C3%A8me").await, Vec::<String>::new(), "a whole class");
+    // A profile or a state alone, never an account of another school.
+    assert_eq!(found(app, "profil=eleve").await, ["eleve.ines", "eleve.lea", "eleve.noe"]);
+    assert_eq!(found(app, "profil=personnel").await, [ADMIN]);
+    assert_eq!(found(app, "etat=active").await, [ADMIN]);
+    assert_eq!(found(app, "q=&profil=&etat=provisioned&classe=").await, ["eleve.ines", "eleve.lea", "eleve.noe"]);
+    // Combined with each other and with the text.
+    assert_eq!(found(app, "q=eleve&profil=eleve&etat=provisioned&classe=3A").await, ["eleve.noe"]);
+    assert_eq!(found(app, "classe=0370001A%243A").await, ["eleve.noe"], "the SDET form, with the UAI");
+    assert_eq!(found(app, "classe=A").await, Vec::<String>::new());
+    assert_eq!(found(app, "q=lea&profil=eleve").await, [OURS]);
+    assert_eq!(found(app, "q=lea&etat=active").await, Vec::<String>::new());
+    // An unknown code is no filter; nothing at all asks for nothing.
+    assert_eq!(found(app, "q=lea&profil=pirate").await, [OURS]);
+    let empty = get(app, "/gestion/?q=&profil=&etat=&classe=").await;
+    assert!(!empty.body.contains("Résultats"), "{}", empty.body);
+    let short = get(app, "/gestion/?q=l&profil=eleve").await;
+    assert!(text(&short).contains("au moins deux caractères"), "{}", short.body);
+}
+
+/// The creation form's fields, with `changes`.
+fn new_account<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut fields = vec![
+        ("identifiant", "eleve.zoe"),
+        ("profil", "eleve"),
+        ("prenom", "Zoé"),
+        ("nom", "Lefèvre"),
+        ("courriel", ""),
+        ("etablissement", "0370001A"),
+    ];
+    for (name, value) in changes {
+        fields.retain(|(n, _)| n != name);
+        fields.push((name, value));
+    }
+    fields
+}
+
+#[tokio::test]
+async fn an_administrator_creates_an_account_of_their_school_whose_letter_prints() {
+    let app = setup().await;
+    let form = "/gestion/nouveau-compte";
+    let page = get(&app, form).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(r#"<option value="0370001A""#) && !page.body.contains("0370002B"), "{}", page.body);
+
+    let r = post(&app, form, form, &new_account(&[])).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(text(&r).contains("Compte créé"), "{}", r.body);
+    let passwords = shown_passwords(&r);
+    assert_eq!(passwords.len(), 1, "{}", r.body);
+    let letter = pdf_text(&app, &letter_link(&r)).await;
+    for expected in ["eleve.zoe", passwords[0].as_str(), "Zoé Lefèvre"] {
+        assert!(letter.contains(expected), "{expected:?} missing from the letter:\n{letter}");
+    }
+    let created = app.stores.accounts.find_by_login(&Login::parse("eleve.zoe").unwrap()).await.unwrap().unwrap();
+    assert_eq!(
+        (created.state, created.profile, created.schools.clone()),
+        (AccountState::Provisioned, Profile::Eleve, vec!["0370001A".to_owned()])
+    );
+    let family = app.another_browser();
+    activate_with_questions(&family, "eleve.zoe", &passwords[0], "Une-phrase-de-passe-2026").await;
+    assert_eq!(state_of(&app, "eleve.zoe").await, AccountState::Active);
+
+    let trail = app.stores.admins.audit_since(None).await.unwrap();
+    let entry = trail.iter().find(|e| e.action == "create").expect("the creation is in the audit trail");
+    assert_eq!((entry.actor.as_str(), entry.target.as_str(), entry.detail.as_str()), (ADMIN, "eleve.zoe", "0370001A"));
+}
+
+#[tokio::test]
+async fn a_refused_creation_says_why_in_french_and_creates_nothing() {
+    let app = setup().await;
+    let form = "/gestion/nouveau-compte";
+    type Case<'a> = (&'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: [Case; 8] = [
+        (&[("identifiant", OURS)], 409, "Cet identifiant est déjà utilisé"),
+        (&[("identifiant", THEIRS)], 409, "Cet identifiant est déjà utilisé"),
+        (&[("identifiant", "élève zoé")], 422, "L'identifiant doit compter"),
+        (&[("profil", "pirate")], 422, "Choisissez un profil"),
+        (&[("prenom", "  ")], 422, "Le prénom est obligatoire"),
+        (&[("courriel", "zoe@")], 422, "L'adresse électronique n'est pas valide"),
+        (&[("etablissement", "0370002B")], 422, "Choisissez l'un de vos établissements"),
+        (&[("etablissement", "pas un code")], 422, "Choisissez l'un de vos établissements"),
+    ];
+    for (changes, status, message) in cases {
+        let r = post(&app, form, form, &new_account(changes)).await;
+        assert_eq!(r.status, status, "{changes:?}: {}", r.body);
+        assert!(text(&r).contains(message), "{changes:?}: {}", r.body);
+        assert!(r.body.contains(r#"value="Lefèvre""#) || changes.iter().any(|(n, _)| *n == "nom"), "fields kept");
+    }
+    assert!(app.stores.accounts.find_by_login(&Login::parse("eleve.zoe").unwrap()).await.unwrap().is_none());
+    let trail = app.stores.admins.audit_since(None).await.unwrap();
+    assert!(trail.iter().all(|e| e.action != "create"), "{trail:?}");
+
+    let no_token = result(app.client.post(app.url(form)).form(&new_account(&[])).send().await.unwrap()).await;
+    assert_eq!(no_token.status, 403, "{}", no_token.body);
+    assert!(text(&no_token).contains("Page expirée"), "{}", no_token.body);
+    assert!(app.stores.accounts.find_by_login(&Login::parse("eleve.zoe").unwrap()).await.unwrap().is_none());
+}
+
 #[tokio::test]
 async fn an_account_of_another_school_is_never_shown() {
     let app = setup().await;
@@ -285,6 +422,11 @@ async fn searches_are_rate_limited() {
     let r = get(&app, "/gestion/?q=ele").await;
     assert_eq!(r.status, 429);
     assert!(text(&r).contains("Trop de recherches"), "{}", r.body);
+    // Creations count with them (a taken login is said for any school).
+    let form = "/gestion/nouveau-compte";
+    let r = post(&app, form, form, &new_account(&[("identifiant", THEIRS)])).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(text(&r).contains("Trop de tentatives"), "{}", r.body);
 }
 
 fn urlencode(s: &str) -> String {
@@ -326,6 +468,7 @@ async fn the_console_works_on_postgresql() {
     url.set_path(&format!("/{name}"));
     let db_url = url.to_string();
     let app = setup_on(spawn_app_with(move |s| s.database_url = Some(db_url)).await).await;
+    filters_work(&app).await;
 
     let link = format!(r#"<a href="/gestion/compte/{OURS}">{OURS}</a>"#);
     for q in ["DUPRÉ", "eleve.L", "léa"] {

@@ -105,6 +105,14 @@ pub enum AccountState {
 }
 
 impl AccountState {
+    pub const ALL: [AccountState; 5] = [
+        AccountState::Provisioned,
+        AccountState::Active,
+        AccountState::Reset,
+        AccountState::Locked,
+        AccountState::Disabled,
+    ];
+
     pub fn parse(value: &str) -> Result<AccountState> {
         match value {
             "provisioned" => Ok(AccountState::Provisioned),

@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use crate::account::{Account, AccountState, Login};
+use crate::account::{Account, AccountState, Login, NewAccount, Profile, parse_email, parse_name, parse_uai};
 use crate::clock::Clock;
 use crate::ports::{AccountRepository, EphemeralStore, PasswordHashing, RateLimiter, SessionStore};
 use crate::secret::{Secret, provisional_password};
@@ -71,7 +71,7 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// The administrator's login, or `cli` for a command of the operator.
     pub actor: String,
-    /// `grant`, `revoke`, `reset`, `unlock`, `disable`, `enable` (searches,
+    /// `grant`, `revoke`, `create`, `reset`, `unlock`, `disable`, `enable` (searches,
     /// which change nothing, are not recorded).
     pub action: String,
     /// The login acted upon (empty for a search).
@@ -80,6 +80,48 @@ pub struct AuditEntry {
     pub source: String,
     /// More about the action (the scope granted).
     pub detail: String,
+}
+
+/// The attribute holding an élève's classes, shown and searched as the class.
+pub const CLASS_ATTRIBUTE: &str = "ENTEleveClasses";
+
+/// What the console's search asks for; every field given must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountFilter {
+    /// Part of the login, given name or family name (case-insensitive);
+    /// empty for any.
+    pub text: String,
+    pub profile: Option<Profile>,
+    pub state: Option<AccountState>,
+    /// One of the account's classes ([`CLASS_ATTRIBUTE`]), as the
+    /// directory writes it: `UAI$CLASS` (the SDET form) or the `CLASS`
+    /// part alone; a whole class, never a part.
+    pub class: Option<String>,
+}
+
+impl AccountFilter {
+    /// Whether a filter other than the text is given.
+    pub fn has_criteria(&self) -> bool {
+        self.profile.is_some() || self.state.is_some() || self.class.is_some()
+    }
+
+    /// Whether `account` matches the criteria other than the text (which
+    /// the store compares).
+    pub fn matches(&self, account: &Account) -> bool {
+        self.profile.is_none_or(|p| account.profile == p)
+            && self.state.is_none_or(|s| account.state == s)
+            && self.class.as_deref().is_none_or(|wanted| {
+                let classes = account.attributes.get(CLASS_ATTRIBUTE).map(Vec::as_slice).unwrap_or_default();
+                classes.iter().any(|c| class_is(c, wanted))
+            })
+    }
+}
+
+/// Whether the class value `value` (`UAI$CLASS` or `CLASS`) is `wanted`,
+/// given whole or without its UAI.
+fn class_is(value: &str, wanted: &str) -> bool {
+    let (value, wanted) = (value.trim(), wanted.trim());
+    value == wanted || value.split_once('$').is_some_and(|(_, class)| class == wanted)
 }
 
 /// Roles, the console's account search and its audit trail, in the
@@ -95,9 +137,9 @@ pub trait AdminRepository: Send + Sync {
     /// Every grant, by login.
     async fn list(&self) -> Result<Vec<AdminGrant>>;
     /// At most `limit` accounts of `schools` (every school when `None`)
-    /// whose login, given name or family name contains `needle`
-    /// (case-insensitive), by login.
-    async fn search(&self, schools: Option<&[String]>, needle: &str, limit: u64) -> Result<Vec<Account>>;
+    /// matching `filter`, by login. The class may be compared loosely
+    /// (the caller checks [`AccountFilter::matches`] again).
+    async fn search(&self, schools: Option<&[String]>, filter: &AccountFilter, limit: u64) -> Result<Vec<Account>>;
     async fn record(&self, entry: &AuditEntry) -> Result<()>;
     /// The trail from `since` (all of it when `None`), oldest first.
     async fn audit_since(&self, since: Option<DateTime<Utc>>) -> Result<Vec<AuditEntry>>;
@@ -127,8 +169,57 @@ pub enum ConsoleError {
     /// administrator's password was missing or wrong.
     #[error("the administrator's password is needed again")]
     PasswordNeeded,
+    /// A field of the creation form is not valid (its name, as
+    /// [`Error::Invalid`] gives it: `login`, `profile`, `given name`,
+    /// `family name`, `email`, `school`).
+    #[error("invalid {0}")]
+    Invalid(&'static str),
+    /// The login of a new account is taken (by any school's account).
+    #[error("the login is taken")]
+    LoginTaken,
     #[error(transparent)]
     Core(#[from] Error),
+}
+
+/// What the console's creation form gives.
+#[derive(Clone, Debug, Default)]
+pub struct AccountDraft {
+    pub login: String,
+    pub profile: String,
+    pub given_name: String,
+    pub family_name: String,
+    /// Empty for none.
+    pub email: String,
+    pub school: String,
+}
+
+impl AccountDraft {
+    /// The account to create, once every field is checked as
+    /// `idp account create` checks it, in the administrator's schools only.
+    fn checked(&self, scope: &Scope) -> ConsoleResult<NewAccount> {
+        let field = |e: Error| match e {
+            Error::Invalid { what, .. } => ConsoleError::Invalid(what),
+            other => ConsoleError::Core(other),
+        };
+        let school = parse_uai(&self.school).map_err(field)?;
+        if scope.schools().is_some_and(|uais| !uais.contains(&school)) {
+            return Err(ConsoleError::Invalid("school"));
+        }
+        let email = self.email.trim();
+        Ok(NewAccount {
+            login: Login::parse(self.login.trim()).map_err(field)?,
+            profile: Profile::parse(self.profile.trim()).map_err(field)?,
+            given_name: parse_name("given name", &self.given_name).map_err(field)?,
+            family_name: parse_name("family name", &self.family_name).map_err(field)?,
+            email: (!email.is_empty()).then(|| parse_email(email)).transpose().map_err(field)?,
+            schools: vec![school],
+            state: AccountState::Provisioned,
+            password_hash: None,
+            provisional_hash: None,
+            cgu_version: None,
+            attributes: Default::default(),
+        })
+    }
 }
 
 pub type ConsoleResult<T> = std::result::Result<T, ConsoleError>;
@@ -189,21 +280,25 @@ impl Console {
         Ok(scope.map(|scope| Administrator { account, scope, source }))
     }
 
-    /// The accounts of the administrator's schools whose login or name
-    /// contains `query` (two characters at least).
-    pub async fn search(&self, admin: &Administrator, query: &str) -> ConsoleResult<Vec<Account>> {
-        let query = query.trim();
-        if query.chars().count() < 2 {
+    /// The accounts of the administrator's schools matching `filter`: a
+    /// text of two characters at least, or a profile, state or class
+    /// alone. At most [`SEARCH_LIMIT`], by login.
+    pub async fn search(&self, admin: &Administrator, filter: &AccountFilter) -> ConsoleResult<Vec<Account>> {
+        let mut filter = filter.clone();
+        filter.text = filter.text.trim().to_owned();
+        filter.class = filter.class.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+        let text_len = filter.text.chars().count();
+        if text_len == 1 || (text_len == 0 && !filter.has_criteria()) {
             return Err(ConsoleError::QueryTooShort);
         }
         let key = format!("gestion-recherche:{}", admin.account.id);
         if self.limiter.hit(&key, std::time::Duration::from_secs(60)).await? > SEARCHES_PER_MINUTE {
             return Err(ConsoleError::Throttled);
         }
-        let found = self.admins.search(admin.scope.schools(), query, SEARCH_LIMIT).await?;
-        // The store filters by school already; the rule is checked again
-        // here, where it is stated.
-        Ok(found.into_iter().filter(|a| admin.scope.sees(a)).collect())
+        let found = self.admins.search(admin.scope.schools(), &filter, SEARCH_LIMIT).await?;
+        // The store filters by school already; the rules are checked again
+        // here, where they are stated.
+        Ok(found.into_iter().filter(|a| admin.scope.sees(a) && filter.matches(a)).collect())
     }
 
     /// The account `login` if it belongs to the administrator's schools.
@@ -262,13 +357,50 @@ impl Console {
         if done.is_empty() {
             return Err(ConsoleError::NotFound);
         }
+        Ok((done, self.keep_letters(admin, letters).await?))
+    }
+
+    /// Creates a provisioned account of one of the administrator's schools
+    /// with a generated provisional password, as `idp account create`
+    /// does; returns it and the code of its letter, as [`Console::reset`].
+    pub async fn create(&self, admin: &Administrator, draft: &AccountDraft) -> ConsoleResult<(Account, String)> {
+        let new = draft.checked(&admin.scope)?;
+        // A taken login is said whichever school holds it (logins are
+        // unique across schools): attempts count with the searches, so
+        // the form cannot list other schools' logins faster than a search.
+        let key = format!("gestion-recherche:{}", admin.account.id);
+        if self.limiter.hit(&key, std::time::Duration::from_secs(60)).await? > SEARCHES_PER_MINUTE {
+            return Err(ConsoleError::Throttled);
+        }
+        if self.accounts.find_by_login(&new.login).await?.is_some() {
+            return Err(ConsoleError::LoginTaken);
+        }
+        let school = new.schools.join(" ");
+        let (account, password) =
+            match crate::lifecycle::provision(self.accounts.as_ref(), self.hashing.as_ref(), new, None).await {
+                Err(Error::Conflict(_)) => return Err(ConsoleError::LoginTaken),
+                created => created?,
+            };
+        self.audit(admin, "create", account.login.as_str(), &school).await?;
+        let letter = Letter {
+            login: account.login.to_string(),
+            display_name: account.display_name(),
+            provisional_password: password,
+        };
+        let code = self.keep_letters(admin, vec![letter]).await?;
+        Ok((account, code))
+    }
+
+    /// Keeps `letters` for [`LETTER_MINUTES`], for `admin` only; returns
+    /// their code.
+    async fn keep_letters(&self, admin: &Administrator, letters: Vec<Letter>) -> Result<String> {
         let code = crate::secret::random_token(32)?;
         let until = self.clock.now() + Duration::minutes(LETTER_MINUTES);
         let record =
             serde_json::to_string(&Letters { admin_id: admin.account.id, until, letters }).map_err(Error::Json)?;
         let ttl = std::time::Duration::from_secs(60 * (LETTER_MINUTES as u64 + 5));
         self.ephemeral.put(&letters_key(&code), record, ttl).await?;
-        Ok((done, code))
+        Ok(code)
     }
 
     /// The letters kept under `code`, for the administrator who made them.
@@ -392,7 +524,7 @@ impl Console {
     /// The dashboard of each of the administrator's schools (for an
     /// operator, of every school an account names).
     pub async fn dashboard(&self, admin: &Administrator) -> ConsoleResult<Vec<SchoolFigures>> {
-        let accounts = self.admins.search(admin.scope.schools(), "", DASHBOARD_LIMIT).await?;
+        let accounts = self.admins.search(admin.scope.schools(), &AccountFilter::default(), DASHBOARD_LIMIT).await?;
         let since = self.clock.now() - Duration::days(RECENT_DAYS);
         let resets: Vec<String> = self
             .admins
@@ -415,18 +547,11 @@ impl Console {
 fn figures(uai: String, all: &[Account], resets: &[String]) -> SchoolFigures {
     let school: Vec<&Account> = all.iter().filter(|a| a.schools.contains(&uai)).collect();
     let count = |f: &dyn Fn(&Account) -> bool| school.iter().filter(|a| f(a)).count();
-    let states = [
-        AccountState::Provisioned,
-        AccountState::Active,
-        AccountState::Reset,
-        AccountState::Locked,
-        AccountState::Disabled,
-    ];
     let active = count(&|a| a.state == AccountState::Active);
     SchoolFigures {
         accounts: school.len(),
         by_profile: crate::account::Profile::ALL.iter().map(|p| (p.as_str(), count(&|a| a.profile == *p))).collect(),
-        by_state: states.iter().map(|s| (s.as_str(), count(&|a| a.state == *s))).collect(),
+        by_state: AccountState::ALL.iter().map(|s| (s.as_str(), count(&|a| a.state == *s))).collect(),
         activation_percent: (active * 100).checked_div(school.len()).unwrap_or(0),
         never_used: count(&|a| a.last_login_at.is_none()),
         recent_resets: resets.iter().filter(|l| school.iter().any(|a| a.login.canonical() == **l)).count(),
@@ -498,6 +623,26 @@ mod tests {
         assert!(!scope.sees(&test_account(Profile::Eleve, &[], &[])), "no school, no administrator");
         assert!(Scope::Global.sees(&test_account(Profile::Eleve, &[], &[])));
         assert_eq!((scope.describe(), Scope::Global.describe()), ("0370001A".to_owned(), "*".to_owned()));
+    }
+
+    #[test]
+    fn a_filter_matches_profile_state_and_class_together() {
+        let mut a = of("l", Profile::Eleve, &["0370001A"], AccountState::Active, false);
+        a.attributes.insert(CLASS_ATTRIBUTE.into(), vec!["4ème B".into()]);
+        let class = |c: &str| AccountFilter { class: Some(c.into()), ..Default::default() };
+        assert!(class(" 4ème B ").matches(&a), "spaces around are not part of it");
+        assert!(!class("4").matches(&a), "a whole class, not a part");
+        let both =
+            AccountFilter { profile: Some(Profile::Eleve), state: Some(AccountState::Active), ..class("4ème B") };
+        assert!(both.matches(&a));
+        assert!(!AccountFilter { state: Some(AccountState::Locked), ..both.clone() }.matches(&a));
+        assert!(!AccountFilter { profile: Some(Profile::Parent), ..both }.matches(&a));
+        a.attributes.insert(CLASS_ATTRIBUTE.into(), vec!["0370001A$3A".into()]);
+        assert!(class("3A").matches(&a) && class("0370001A$3A").matches(&a), "with or without the UAI");
+        assert!(!class("A").matches(&a) && !class("0370001A").matches(&a));
+        a.attributes.clear();
+        assert!(!class("4ème B").matches(&a), "no class attribute");
+        assert!(AccountFilter::default().matches(&a) && !AccountFilter::default().has_criteria());
     }
 
     #[test]

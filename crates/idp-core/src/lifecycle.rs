@@ -25,6 +25,28 @@ use crate::ports::{
 use crate::throttle::Throttle;
 use crate::{Error, Result};
 
+/// Creates `new` as a provisioned account (to be activated) with the
+/// provisional password `password`, or a generated one when `None`;
+/// returns the account and its provisional password. `idp account create`
+/// and the console's creation form both use it.
+pub async fn provision(
+    accounts: &dyn AccountRepository,
+    hashing: &dyn PasswordHashing,
+    mut new: crate::account::NewAccount,
+    password: Option<String>,
+) -> Result<(Account, String)> {
+    let password = match password {
+        Some(p) if p.chars().count() >= 8 => p,
+        Some(_) => return Err(Error::invalid("provisional password", "at least 8 characters expected")),
+        None => crate::secret::provisional_password()?,
+    };
+    new.state = crate::account::AccountState::Provisioned;
+    new.password_hash = None;
+    new.cgu_version = None;
+    new.provisional_hash = Some(hashing.hash(crate::secret::Secret::new(password.clone())).await?);
+    Ok((accounts.create(new).await?, password))
+}
+
 /// Settings of the account flows, from config.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -12,7 +12,7 @@ use sea_orm::{
 
 use idp_core::Result;
 use idp_core::account::Account;
-use idp_core::admin::{AdminGrant, AdminRepository, AuditEntry, Scope};
+use idp_core::admin::{AccountFilter, AdminGrant, AdminRepository, AuditEntry, CLASS_ATTRIBUTE, Scope};
 
 use crate::entities::account::{self, Entity as Accounts};
 use crate::storage;
@@ -78,8 +78,13 @@ fn scope(row: &role::Model) -> Result<Scope> {
 
 /// `%needle%` for LIKE, lower-cased, with LIKE's wildcards escaped.
 fn contains(needle: &str) -> LikeExpr {
+    contains_exactly(&needle.to_lowercase())
+}
+
+/// `%needle%` for LIKE, with LIKE's wildcards escaped.
+fn contains_exactly(needle: &str) -> LikeExpr {
     let mut pattern = String::from("%");
-    for c in needle.to_lowercase().chars() {
+    for c in needle.chars() {
         if matches!(c, '%' | '_' | '\\') {
             pattern.push('\\');
         }
@@ -133,13 +138,31 @@ impl AdminRepository for SqlAdmins {
         Ok(grants)
     }
 
-    async fn search(&self, schools: Option<&[String]>, needle: &str, limit: u64) -> Result<Vec<Account>> {
+    async fn search(&self, schools: Option<&[String]>, filter: &AccountFilter, limit: u64) -> Result<Vec<Account>> {
         let lower = |c: account::Column| Expr::expr(Func::lower(Expr::col(c)));
+        let needle = &filter.text;
         let text = Condition::any()
             .add(account::Column::LoginCanonical.like(contains(needle)))
             .add(lower(account::Column::GivenName).like(contains(needle)))
             .add(lower(account::Column::FamilyName).like(contains(needle)));
         let mut query = Accounts::find().filter(text);
+        if let Some(profile) = filter.profile {
+            query = query.filter(account::Column::Profile.eq(profile.as_str()));
+        }
+        if let Some(state) = filter.state {
+            query = query.filter(account::Column::State.eq(state.as_str()));
+        }
+        if let Some(class) = &filter.class {
+            // `attributes` holds a JSON object: the class as the end of a
+            // JSON string (`…3A"`, also matching `"0370001A$3A"`) narrows
+            // the rows; the console keeps those whose class attribute
+            // holds it.
+            let quoted = serde_json::to_string(class.trim()).map_err(idp_core::Error::Json)?;
+            let quoted = quoted.strip_prefix('"').unwrap_or(&quoted);
+            query = query
+                .filter(account::Column::Attributes.like(contains_exactly(&format!("\"{CLASS_ATTRIBUTE}\""))))
+                .filter(account::Column::Attributes.like(contains_exactly(quoted)));
+        }
         if let Some(uais) = schools {
             // `schools` holds a JSON array of UAIs, which are letters and
             // digits only: `"UAI"` with its quotes matches one element.

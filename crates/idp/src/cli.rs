@@ -453,13 +453,11 @@ async fn create_account(args: CreateAccount, stores: &Stores, settings: &Setting
             true => Some(stdin_line("the provisional password")?),
             false => args.provisional_password,
         };
-        let password = match given {
-            Some(p) if p.chars().count() >= 8 => p,
-            Some(_) => bail!("the provisional password must have at least 8 characters"),
-            None => provisional_password()?,
-        };
-        new.provisional_hash = Some(stores.hashing.hash(Secret::new(password.clone())).await?);
-        let a = stores.accounts.create(new).await?;
+        if given.as_ref().is_some_and(|p| p.chars().count() < 8) {
+            bail!("the provisional password must have at least 8 characters");
+        }
+        let (a, password) =
+            idp_core::lifecycle::provision(stores.accounts.as_ref(), stores.hashing.as_ref(), new, given).await?;
         println!("{password}");
         eprintln!("account '{}' created, to be activated", a.login);
     }

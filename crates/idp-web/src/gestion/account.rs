@@ -9,7 +9,7 @@ use minijinja::context;
 use serde::Deserialize;
 
 use idp_core::account::Account;
-use idp_core::admin::{ConsoleError, LETTER_MINUTES, Letter, StateChange};
+use idp_core::admin::{Administrator, ConsoleError, LETTER_MINUTES, Letter, StateChange};
 
 use super::{Admin, summary};
 use crate::cas::login::redirect;
@@ -97,16 +97,29 @@ async fn reset_and_show(
         return confirm_refused(state, jar, e);
     }
     let (accounts, code) = state.console.reset(&admin, logins).await?;
-    let letters = state.console.letters(&admin, &code).await?;
     for account in &accounts {
         // The sessions of the person end now, with single logout.
         state.cas.end_sessions_of(account.id, None).await?;
     }
+    show_letters(state, jar, &admin, &code, false).await
+}
+
+/// The page showing, once, the provisional passwords of the letters kept
+/// under `code` (of new accounts when `created`, else of a reset), with
+/// the link to print them.
+pub async fn show_letters(
+    state: &AppState,
+    jar: CookieJar,
+    admin: &Administrator,
+    code: &str,
+    created: bool,
+) -> Result<Response, WebError> {
+    let letters = state.console.letters(admin, code).await?;
     let shown: Vec<_> = letters
         .iter()
         .map(|l| context! { login => &l.login, name => &l.display_name, password => &l.provisional_password })
         .collect();
-    let ctx = context! { letters => shown, code, minutes => LETTER_MINUTES };
+    let ctx = context! { letters => shown, code, created, minutes => LETTER_MINUTES };
     page(state, jar, "gestion_lettres.html", StatusCode::OK, ctx)
 }
 

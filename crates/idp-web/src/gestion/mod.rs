@@ -7,6 +7,7 @@
 //! page that does not exist.
 
 pub mod account;
+pub mod create;
 pub mod letter;
 
 use axum::Router;
@@ -20,7 +21,8 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 
 use idp_core::account::Account;
-use idp_core::admin::{Administrator, ConsoleError, progress};
+use idp_core::account::{AccountState, Profile};
+use idp_core::admin::{AccountFilter, Administrator, ConsoleError, SEARCH_LIMIT, progress};
 use idp_core::session::SsoSession;
 
 use crate::compte::page;
@@ -31,13 +33,15 @@ use crate::params::Params;
 use crate::state::AppState;
 
 /// The console's templates (checked at start).
-pub const TEMPLATES: &[&str] = &["gestion.html", "gestion_compte.html", "gestion_lettres.html", "gestion_tableau.html"];
+pub const TEMPLATES: &[&str] =
+    &["gestion.html", "gestion_compte.html", "gestion_lettres.html", "gestion_tableau.html", "gestion_nouveau.html"];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/gestion", get(|| async { Redirect::permanent("/gestion/") }))
         .route("/gestion/", get(search))
         .route("/gestion/tableau-de-bord", get(dashboard))
+        .route("/gestion/nouveau-compte", get(create::form).post(create::create))
         .route("/gestion/compte/{login}", get(account::show))
         .route("/gestion/compte/{login}/reinitialiser", post(account::reset))
         .route("/gestion/compte/{login}/etat", post(account::change_state))
@@ -99,6 +103,9 @@ impl From<ConsoleError> for WebError {
     fn from(e: ConsoleError) -> Self {
         match e {
             ConsoleError::NotFound => WebError::NotFound,
+            ConsoleError::Invalid(_) | ConsoleError::LoginTaken => {
+                WebError::bad_request(ErrorCode::BadForm, "Un champ du formulaire n'est pas valide.")
+            }
             ConsoleError::Core(e) => e.into(),
             other => WebError::internal(ErrorCode::Flow, other),
         }
@@ -109,17 +116,38 @@ impl From<ConsoleError> for WebError {
 #[serde(default)]
 pub struct SearchQuery {
     q: String,
+    /// A profile code (`eleve`…), empty for any.
+    profil: String,
+    /// A state code (`active`…), empty for any.
+    etat: String,
+    classe: String,
 }
 
-/// `GET /gestion/?q=…`: the search field, and the accounts found.
+impl SearchQuery {
+    /// The filter asked for; an unknown profile or state code counts as
+    /// none.
+    fn filter(&self) -> AccountFilter {
+        AccountFilter {
+            text: self.q.trim().to_owned(),
+            profile: Profile::parse(&self.profil).ok(),
+            state: AccountState::parse(&self.etat).ok(),
+            class: Some(self.classe.trim().to_owned()).filter(|c| !c.is_empty()),
+        }
+    }
+}
+
+/// `GET /gestion/?q=…&profil=…&etat=…&classe=…`: the search form, and the
+/// accounts found (at most [`SEARCH_LIMIT`], by login).
 pub async fn search(
     State(state): State<AppState>,
     Admin { admin, jar, .. }: Admin,
     Params(query): Params<SearchQuery>,
 ) -> Result<Response, WebError> {
-    let (status, found, error) = match query.q.trim() {
-        "" => (StatusCode::OK, Vec::new(), None),
-        q => match state.console.search(&admin, q).await {
+    let filter = query.filter();
+    let searched = !filter.text.is_empty() || filter.has_criteria();
+    let (status, found, error) = match searched {
+        false => (StatusCode::OK, Vec::new(), None),
+        true => match state.console.search(&admin, &filter).await {
             Ok(found) => (StatusCode::OK, found, None),
             Err(ConsoleError::QueryTooShort) => {
                 (StatusCode::OK, Vec::new(), Some("Saisissez au moins deux caractères."))
@@ -133,8 +161,12 @@ pub async fn search(
         },
     };
     let results: Vec<Value> = found.iter().map(|a| summary(a, None)).collect();
+    let capped = results.len() as u64 >= SEARCH_LIMIT;
+    let profiles: Vec<_> = Profile::ALL.iter().map(|p| (p.as_str(), profile_label(*p))).collect();
+    let states: Vec<_> = AccountState::ALL.iter().map(|s| (s.as_str(), state_label(*s))).collect();
     let ctx = context! {
-        searched => !query.q.trim().is_empty(), q => query.q, results, error,
+        searched, q => query.q, profil => query.profil, etat => query.etat, classe => query.classe,
+        profiles, states, results, error, capped, limit => SEARCH_LIMIT,
         schools => admin.scope.describe(), admin_name => admin.account.display_name(),
     };
     page(&state, jar, "gestion.html", status, ctx)
@@ -187,7 +219,7 @@ pub fn summary(a: &Account, email_verified: Option<bool>) -> Value {
     }
 }
 
-fn profile_label(p: idp_core::account::Profile) -> &'static str {
+pub(crate) fn profile_label(p: idp_core::account::Profile) -> &'static str {
     use idp_core::account::Profile::*;
     match p {
         Eleve => "Élève",
