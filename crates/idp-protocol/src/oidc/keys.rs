@@ -9,6 +9,7 @@ use josekit::jwk::alg::ec::EcCurve;
 use josekit::jws::{ES256, JwsHeader, JwsSigner, JwsVerifier, RS256};
 use josekit::jwt::{self, JwtPayload};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -34,7 +35,23 @@ pub struct Keys {
     /// How long a retired key stays published.
     grace: chrono::Duration,
     parsed: Mutex<HashMap<String, Arc<Loaded>>>,
+    /// Tokens whose signature was checked, by the SHA-256 of the token:
+    /// the key id that verified it, its `typ` and claims. A token is
+    /// presented many times (introspection, userinfo); its signature need
+    /// be checked once, and the entry counts only while that key is still
+    /// published. Bounded: emptied when full.
+    verified: Mutex<HashMap<[u8; 32], Arc<Verified>>>,
 }
+
+/// A token whose signature a published key verified.
+struct Verified {
+    kid: String,
+    typ: Option<String>,
+    claims: Map<String, Value>,
+}
+
+/// How many verified tokens are remembered at most.
+const VERIFIED_CAPACITY: usize = 10_000;
 
 fn jose(e: josekit::JoseError) -> idp_core::Error {
     idp_core::Error::SigningKey(e.into())
@@ -89,7 +106,7 @@ fn load(key: &StoredKey) -> idp_core::Result<Loaded> {
 
 impl Keys {
     pub fn new(store: Arc<dyn KeyStore>, clock: Arc<dyn Clock>, grace: chrono::Duration) -> Self {
-        Self { store, clock, grace, parsed: Mutex::new(HashMap::new()) }
+        Self { store, clock, grace, parsed: Mutex::new(HashMap::new()), verified: Mutex::new(HashMap::new()) }
     }
 
     /// Generates a key of each algorithm that has none in use (first start).
@@ -172,11 +189,26 @@ impl Keys {
     /// header `typ` and claims. Expiry is the caller's business.
     pub async fn verify(&self, token: &str) -> idp_core::Result<Option<(Option<String>, Map<String, Value>)>> {
         let keys = self.published().await?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let known = self.verified.lock().unwrap_or_else(|e| e.into_inner()).get(&digest).cloned();
+        if let Some(v) = known.filter(|v| keys.iter().any(|(k, _)| k.kid == v.kid)) {
+            return Ok(Some((v.typ.clone(), v.claims.clone())));
+        }
         let decoded = jwt::decode_with_verifier_selector(token, |header| {
             let kid = header.key_id();
             Ok(keys.iter().find(|(k, _)| Some(k.kid.as_str()) == kid).map(|(_, l)| l.verifier.as_ref()))
         });
-        Ok(decoded.ok().map(|(payload, header)| (header.token_type().map(str::to_owned), payload.claims_set().clone())))
+        let Ok((payload, header)) = decoded else { return Ok(None) };
+        let typ = header.token_type().map(str::to_owned);
+        let claims = payload.claims_set().clone();
+        if let Some(kid) = header.key_id().map(str::to_owned) {
+            let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+            verified.insert(digest, Arc::new(Verified { kid, typ: typ.clone(), claims: claims.clone() }));
+        }
+        Ok(Some((typ, claims)))
     }
 }
 
@@ -199,5 +231,50 @@ mod tests {
             let (p, _) = jwt::decode_with_verifier(&token, loaded.verifier.as_ref()).unwrap();
             assert_eq!(p.subject(), Some("x"));
         }
+    }
+
+    /// Keys in memory (the SQL store is tested with the store).
+    #[derive(Default)]
+    struct MemoryKeys(Mutex<Vec<StoredKey>>);
+
+    #[async_trait::async_trait]
+    impl KeyStore for MemoryKeys {
+        async fn list(&self) -> idp_core::Result<Vec<StoredKey>> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+        async fn add(&self, key: StoredKey) -> idp_core::Result<()> {
+            self.0.lock().unwrap().push(key);
+            Ok(())
+        }
+        async fn retire_all(&self, alg: &str, at: DateTime<Utc>) -> idp_core::Result<()> {
+            let mut keys = self.0.lock().unwrap();
+            keys.iter_mut().filter(|k| k.alg == alg && k.retired_at.is_none()).for_each(|k| k.retired_at = Some(at));
+            Ok(())
+        }
+        async fn remove(&self, kid: &str) -> idp_core::Result<()> {
+            self.0.lock().unwrap().retain(|k| k.kid != kid);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_stops_verifying_once_its_key_is_dropped() {
+        let clock = Arc::new(idp_core::clock::FixedClock::new(Utc::now()));
+        let keys = Keys::new(Arc::new(MemoryKeys::default()), clock.clone(), chrono::Duration::hours(1));
+        keys.ensure().await.unwrap();
+        let claims = Map::from_iter([("sub".to_owned(), Value::from("x"))]);
+        let token = keys.sign("ES256", "at+jwt", claims).await.unwrap();
+        for _ in 0..2 {
+            let (typ, claims) = keys.verify(&token).await.unwrap().unwrap();
+            assert_eq!((typ.as_deref(), claims.get("sub")), (Some("at+jwt"), Some(&Value::from("x"))));
+        }
+        assert!(keys.verify(&format!("{token}x")).await.unwrap().is_none(), "an altered token is not remembered");
+        // Rotated: the retired key still verifies during the grace period…
+        keys.rotate().await.unwrap();
+        assert!(keys.verify(&token).await.unwrap().is_some());
+        // …and once it is dropped, the remembered token no longer does.
+        clock.advance(chrono::Duration::hours(2));
+        keys.rotate().await.unwrap();
+        assert!(keys.verify(&token).await.unwrap().is_none());
     }
 }
