@@ -37,9 +37,7 @@ pub async fn service_providers(
 ) -> anyhow::Result<BTreeMap<String, ServiceProvider>> {
     let mut sps = BTreeMap::new();
     for u in upstreams.iter().filter(|u| u.kind == UpstreamKind::Saml) {
-        let xml = idp_metadata(u, outbound).await?;
-        let idp = IdpMetadata::parse(&xml, None, clock.now())
-            .with_context(|| format!("upstream '{}': idp_metadata", u.id))?;
+        let idp = read_idp_metadata(u, outbound, clock).await?;
         let keys = key_pair(u, db, cipher, clock).await?;
         let mut sp = ServiceProvider::new(public_base, &u.id, vec![keys], idp)?;
         sp.service_name = u.label.clone();
@@ -49,6 +47,16 @@ pub async fn service_providers(
         sps.insert(u.id.clone(), sp);
     }
     Ok(sps)
+}
+
+/// The identity provider's metadata of `u`, read and parsed (valid now).
+async fn read_idp_metadata(
+    u: &UpstreamConfig,
+    outbound: &dyn Outbound,
+    clock: &dyn Clock,
+) -> anyhow::Result<IdpMetadata> {
+    let xml = idp_metadata(u, outbound).await?;
+    IdpMetadata::parse(&xml, None, clock.now()).with_context(|| format!("upstream '{}': idp_metadata", u.id))
 }
 
 async fn idp_metadata(u: &UpstreamConfig, outbound: &dyn Outbound) -> anyhow::Result<String> {
@@ -103,12 +111,7 @@ pub async fn refresh_metadata(
 ) -> Vec<String> {
     let mut failed = Vec::new();
     for u in upstreams.iter().filter(|u| u.kind == UpstreamKind::Saml) {
-        let read = match idp_metadata(u, outbound).await {
-            Ok(xml) => IdpMetadata::parse(&xml, None, clock.now())
-                .with_context(|| format!("upstream '{}': idp_metadata", u.id)),
-            Err(e) => Err(e),
-        };
-        match read {
+        match read_idp_metadata(u, outbound, clock).await {
             Ok(idp) => {
                 saml.replace_idp_metadata(&u.id, idp);
             }
