@@ -231,17 +231,23 @@ pub const FOREIGN_ROW: &str = "ce compte n'est pas rattaché à l'un de vos éta
 /// Compares `rows` with the stored accounts `existing` (by canonical
 /// login). With a scope of schools, every row must stay within them: its
 /// `school` cell names only the scope's UAIs, the account it updates
-/// belongs to them only, and a new account names one.
+/// belongs to one of them, and a new account names one. The schools of an
+/// updated account outside the scope are kept: an administrator changes
+/// the membership of their own schools only.
 pub fn plan(
     rows: Vec<Row>,
     existing: &HashMap<String, Account>,
     scope: &Scope,
 ) -> std::result::Result<Plan, ImportError> {
     let mut planned = Vec::with_capacity(rows.len());
-    for row in rows {
+    for mut row in rows {
         let stored = existing.get(&row.login.canonical());
         if !within(scope, &row, stored) {
             return Err(ImportError::new(row.line, FOREIGN_ROW));
+        }
+        if let (Some(uais), Some(before), Some(given)) = (scope.schools(), stored, row.schools.as_mut()) {
+            let others = before.schools.iter().filter(|s| !uais.contains(s) && !given.contains(s));
+            given.extend(others.cloned().collect::<Vec<_>>());
         }
         let action = match stored {
             None => Action::Create,
@@ -264,7 +270,7 @@ fn within(scope: &Scope, row: &Row, stored: Option<&Account>) -> bool {
     let inside = |schools: &[String]| schools.iter().all(|s| uais.contains(s));
     let given = row.schools.as_deref().filter(|s| !s.is_empty());
     let after = given.or(stored.map(|a| a.schools.as_slice())).unwrap_or_default();
-    given.is_none_or(inside) && stored.is_none_or(|a| inside(&a.schools)) && !after.is_empty()
+    given.is_none_or(inside) && stored.is_none_or(|a| scope.sees(a)) && !after.is_empty()
 }
 
 /// The values of `row` written over `account`: an empty e-mail, school or
@@ -505,7 +511,9 @@ mod tests {
         let present = refused("h.autre;eleve;X;Y;0370002B;\n");
         assert_eq!((absent.line, &absent.problem), (2, &present.problem));
         assert_eq!(refused("h.autre;eleve;X;Y;0370001A;\n").problem, FOREIGN_ROW, "an account of another school");
-        assert_eq!(refused("p.partage;eleve;X;Y;;\n").problem, FOREIGN_ROW, "shared with another school");
+        let shared = plan(rows("p.partage;eleve;X;Y;0370001A;\n"), &existing, &ours).unwrap();
+        let kept = &shared.rows[0].row.schools;
+        assert_eq!(kept.as_deref(), Some(&["0370001A".to_owned(), "0370002B".to_owned()][..]), "the other school's kept");
         assert_eq!(refused("x.nouveau;eleve;X;Y;;\n").problem, FOREIGN_ROW, "a new account needs a school");
         assert_eq!(refused("l.petit;eleve;X;Y;;\nx.y;eleve;X;Y;0370001A 0370002B;\n").line, 3);
         assert!(plan(rows("l.petit;eleve;X;Y;;\nx.y;eleve;X;Y;0370001A;\n"), &existing, &ours).is_ok());
