@@ -125,7 +125,7 @@ async fn a_previewed_import_creates_the_accounts_once_and_prints_their_letters()
         .unwrap();
     let link = re.captures(&done.body).unwrap_or_else(|| panic!("no letters link: {}", done.body))[1].to_owned();
     let letters = pdf_text(&app, &link).await;
-    for expected in ["noe.neuf", "zoe.nouvelle", "Noé Neuf", "Zoé Nouvelle", &passwords[0], &passwords[1]] {
+    for expected in ["noe.neuf", "zoe.nouvelle", "Noé Neuf", "Zoé Nouvelle", passwords[0].as_str(), passwords[1].as_str()] {
         assert!(letters.contains(expected), "{expected:?} missing from the letters:\n{letters}");
     }
     let trail = app.stores.admins.audit_since(None).await.unwrap();

@@ -117,7 +117,7 @@ fn parse_text(text: &str) -> std::result::Result<Vec<Row>, ImportError> {
         })?;
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         let get = |c: Option<usize>| c.and_then(|c| record.get(c)).map(str::trim).filter(|v| !v.is_empty());
-        let at = |column: &str| move |e: Error| ImportError::new(line, problem(column, &e));
+        let at = |column: &'static str| move |e: Error| ImportError::new(line, problem(column, &e));
         let login = Login::parse(get(Some(c_login)).unwrap_or_default()).map_err(at("login"))?;
         if !seen.insert(login.canonical()) {
             return Err(ImportError::new(line, format!("l'identifiant « {login} » figure deux fois dans le fichier")));
@@ -129,7 +129,7 @@ fn parse_text(text: &str) -> std::result::Result<Vec<Row>, ImportError> {
         let mut ent_values = Vec::new();
         for (c, name) in &ent_columns {
             if let Some(cell) = get(Some(*c)) {
-                ent_values.push(((*name).to_owned(), ent::parse_values(name, cell).map_err(at(name))?));
+                ent_values.push(((*name).to_owned(), ent::parse_values(name, cell).map_err(at(*name))?));
             }
         }
         rows.push(Row {
@@ -246,8 +246,9 @@ pub fn plan(
             return Err(ImportError::new(row.line, FOREIGN_ROW));
         }
         if let (Some(uais), Some(before), Some(given)) = (scope.schools(), stored, row.schools.as_mut()) {
-            let others = before.schools.iter().filter(|s| !uais.contains(s) && !given.contains(s));
-            given.extend(others.cloned().collect::<Vec<_>>());
+            let others: Vec<String> =
+                before.schools.iter().filter(|s| !uais.contains(s) && !given.contains(s)).cloned().collect();
+            given.extend(others);
         }
         let action = match stored {
             None => Action::Create,
