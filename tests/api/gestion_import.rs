@@ -177,7 +177,7 @@ async fn a_bad_line_is_named_in_french_and_nothing_is_written() {
         "{}",
         r.body
     );
-    let r = upload(&app, "login;profil\n").await;
+    let r = upload(&app, "login;profile\n").await;
     assert!(words(&r).contains("Ligne 1 : l'en-tête doit comporter"), "{}", r.body);
     // Windows-1252, as spreadsheets export it, is read.
     let token = token(&app).await;
