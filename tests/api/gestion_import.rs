@@ -125,7 +125,9 @@ async fn a_previewed_import_creates_the_accounts_once_and_prints_their_letters()
         .unwrap();
     let link = re.captures(&done.body).unwrap_or_else(|| panic!("no letters link: {}", done.body))[1].to_owned();
     let letters = pdf_text(&app, &link).await;
-    for expected in ["noe.neuf", "zoe.nouvelle", "Noé Neuf", "Zoé Nouvelle", passwords[0].as_str(), passwords[1].as_str()] {
+    for expected in
+        ["noe.neuf", "zoe.nouvelle", "Noé Neuf", "Zoé Nouvelle", passwords[0].as_str(), passwords[1].as_str()]
+    {
         assert!(letters.contains(expected), "{expected:?} missing from the letters:\n{letters}");
     }
     let trail = app.stores.admins.audit_since(None).await.unwrap();
@@ -140,7 +142,11 @@ async fn a_previewed_import_creates_the_accounts_once_and_prints_their_letters()
 
     // The same file now: the accounts hold its values.
     let preview = upload(&app, &file).await;
-    assert!(words(&preview).contains("Comptes créés : 0 Comptes modifiés : 0 Comptes inchangés : 3"), "{}", preview.body);
+    assert!(
+        words(&preview).contains("Comptes créés : 0 Comptes modifiés : 0 Comptes inchangés : 3"),
+        "{}",
+        preview.body
+    );
 }
 
 #[tokio::test]
@@ -168,8 +174,9 @@ async fn a_row_of_another_school_refuses_the_file_whether_its_account_exists_or_
 #[tokio::test]
 async fn a_bad_line_is_named_in_french_and_nothing_is_written() {
     let app = setup().await;
-    let r = upload(&app, &format!("{HEADER}noe.neuf;eleve;Noé;Neuf;;0370001A;\nm.faux;professeur;Marc;Faux;;0370001A;\n"))
-        .await;
+    let r =
+        upload(&app, &format!("{HEADER}noe.neuf;eleve;Noé;Neuf;;0370001A;\nm.faux;professeur;Marc;Faux;;0370001A;\n"))
+            .await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(r.body.contains(r#"role="alert""#), "{}", r.body);
     assert!(
@@ -194,7 +201,8 @@ async fn a_bad_line_is_named_in_french_and_nothing_is_written() {
 #[tokio::test]
 async fn accounts_changed_since_the_preview_refuse_the_confirmation() {
     let app = setup().await;
-    let preview = upload(&app, &format!("{HEADER}noe.neuf;eleve;Noé;Neuf;;0370001A;\n{OURS};eleve;Léa;Autre;;;\n")).await;
+    let preview =
+        upload(&app, &format!("{HEADER}noe.neuf;eleve;Noé;Neuf;;0370001A;\n{OURS};eleve;Léa;Autre;;;\n")).await;
     assert_eq!(preview.status, 200, "{}", preview.body);
     // Meanwhile the account is changed elsewhere (the CLI, another console).
     let mut lea = app.stores.accounts.find_by_login(&Login::parse(OURS).unwrap()).await.unwrap().unwrap();

@@ -97,7 +97,11 @@ fn parse_text(text: &str) -> std::result::Result<Vec<Row>, ImportError> {
     if let Some(unknown) = headers.iter().find(|h| !KNOWN.contains(&h.as_str()) && ent::canonical_name(h).is_none()) {
         return Err(ImportError::new(
             1,
-            format!("colonne inconnue « {unknown} » (colonnes connues : {}, {})", KNOWN.join(", "), ent::KNOWN.join(", ")),
+            format!(
+                "colonne inconnue « {unknown} » (colonnes connues : {}, {})",
+                KNOWN.join(", "),
+                ent::KNOWN.join(", ")
+            ),
         ));
     }
     let ent_columns: Vec<(usize, &'static str)> =
@@ -105,7 +109,10 @@ fn parse_text(text: &str) -> std::result::Result<Vec<Row>, ImportError> {
     let (Some(c_login), Some(c_profile), Some(c_given), Some(c_family)) =
         (col("login"), col("profile"), col("given_name"), col("family_name"))
     else {
-        return Err(ImportError::new(1, "l'en-tête doit comporter les colonnes login, profile, given_name et family_name"));
+        return Err(ImportError::new(
+            1,
+            "l'en-tête doit comporter les colonnes login, profile, given_name et family_name",
+        ));
     };
     let (c_email, c_pass, c_school) = (col("email"), col("provisional_password"), col("school"));
     let mut rows = Vec::new();
@@ -129,7 +136,7 @@ fn parse_text(text: &str) -> std::result::Result<Vec<Row>, ImportError> {
         let mut ent_values = Vec::new();
         for (c, name) in &ent_columns {
             if let Some(cell) = get(Some(*c)) {
-                ent_values.push(((*name).to_owned(), ent::parse_values(name, cell).map_err(at(*name))?));
+                ent_values.push(((*name).to_owned(), ent::parse_values(name, cell).map_err(at(name))?));
             }
         }
         rows.push(Row {
@@ -142,9 +149,7 @@ fn parse_text(text: &str) -> std::result::Result<Vec<Row>, ImportError> {
             email: get(c_email).map(parse_email).transpose().map_err(at("email"))?,
             provisional_password,
             schools: get(c_school)
-                .map(|cell| {
-                    cell.split(['|', ' ']).filter(|s| !s.is_empty()).map(parse_uai).collect::<Result<Vec<_>>>()
-                })
+                .map(|cell| cell.split(['|', ' ']).filter(|s| !s.is_empty()).map(parse_uai).collect::<Result<Vec<_>>>())
                 .transpose()
                 .map_err(at("school"))?,
             login,
@@ -186,9 +191,16 @@ pub struct Change {
 pub enum Action {
     Create,
     /// The stored account (by id, as read at `version`) changes.
-    Update { id: i64, version: i64, changes: Vec<Change> },
+    Update {
+        id: i64,
+        version: i64,
+        changes: Vec<Change>,
+    },
     /// The stored account already holds every value of the row.
-    Unchanged { id: i64, version: i64 },
+    Unchanged {
+        id: i64,
+        version: i64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -418,9 +430,10 @@ mod tests {
 
     #[test]
     fn header_delimiters_and_encodings() {
-        let rows =
-            parse(b"\xEF\xBB\xBFlogin;profile;given_name;family_name;school\nj.d;eleve;Jean;Dupont;0370001A|0370002B\n")
-                .unwrap();
+        let rows = parse(
+            b"\xEF\xBB\xBFlogin;profile;given_name;family_name;school\nj.d;eleve;Jean;Dupont;0370001A|0370002B\n",
+        )
+        .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].schools.as_ref().unwrap().len(), 2);
         let latin1 = b"login,profile,given_name,family_name\nc.h,parent,Ch\xE9rine,H\xF4tel\n";
@@ -514,7 +527,11 @@ mod tests {
         assert_eq!(refused("h.autre;eleve;X;Y;0370001A;\n").problem, FOREIGN_ROW, "an account of another school");
         let shared = plan(rows("p.partage;eleve;X;Y;0370001A;\n"), &existing, &ours).unwrap();
         let kept = &shared.rows[0].row.schools;
-        assert_eq!(kept.as_deref(), Some(&["0370001A".to_owned(), "0370002B".to_owned()][..]), "the other school's kept");
+        assert_eq!(
+            kept.as_deref(),
+            Some(&["0370001A".to_owned(), "0370002B".to_owned()][..]),
+            "the other school's kept"
+        );
         assert_eq!(refused("x.nouveau;eleve;X;Y;;\n").problem, FOREIGN_ROW, "a new account needs a school");
         assert_eq!(refused("l.petit;eleve;X;Y;;\nx.y;eleve;X;Y;0370001A 0370002B;\n").line, 3);
         assert!(plan(rows("l.petit;eleve;X;Y;;\nx.y;eleve;X;Y;0370001A;\n"), &existing, &ours).is_ok());

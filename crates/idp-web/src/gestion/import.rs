@@ -51,7 +51,8 @@ pub async fn preview(
     };
     let refusal = match state.console.import_preview(&admin, file).await {
         Ok((plan, key)) => {
-            let ctx = context! { key, needs_password => state.console.needs_password(&session), ..preview_context(&plan) };
+            let ctx =
+                context! { key, needs_password => state.console.needs_password(&session), ..preview_context(&plan) };
             return page(&state, jar, "gestion_import_apercu.html", StatusCode::OK, ctx);
         }
         Err(ConsoleError::Import(e)) => format!("Ligne {} : {}. Rien n'a été importé.", e.line, e.problem),
@@ -112,7 +113,12 @@ pub async fn confirm(
     page(&state, jar, "error.html", status, ctx)
 }
 
-fn show_form(state: &AppState, jar: CookieJar, error: Option<String>, status: StatusCode) -> Result<Response, WebError> {
+fn show_form(
+    state: &AppState,
+    jar: CookieJar,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, WebError> {
     let ctx = context! { error, max_rows => IMPORT_MAX_ROWS, max_created => IMPORT_MAX_CREATED };
     page(state, jar, "gestion_import.html", status, ctx)
 }
