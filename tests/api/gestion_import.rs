@@ -301,3 +301,20 @@ async fn only_an_administrator_with_the_forms_token_imports() {
     assert_eq!(get(&stranger, "/gestion/import").await.status, 401);
     assert!(!exists(&app, "noe.neuf").await);
 }
+
+/// A rentrée of a few hundred new accounts goes through at once (their
+/// passwords are hashed a few at a time, the pool's queue never fills).
+#[tokio::test]
+async fn a_few_hundred_accounts_are_created_in_one_import() {
+    let app = setup().await;
+    let mut file = HEADER.to_owned();
+    for i in 0..200 {
+        file.push_str(&format!("eleve.{i};eleve;Prénom;Nom;;0370001A;\n"));
+    }
+    let preview = upload(&app, &file).await;
+    assert!(words(&preview).contains("Comptes créés : 200"), "{}", preview.body);
+    let done = result(confirm(&app, &preview, None).await).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(shown_passwords(&done).len(), 200);
+    assert!(exists(&app, "eleve.199").await);
+}

@@ -19,6 +19,7 @@
 //! A refused file names its first bad line and what is wrong with it, in
 //! French ([`ImportError`]); nothing is written.
 
+use futures_util::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
@@ -355,6 +356,9 @@ pub struct Applied {
     pub unchanged: usize,
 }
 
+/// Provisional passwords hashed at once by [`apply`].
+const HASHES_IN_FLIGHT: usize = 4;
+
 /// Writes `plan` in one transaction: all or nothing. Fails with
 /// [`Error::Conflict`] when an account it read changed since (or a login
 /// it creates was taken meanwhile): the plan no longer holds, nothing is
@@ -387,11 +391,10 @@ pub async fn apply(plan: &Plan, accounts: &dyn AccountRepository, hashing: &dyn 
             }
         }
     }
-    // The pool of hashing threads bounds how many run at once.
-    let hashes = futures_util::future::try_join_all(
-        new_rows.iter().map(|(_, password)| hashing.hash(Secret::new(password.clone()))),
-    )
-    .await?;
+    // A few hashes in flight at once: the pool's queue is bounded and
+    // shared with the logins, which must not find it full.
+    let pending: Vec<_> = new_rows.iter().map(|(_, password)| hashing.hash(Secret::new(password.clone()))).collect();
+    let hashes: Vec<String> = stream::iter(pending).buffered(HASHES_IN_FLIGHT).try_collect().await?;
     let mut create = Vec::with_capacity(new_rows.len());
     let mut created = Vec::with_capacity(new_rows.len());
     for ((row, password), hash) in new_rows.into_iter().zip(hashes) {
