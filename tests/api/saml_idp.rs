@@ -22,7 +22,12 @@ const GAR_RULES: [&str; 3] = ["IDO=pseudonym", "UAI=school", "PRO=ENTPersonProfi
 
 /// A pysaml2 SP named `name`, its key pair written first, our metadata
 /// given to it; its base URL, its metadata and the process.
-async fn start_sp(ent: &TestApp, dir: &std::path::Path, name: &str, extra: &[&str]) -> (String, String, tokio::process::Child) {
+async fn start_sp(
+    ent: &TestApp,
+    dir: &std::path::Path,
+    name: &str,
+    extra: &[&str],
+) -> (String, String, tokio::process::Child) {
     let keys = idp_saml::keys::KeyPair::generate(name, chrono::Utc::now() - chrono::TimeDelta::hours(1)).unwrap();
     let (key, cert) = keys.to_pem().unwrap();
     std::fs::write(dir.join(format!("{name}-key.pem")), key).unwrap();
@@ -84,7 +89,8 @@ async fn through_login(ent: &TestApp, first: crate::helpers::LoginResult) -> Vec
         let location = r.location.clone().unwrap_or_else(|| panic!("status {}: {}", r.status, r.body));
         let path = path_and_query(&location);
         if path.starts_with("/cas/login") && !path.contains("ticket=") {
-            let page = result(ent.client.get(ent.url(&format!("{path}&profile=eleve-parent"))).send().await.unwrap()).await;
+            let page =
+                result(ent.client.get(ent.url(&format!("{path}&profile=eleve-parent"))).send().await.unwrap()).await;
             if page.status == 200 {
                 let mut form = crate::helpers::hidden_inputs(&page.body);
                 form.push(("username".into(), "zoe.martin".into()));
@@ -210,10 +216,16 @@ async fn refusals_get_french_pages_and_no_assertion() {
     refused(&r, 403, "n'est pas signée");
     // Signed by another key: refused the same way.
     let start: Value = reqwest::get(format!("{gar}/start?binding=post")).await.unwrap().json().await.unwrap();
-    let xml = String::from_utf8(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, start["SAMLRequest"].as_str().unwrap()).unwrap()).unwrap();
+    let xml = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, start["SAMLRequest"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     let tampered = xml.replace("sp-relay", "x").replace("Version=\"2.0\"", "Version=\"2.0\" ForceAuthn=\"true\"");
     let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, tampered);
-    let r = result(ent.client.post(ent.url("/saml/idp/sso")).form(&[("SAMLRequest", b64.as_str())]).send().await.unwrap()).await;
+    let r =
+        result(ent.client.post(ent.url("/saml/idp/sso")).form(&[("SAMLRequest", b64.as_str())]).send().await.unwrap())
+            .await;
     refused(&r, 403, "n'est pas signée");
 
     // Garbage, nothing, an IdP-initiated login the SP did not allow, an
@@ -237,13 +249,20 @@ async fn refusals_get_french_pages_and_no_assertion() {
     // made with an unsigned request to an SP that does not require them.
     let (other, other_md, _o) = start_sp(&ent, dir.path(), "autre", &[]).await;
     ent.stores.saml_sps.add(registration("autre", &other_md, NameIdKind::Transient, false)).await.unwrap();
-    let start: Value = reqwest::get(format!("{other}/start?binding=post&unsigned=1")).await.unwrap().json().await.unwrap();
-    let xml = String::from_utf8(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, start["SAMLRequest"].as_str().unwrap()).unwrap()).unwrap();
+    let start: Value =
+        reqwest::get(format!("{other}/start?binding=post&unsigned=1")).await.unwrap().json().await.unwrap();
+    let xml = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, start["SAMLRequest"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     let acs = format!("{other}/acs");
     let evil = xml.replace(&acs, "https://evil.example.test/acs");
     assert_ne!(evil, xml);
     let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, evil);
-    let r = result(ent.client.post(ent.url("/saml/idp/sso")).form(&[("SAMLRequest", b64.as_str())]).send().await.unwrap()).await;
+    let r =
+        result(ent.client.post(ent.url("/saml/idp/sso")).form(&[("SAMLRequest", b64.as_str())]).send().await.unwrap())
+            .await;
     refused(&r, 403, "adresse qui n'a pas été déclarée");
 
     // Registered and signed, but the access rules leave élèves out: the
@@ -330,10 +349,15 @@ async fn saml_sp_add_list_remove_reach_the_running_server() {
     let list = idp.run(&["saml-sp", "list"]).await;
     list.ok();
     assert!(list.stdout.starts_with("gar\tGAR\thttp://127.0.0.1:"), "{}", list.stdout);
-    assert!(list.stdout.contains("name-id=persistent\tencrypt=true\tattributes=IDO=pseudonym,UAI=school,PRO=ENTPersonProfils"));
+    assert!(
+        list.stdout
+            .contains("name-id=persistent\tencrypt=true\tattributes=IDO=pseudonym,UAI=school,PRO=ENTPersonProfils")
+    );
     idp.run(&args).await.fails_with("already");
     idp.run(&["saml-sp", "add", "x", "--metadata", "/nonexistent.xml"]).await.fails_with("cannot read");
-    idp.run(&["saml-sp", "add", "x", "--metadata", md, "--attribute", "nope=unknown_thing"]).await.fails_with("unknown");
+    idp.run(&["saml-sp", "add", "x", "--metadata", md, "--attribute", "nope=unknown_thing"])
+        .await
+        .fails_with("unknown");
     idp.run(&["saml-sp", "add", "x", "--metadata", md, "--name-id", "email"]).await.fails_with("name id");
 
     // The running server serves it at once.

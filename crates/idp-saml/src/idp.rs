@@ -131,7 +131,9 @@ impl IdentityProvider {
             .map(|(name, values)| {
                 let values: String = values
                     .iter()
-                    .map(|v| format!(r#"<saml:AttributeValue xsi:type="xs:string">{}</saml:AttributeValue>"#, escape(v)))
+                    .map(|v| {
+                        format!(r#"<saml:AttributeValue xsi:type="xs:string">{}</saml:AttributeValue>"#, escape(v))
+                    })
                     .collect();
                 format!(r#"<saml:Attribute Name="{}" NameFormat="{BASIC}">{values}</saml:Attribute>"#, escape(name))
             })
@@ -199,7 +201,10 @@ impl IdentityProvider {
     ) -> Result<String> {
         let irt = to.in_response_to.map(|i| format!(r#" InResponseTo="{}""#, escape(i))).unwrap_or_default();
         let code = match second {
-            Some(s) => format!(r#"<samlp:StatusCode Value="{status}"><samlp:StatusCode Value="{}"/></samlp:StatusCode>"#, escape(s)),
+            Some(s) => format!(
+                r#"<samlp:StatusCode Value="{status}"><samlp:StatusCode Value="{}"/></samlp:StatusCode>"#,
+                escape(s)
+            ),
             None => format!(r#"<samlp:StatusCode Value="{status}"/>"#),
         };
         let response = format!(
@@ -278,10 +283,8 @@ pub struct FromSp {
 /// The `Issuer` of a message sent by HTTP-Redirect, read without checking
 /// anything else: what tells whose keys check its signature.
 pub fn redirect_issuer(raw_query: &str, kind: Kind) -> Result<String> {
-    let unsigned: Vec<&str> = raw_query
-        .split('&')
-        .filter(|p| !p.starts_with("Signature=") && !p.starts_with("SigAlg="))
-        .collect();
+    let unsigned: Vec<&str> =
+        raw_query.split('&').filter(|p| !p.starts_with("Signature=") && !p.starts_with("SigAlg=")).collect();
     let received = read_redirect(&unsigned.join("&"), kind, &[])?;
     issuer_of(&received.xml)
 }

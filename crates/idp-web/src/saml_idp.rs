@@ -111,9 +111,7 @@ fn render_slo(state: &AppState, jar: CookieJar, next: SloNext) -> Result<Respons
     let jar = cookies::remove(jar, cookies::Name::Session, state.config.https());
     let response = match next {
         SloNext::Redirect(url) => Redirect::to(&url).into_response(),
-        SloNext::Post { action, saml_response, relay_state } => {
-            post_form(state, &action, saml_response, relay_state)?
-        }
+        SloNext::Post { action, saml_response, relay_state } => post_form(state, &action, saml_response, relay_state)?,
         SloNext::Refuse(refusal) => return refuse(state, refusal),
     };
     Ok((jar, response).into_response())

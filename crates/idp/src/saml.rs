@@ -129,8 +129,9 @@ async fn generated_pair(
 ) -> anyhow::Result<KeyPair> {
     let now = clock.now();
     let make = || {
-        let pair = KeyPair::generate(common_name, now).map_err(|e| idp_core::Error::invalid(row, e.to_string()))?;
-        let (key, cert) = pair.to_pem().map_err(|e| idp_core::Error::invalid(row, e.to_string()))?;
+        let pair = KeyPair::generate(common_name, now)
+            .map_err(|e| idp_core::Error::invalid("saml key pair", e.to_string()))?;
+        let (key, cert) = pair.to_pem().map_err(|e| idp_core::Error::invalid("saml key pair", e.to_string()))?;
         let pem = format!("{}{}", String::from_utf8_lossy(&key), String::from_utf8_lossy(&cert));
         cipher.seal(row, &Secret::new(pem))
     };

@@ -62,7 +62,12 @@ pub struct SamlSpArgs {
     pub allow_schools: Vec<String>,
 }
 
-pub async fn saml_sp(cmd: SamlSpCommand, stores: &Stores, settings: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<()> {
+pub async fn saml_sp(
+    cmd: SamlSpCommand,
+    stores: &Stores,
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
     match cmd {
         SamlSpCommand::Add(args) => {
             let metadata = read_metadata(&args.metadata, settings).await?;

@@ -20,7 +20,9 @@ use idp_core::ports::{EphemeralStore, HttpCall, HttpMethod, Outbound};
 use idp_core::saml_sp::SamlSpRegistry;
 use idp_core::service::ServiceId;
 use idp_core::session::{Participant, SessionService, SsoSession};
-use idp_saml::idp::{IdentityProvider, SOAP, parse_sp_logout, read_post_from_sp, read_redirect_from_sp, redirect_issuer, slo_endpoint};
+use idp_saml::idp::{
+    IdentityProvider, SOAP, parse_sp_logout, read_post_from_sp, read_redirect_from_sp, redirect_issuer, slo_endpoint,
+};
 use idp_saml::request::{Kind, logout_response_xml, redirect_url};
 use idp_saml::{binding, xml::Document};
 
@@ -137,7 +139,6 @@ impl SamlIdp {
             relay_state,
         })
     }
-
 }
 
 /// Sends the SAML single logout when a session ends.
@@ -155,7 +156,8 @@ impl SamlLogoutHook {
     /// offers the SOAP binding).
     async fn tell_sp(&self, sp_id: &str, name_id: &str, session_index: &str) -> crate::Result<bool> {
         let Ok(id) = ServiceId::parse(sp_id) else { return Ok(false) };
-        let Some((sp, descriptor)) = self.sps.get(&id).await?.and_then(|s| super::descriptor(s, self.clock.now())) else {
+        let Some((sp, descriptor)) = self.sps.get(&id).await?.and_then(|s| super::descriptor(s, self.clock.now()))
+        else {
             return Ok(false);
         };
         let Some(dest) = slo_endpoint(&descriptor, SOAP) else { return Ok(false) };
@@ -193,7 +195,9 @@ impl SessionEndHook for SamlLogoutHook {
             }
             match self.tell_sp(sp_id, name_id, session_index).await {
                 Ok(true) => {}
-                Ok(false) => tracing::info!(sp = %sp_id, "SAML SP not told of the logout (no SOAP endpoint or refused)"),
+                Ok(false) => {
+                    tracing::info!(sp = %sp_id, "SAML SP not told of the logout (no SOAP endpoint or refused)")
+                }
                 Err(e) => tracing::warn!(sp = %sp_id, error = %e, "SAML single logout failed"),
             }
         }
