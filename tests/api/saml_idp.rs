@@ -131,6 +131,7 @@ async fn the_gar_gets_a_signed_encrypted_assertion_with_ido_uai_pro_and_sso_reus
     assert!(first.location.as_deref().unwrap().starts_with("/cas/login?service="), "{:?}", first.location);
     let form = through_login(&ent, first).await;
     assert!(form.iter().any(|(k, v)| k == "RelayState" && v == "sp-relay"), "{form:?}");
+    assert!(!form.iter().any(|(k, _)| k != "RelayState" && k != "SAMLResponse"), "{form:?}");
     let (status, answer) = post_to_sp(&gar, &form).await;
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["encrypted"], true);
@@ -256,7 +257,7 @@ async fn refusals_get_french_pages_and_no_assertion() {
             .unwrap(),
     )
     .unwrap();
-    let acs = format!("{other}/acs");
+    let acs = format!("{other}/sp/acs");
     let evil = xml.replace(&acs, "https://evil.example.test/acs");
     assert_ne!(evil, xml);
     let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, evil);
@@ -312,7 +313,7 @@ async fn single_logout_reaches_the_sp_by_soap_and_the_sp_ends_the_session() {
     let r = result(ent.client.get(ent.url(&path_and_query(&location))).send().await.unwrap()).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let back = r.location.unwrap();
-    assert!(back.starts_with(&format!("{gar}/slo?SAMLResponse=")), "{back}");
+    assert!(back.starts_with(&format!("{gar}/sp/slo?SAMLResponse=")), "{back}");
     let verdict: Value = reqwest::get(&back).await.unwrap().json().await.unwrap();
     assert_eq!(verdict["status"], "urn:oasis:names:tc:SAML:2.0:status:Success", "{verdict}");
     assert_eq!(verdict["relay_state"], "sp-relay");

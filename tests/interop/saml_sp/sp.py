@@ -8,6 +8,7 @@ tests/api/saml_idp.rs, in front of the ENT's identity provider.
       D/N.xml. Keys: D/N-key.pem and D/N-cert.pem (signing and
       encryption). The ENT's metadata is read from D/idp.xml at each call.
 
+      Paths below, also under /sp/ (where the metadata puts them):
       GET  /start?binding=redirect|post[&force=1][&passive=1][&unsigned=1]
            an AuthnRequest: a redirect to the IdP, or for post a JSON
            {"action", "SAMLRequest", "RelayState"} to post.
@@ -101,8 +102,14 @@ class Handler(BaseHTTPRequestHandler):
     def client(self):
         return Saml2Client(config=config(self.server.args))
 
-    def do_GET(self):
+    def route(self):
+        """The path without the /sp prefix of the metadata's endpoints."""
         url = urlparse(self.path)
+        path = url.path[3:] if url.path.startswith("/sp/") else url.path
+        return url._replace(path=path)
+
+    def do_GET(self):
+        url = self.route()
         msg = {k: v[0] for k, v in parse_qs(url.query).items()}
         try:
             if url.path == "/start":
@@ -151,7 +158,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         raw = self.rfile.read(length).decode()
-        url = urlparse(self.path)
+        url = self.route()
         if url.path == "/soap-slo":
             return self.soap_logout(raw)
         form = {k: v[0] for k, v in parse_qs(raw).items()}
