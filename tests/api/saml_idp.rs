@@ -145,7 +145,7 @@ async fn the_gar_gets_a_signed_encrypted_assertion_with_ido_uai_pro_and_sso_reus
     assert!(answer["in_response_to"].as_str().unwrap().starts_with("id"), "{answer}");
 
     // With the session: straight to the response, the same persistent id.
-    let again = through_login(&ent, sp_redirect(&ent, &gar, "binding=post&unsigned=1").await).await;
+    let again = through_login(&ent, sp_redirect(&ent, &gar, "binding=redirect&unsigned=1").await).await;
     let (status, second) = post_to_sp(&gar, &again).await;
     assert_eq!(status, 200, "{second}");
     assert_eq!(second["name_id"], answer["name_id"]);
