@@ -372,3 +372,41 @@ async fn saml_sp_add_list_remove_reach_the_running_server() {
     let r = sp_redirect(&ent, &gar, "binding=redirect").await;
     refused(&r, 403, "Ce service n'est pas autorisé");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn is_passive_without_a_session_gets_no_passive_and_force_authn_asks_the_password_again() {
+    let ent = spawn_app().await;
+    zoe(&ent).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gar, metadata, _sp) = start_sp(&ent, dir.path(), "gar", &[]).await;
+    ent.stores.saml_sps.add(registration("gar", &metadata, NameIdKind::Transient, false)).await.unwrap();
+
+    // IsPassive, no session: CAS gateway comes back without a ticket, and
+    // the SP gets a NoPassive status without assertion.
+    let first = sp_redirect(&ent, &gar, "binding=redirect&passive=1").await;
+    let login = first.location.as_deref().unwrap();
+    assert!(login.contains("gateway=true"), "{login}");
+    let r = result(ent.client.get(ent.url(login)).send().await.unwrap()).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let back =
+        result(ent.client.get(ent.url(&path_and_query(r.location.as_deref().unwrap()))).send().await.unwrap()).await;
+    let form = crate::helpers::hidden_inputs(&back.body);
+    let response = form.iter().find(|(k, _)| k == "SAMLResponse").map(|(_, v)| v.clone()).unwrap();
+    let xml = String::from_utf8(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, response).unwrap())
+        .unwrap();
+    assert!(xml.contains("urn:oasis:names:tc:SAML:2.0:status:NoPassive"), "{xml}");
+    assert!(!xml.contains("Assertion"), "{xml}");
+    let (status, answer) = post_to_sp(&gar, &form).await;
+    assert_eq!(status, 403, "pysaml2 reads a refusal: {answer}");
+
+    // Logged in, then ForceAuthn: the password is asked again.
+    let form = through_login(&ent, sp_redirect(&ent, &gar, "binding=redirect").await).await;
+    assert_eq!(post_to_sp(&gar, &form).await.0, 200);
+    let forced = sp_redirect(&ent, &gar, "binding=redirect&force=1").await;
+    let login = forced.location.as_deref().unwrap();
+    assert!(login.contains("renew=true"), "{login}");
+    let page = result(ent.client.get(ent.url(&format!("{login}&profile=eleve-parent"))).send().await.unwrap()).await;
+    assert_eq!(page.status, 200, "the form again, not single sign-on: {:?}", page.location);
+    let form = through_login(&ent, forced).await;
+    assert_eq!(post_to_sp(&gar, &form).await.0, 200);
+}
