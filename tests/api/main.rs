@@ -30,6 +30,7 @@ mod operations;
 mod pages;
 mod password_meter;
 mod router;
+mod saml_idp;
 mod saml_layer;
 mod serving;
 mod slo;

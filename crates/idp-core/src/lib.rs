@@ -48,6 +48,7 @@ pub mod proxy;
 pub mod pseudonym;
 pub mod query;
 pub mod release;
+pub mod saml_sp;
 pub mod secret;
 pub mod service;
 pub mod session;

@@ -45,6 +45,7 @@ pub mod outbound;
 pub mod proxy;
 pub mod pseudonyms;
 pub mod redis_store;
+pub mod saml_sps;
 mod service_policy;
 pub mod services;
 
