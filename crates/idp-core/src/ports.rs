@@ -13,7 +13,7 @@ use crate::Result;
 use crate::account::{Account, Login, NewAccount};
 use crate::secret::Secret;
 use crate::service::{Service, ServiceId};
-use crate::session::{ServiceTicket, SessionService, SsoSession};
+use crate::session::{ServiceTicket, SessionService, SsoSession, TicketDraft};
 
 /// Accounts, in the database.
 #[async_trait]
@@ -96,6 +96,34 @@ pub trait SessionStore: Send + Sync {
     }
     /// Remembers that a service got a ticket in this session.
     async fn add_service(&self, id: &str, service: SessionService) -> Result<()>;
+    /// Forgets a service entry of this session (the entry of a ticket
+    /// withdrawn before anyone got it).
+    async fn remove_service(&self, id: &str, service: &SessionService) -> Result<()>;
+    /// The single sign-on issuance: reads and touches the session `id` as
+    /// [`SessionStore::get_and_touch`] and, when it exists, stores the
+    /// ticket `draft` completed with the session's fields
+    /// ([`TicketDraft::for_session`]) for `ttl` and records it among the
+    /// session's services. Returns the session as it was and the ticket.
+    /// The caller checks the account afterwards and withdraws the ticket
+    /// ([`TicketRegistry::take`], [`SessionStore::remove_service`]) when
+    /// it refuses; nobody has the ticket's id before. `tickets` is where
+    /// the tickets live: a store that keeps them itself (Redis, where both
+    /// are wired together) writes there in the same operation, one round
+    /// trip in all.
+    async fn issue_from_session(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        draft: &TicketDraft,
+        tickets: &dyn TicketRegistry,
+        ttl: Duration,
+    ) -> Result<Option<(SsoSession, ServiceTicket)>> {
+        let Some(session) = self.get_and_touch(id, at).await? else { return Ok(None) };
+        let ticket = draft.for_session(&session);
+        tickets.put(&ticket, ttl).await?;
+        self.add_service(id, draft.service_entry()).await?;
+        Ok(Some((session, ticket)))
+    }
     /// Ends the session; returns it with the services that got tickets, for
     /// single logout. None when it did not exist (any more).
     async fn remove(&self, id: &str) -> Result<Option<(SsoSession, Vec<SessionService>)>>;

@@ -205,6 +205,47 @@ pub struct ServiceTicket {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What a service ticket holds before its session is read: everything but
+/// the fields [`TicketDraft::for_session`] copies from the session. Its
+/// serialised fields keep the names of [`ServiceTicket`]'s, so that a store
+/// may complete the JSON itself (see
+/// [`crate::ports::SessionStore::issue_from_session`]).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct TicketDraft {
+    pub id: TicketId,
+    pub service_url: String,
+    pub service_id: String,
+    pub session_id: TicketId,
+    pub from_new_login: bool,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl TicketDraft {
+    /// The fields of [`ServiceTicket`] that [`TicketDraft::for_session`]
+    /// takes from the session, under the same names in both records.
+    pub const SESSION_FIELDS: &'static [&'static str] = &["account_id", "login", "authenticated_at"];
+
+    /// The ticket, completed with the session's fields.
+    pub fn for_session(&self, session: &SsoSession) -> ServiceTicket {
+        ServiceTicket {
+            id: self.id.clone(),
+            service_url: self.service_url.clone(),
+            service_id: self.service_id.clone(),
+            session_id: self.session_id.clone(),
+            account_id: session.account_id,
+            login: session.login.clone(),
+            authenticated_at: session.authenticated_at,
+            from_new_login: self.from_new_login,
+            expires_at: self.expires_at,
+        }
+    }
+
+    /// The entry that records this ticket among the session's services.
+    pub fn service_entry(&self) -> SessionService {
+        SessionService::cas(&self.service_id, &self.service_url, self.id.expose())
+    }
+}
+
 /// Length of the random part of tickets and session ids (≈ 238 bits).
 pub const TICKET_RANDOM_CHARS: usize = 40;
 

@@ -30,7 +30,7 @@ use idp_core::service::{Service, ServiceUrl};
 use idp_core::session::{SsoSession, TicketId};
 use idp_core::upstream::{UpstreamConfig, UpstreamKind};
 
-use crate::cas::Cas;
+use crate::cas::{Cas, SsoTicket};
 use crate::upstream::{Callback, Returned, Slo, Started, Upstreams};
 use crate::{Error, Result};
 
@@ -393,17 +393,9 @@ impl LoginPipeline {
     /// `gateway`, or the form.
     pub async fn show(&self, request: &LoginRequest, tgc: Option<&str>) -> Result<LoginStep> {
         if request.may_reuse_session()
-            && let Some((session, account)) = self.cas.current_session(tgc).await?
+            && let Some(step) = self.single_sign_on(request, tgc).await?
         {
-            if self.lifecycle.must_accept_cgu(&account) {
-                // gateway shows no page: back to the service.
-                if let Some(url) = request.gateway.then(|| request.service_url()).flatten() {
-                    return Ok(LoginNext::Gateway { url: url.to_owned() }.into());
-                }
-                let target = request.resume_target(false, session.upstream.as_deref());
-                return self.ask_cgu(&account, session.authenticated_at, target).await;
-            }
-            return self.to_service(&session, &account, request, false).await;
+            return Ok(step);
         }
         // renew forces credentials and cancels gateway (specification 2.1.1).
         if !request.renew
@@ -412,6 +404,45 @@ impl LoginPipeline {
             return Ok(LoginNext::Gateway { url: url.to_owned() }.into());
         }
         Ok(LoginNext::Form { refused: None }.into())
+    }
+
+    /// The step of a live session behind `tgc`, if any: the service's
+    /// ticket (issued with the session's read, see [`Cas::sso_ticket`]),
+    /// the charter still to accept, the access refusal or, without a
+    /// service, the "connected" page.
+    async fn single_sign_on(&self, request: &LoginRequest, tgc: Option<&str>) -> Result<Option<LoginStep>> {
+        let Some((url, service)) = &request.service else {
+            let Some((session, account)) = self.cas.current_session(tgc).await? else { return Ok(None) };
+            if self.lifecycle.must_accept_cgu(&account) {
+                return self.cgu_first(request, &session, &account).await.map(Some);
+            }
+            return self.to_service(&session, &account, request, false).await.map(Some);
+        };
+        let check = |_: &SsoSession, account: &Account| {
+            if self.lifecycle.must_accept_cgu(account) {
+                return Some(None);
+            }
+            self.cas.access_denial(service, account).map(Some)
+        };
+        let step = match self.cas.sso_ticket(tgc, url, service, check).await? {
+            SsoTicket::NoSession => return Ok(None),
+            SsoTicket::Refused { session, account, why: None } => self.cgu_first(request, &session, &account).await?,
+            SsoTicket::Refused { why: Some(denial), .. } => {
+                LoginNext::Denied { service: Box::new(service.clone()), denial }.into()
+            }
+            SsoTicket::Issued { ticket, .. } => deliver(request, url, ticket.id, false),
+        };
+        Ok(Some(step))
+    }
+
+    /// A live session whose account must accept the charter first.
+    async fn cgu_first(&self, request: &LoginRequest, session: &SsoSession, account: &Account) -> Result<LoginStep> {
+        // gateway shows no page: back to the service.
+        if let Some(url) = request.gateway.then(|| request.service_url()).flatten() {
+            return Ok(LoginNext::Gateway { url: url.to_owned() }.into());
+        }
+        let target = request.resume_target(false, session.upstream.as_deref());
+        self.ask_cgu(account, session.authenticated_at, target).await
     }
 
     /// `POST /cas/login`: checks the password typed from `source` (an IP
@@ -523,14 +554,17 @@ impl LoginPipeline {
             return Ok(LoginNext::Denied { service: Box::new(service.clone()), denial }.into());
         }
         let ticket = self.cas.issue_service_ticket(session, url, service, fresh).await?;
-        let next = match request.method {
-            ResponseMethod::Get => LoginNext::ToService { url: url.with_param("ticket", ticket.id.expose()), fresh },
-            ResponseMethod::Post => {
-                LoginNext::PostToService { action: url.as_str().to_owned(), ticket: ticket.id, fresh }
-            }
-        };
-        Ok(next.into())
+        Ok(deliver(request, url, ticket.id, fresh))
     }
+}
+
+/// The way back to the service with `ticket`, by the request's method.
+fn deliver(request: &LoginRequest, url: &ServiceUrl, ticket: TicketId, fresh: bool) -> LoginStep {
+    let next = match request.method {
+        ResponseMethod::Get => LoginNext::ToService { url: url.with_param("ticket", ticket.expose()), fresh },
+        ResponseMethod::Post => LoginNext::PostToService { action: url.as_str().to_owned(), ticket, fresh },
+    };
+    next.into()
 }
 
 fn refused(refusal: Refusal) -> LoginStep {

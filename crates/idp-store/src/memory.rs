@@ -132,6 +132,13 @@ impl SessionStore for MemorySessions {
         Ok(())
     }
 
+    async fn remove_service(&self, id: &str, service: &SessionService) -> Result<()> {
+        if let Some((_, services)) = lock(&self.inner).map.get_mut(id, Instant::now()) {
+            services.retain(|s| s != service);
+        }
+        Ok(())
+    }
+
     async fn remove(&self, id: &str) -> Result<Option<(SsoSession, Vec<SessionService>)>> {
         let mut inner = lock(&self.inner);
         let removed = inner.map.remove(id, Instant::now());

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use idp_core::ports::{RateLimiter, SessionStore, TicketRegistry};
-use idp_core::session::{ServiceTicket, SessionService, SsoSession};
+use idp_core::session::{ServiceTicket, SessionService, SsoSession, TicketDraft};
 use idp_core::{Error, Result};
 
 use crate::storage;
@@ -117,6 +117,66 @@ return 1
     )
 });
 
+/// The single sign-on issuance in one round trip: [`GET_AND_TOUCH`] on the
+/// session `KEYS[1]` (touched at `ARGV[1]`), then, when it exists, the
+/// ticket `KEYS[3]` for `ARGV[3]` seconds and the entry `ARGV[4]` appended
+/// to the services list `KEYS[2]` as [`ADD_SERVICE`] does; returns the
+/// session's JSON as it was.
+///
+/// The ticket holds fields of the session (its account, login and login
+/// time), which Rust only knows after this read: Rust sends the rest of the
+/// ticket as a JSON object (`ARGV[2]`, [`TicketDraft`]) and the names of
+/// the session's fields to add to it (`ARGV[5]`…), and the script copies
+/// them from the session's JSON under the same names: serde reads the
+/// result as the [`ServiceTicket`] that `put` would have written, whatever
+/// the order of its fields. cjson re-encodes strings and lists exactly for
+/// serde (it may escape `/` as `\/`, which reads back the same), but
+/// numbers through a double with 14 digits: an integer (an account id) is
+/// copied as the text it has in the session instead (a `"name":` between
+/// quotes only occurs as a key in JSON, quotes inside strings being
+/// escaped). An empty list decodes as an empty table, written back `[]`.
+static ISSUE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+local json = redis.call('GET', KEYS[1])
+if not json then return false end
+local _, open = string.find(json, '"last_used_at":"', 1, true)
+if open then
+  local close = string.find(json, '"', open + 1, true)
+  redis.call('SET', KEYS[1], string.sub(json, 1, open) .. ARGV[1] .. string.sub(json, close), 'KEEPTTL')
+end
+local session = cjson.decode(json)
+local ticket = string.sub(ARGV[2], 1, -2)
+for i = 5, #ARGV do
+  local name = ARGV[i]
+  local value = session[name]
+  local text
+  if type(value) == 'number' then
+    text = string.match(json, '"' .. name .. '":(%-?%d+)')
+  elseif type(value) == 'table' and next(value) == nil then
+    text = '[]'
+  elseif value ~= nil then
+    text = cjson.encode(value)
+  end
+  if text then ticket = ticket .. ',"' .. name .. '":' .. text end
+end
+redis.call('SET', KEYS[3], ticket .. '}', 'EX', ARGV[3])
+local ttl = redis.call('TTL', KEYS[1])
+if ttl > 0 then
+  redis.call('RPUSH', KEYS[2], ARGV[4])
+  redis.call('EXPIRE', KEYS[2], ttl)
+end
+return json
+"#,
+    )
+});
+
+/// `at` as serde writes it in a session (`last_used_at`).
+fn json_time(at: DateTime<Utc>) -> Result<String> {
+    let at = serde_json::to_value(at).map_err(Error::Json)?;
+    at.as_str().map(str::to_owned).ok_or_else(|| Error::storage("a time that is not a JSON string"))
+}
+
 #[async_trait]
 impl SessionStore for RedisSessions {
     async fn create(&self, session: &SsoSession, ttl: Duration) -> Result<()> {
@@ -150,8 +210,7 @@ impl SessionStore for RedisSessions {
     }
 
     async fn get_and_touch(&self, id: &str, at: DateTime<Utc>) -> Result<Option<SsoSession>> {
-        let at = serde_json::to_value(at).map_err(Error::Json)?;
-        let at = at.as_str().ok_or_else(|| Error::storage("a time that is not a JSON string"))?;
+        let at = json_time(at)?;
         let mut c = self.0.conn.clone();
         let json: Option<String> =
             GET_AND_TOUCH.key(self.0.key("tgt", id)).arg(at).invoke_async(&mut c).await.map_err(storage)?;
@@ -165,6 +224,42 @@ impl SessionStore for RedisSessions {
         let mut c = self.0.conn.clone();
         let _: i64 = ADD_SERVICE.key(&key).key(&list).arg(json).invoke_async(&mut c).await.map_err(storage)?;
         Ok(())
+    }
+
+    async fn remove_service(&self, id: &str, service: &SessionService) -> Result<()> {
+        let json = serde_json::to_string(service).map_err(Error::Json)?;
+        let mut c = self.0.conn.clone();
+        let _: i64 = c.lrem(format!("{}:svc", self.0.key("tgt", id)), 0, json).await.map_err(storage)?;
+        Ok(())
+    }
+
+    /// One round trip ([`ISSUE`]); `tickets` is not used: the Redis
+    /// tickets live beside the sessions ([`RedisTickets`] on the same
+    /// server and prefix, as the stores are wired).
+    async fn issue_from_session(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        draft: &TicketDraft,
+        _tickets: &dyn TicketRegistry,
+        ttl: Duration,
+    ) -> Result<Option<(SsoSession, ServiceTicket)>> {
+        let key = self.0.key("tgt", id);
+        let list = format!("{key}:svc");
+        let entry = serde_json::to_string(&draft.service_entry()).map_err(Error::Json)?;
+        let fields = serde_json::to_string(draft).map_err(Error::Json)?;
+        let mut invocation = ISSUE.prepare_invoke();
+        invocation.key(&key).key(&list).key(self.0.key("st", draft.id.expose()));
+        invocation.arg(json_time(at)?).arg(fields).arg(secs(ttl)).arg(entry);
+        for name in TicketDraft::SESSION_FIELDS {
+            invocation.arg(*name);
+        }
+        let mut c = self.0.conn.clone();
+        let json: Option<String> = invocation.invoke_async(&mut c).await.map_err(storage)?;
+        let Some(json) = json else { return Ok(None) };
+        let session: SsoSession = serde_json::from_str(&json).map_err(Error::Json)?;
+        let ticket = draft.for_session(&session);
+        Ok(Some((session, ticket)))
     }
 
     async fn remove(&self, id: &str) -> Result<Option<(SsoSession, Vec<SessionService>)>> {

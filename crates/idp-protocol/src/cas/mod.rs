@@ -19,7 +19,7 @@ use idp_core::ports::{
 use idp_core::proxy::ProxyTicketStore;
 use idp_core::pseudonym::PseudonymStore;
 use idp_core::service::{Service, ServiceUrl};
-use idp_core::session::{ServiceTicket, SessionPolicy, SessionService, SsoSession, TicketId, is_ticket_id};
+use idp_core::session::{ServiceTicket, SessionPolicy, SsoSession, TicketDraft, TicketId, is_ticket_id};
 
 use crate::{Error, Result};
 
@@ -196,6 +196,82 @@ impl Cas {
         Ok(session)
     }
 
+    /// A ticket for `url` within the live session behind a TGC cookie
+    /// value, the single sign-on path: the store reads and touches the
+    /// session and writes the ticket and its service entry in one operation
+    /// (one Redis round trip); the account is checked next (on the
+    /// accounts' cache), with `check` for the caller's own rules (access,
+    /// charter). A refused ticket is withdrawn before its id reaches anyone;
+    /// a session found over is removed as by [`Cas::current_session`].
+    pub async fn sso_ticket<R>(
+        &self,
+        tgc: Option<&str>,
+        url: &ServiceUrl,
+        service: &Service,
+        check: impl FnOnce(&SsoSession, &Account) -> Option<R>,
+    ) -> Result<SsoTicket<R>> {
+        let Some(id) = tgc.filter(|id| is_ticket_id(id, "TGT")) else {
+            return Ok(SsoTicket::NoSession);
+        };
+        let now = self.clock.now();
+        let draft = self.draft(TicketId::from_raw(id.to_owned()), url, service, false)?;
+        let ttl = std_ttl(self.policy.service_ticket_ttl);
+        let issued = self.sessions.issue_from_session(id, now, &draft, self.tickets.as_ref(), ttl).await?;
+        let Some((session, ticket)) = issued else { return Ok(SsoTicket::NoSession) };
+        let account = self.accounts.find_by_id(session.account_id).await?;
+        let account = match account {
+            Some(a)
+                if a.state == AccountState::Active && session.is_alive(now, &self.policy, a.sessions_valid_after) =>
+            {
+                a
+            }
+            _ => {
+                self.withdraw(&draft).await?;
+                self.end_session(id).await?;
+                return Ok(SsoTicket::NoSession);
+            }
+        };
+        if let Some(why) = check(&session, &account) {
+            self.withdraw(&draft).await?;
+            return Ok(SsoTicket::Refused { session, account: Box::new(account), why });
+        }
+        self.audit.record(AuditEvent::ServiceTicketIssued {
+            login: session.login.clone(),
+            service: ticket.service_url.clone(),
+        });
+        Ok(SsoTicket::Issued { session, account: Box::new(account), ticket })
+    }
+
+    /// Forgets a ticket nobody got, and its entry among its session's
+    /// services (so that no single logout names it).
+    async fn withdraw(&self, draft: &TicketDraft) -> Result<()> {
+        let entry = draft.service_entry();
+        futures_util::future::try_join(
+            self.tickets.take(draft.id.expose()),
+            self.sessions.remove_service(draft.session_id.expose(), &entry),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// A fresh ticket for `url` in the session `session_id`.
+    fn draft(
+        &self,
+        session_id: TicketId,
+        url: &ServiceUrl,
+        service: &Service,
+        from_new_login: bool,
+    ) -> Result<TicketDraft> {
+        Ok(TicketDraft {
+            id: TicketId::new("ST")?,
+            service_url: url.as_str().to_owned(),
+            service_id: service.id.as_str().to_owned(),
+            session_id,
+            from_new_login,
+            expires_at: self.clock.now() + self.policy.service_ticket_ttl,
+        })
+    }
+
     /// Issues a service ticket for `url` within `session` and returns the
     /// URL to send the browser to (`service?ticket=ST-…`).
     pub async fn issue_service_ticket(
@@ -205,23 +281,13 @@ impl Cas {
         service: &Service,
         from_new_login: bool,
     ) -> Result<ServiceTicket> {
-        let ticket = ServiceTicket {
-            id: TicketId::new("ST")?,
-            service_url: url.as_str().to_owned(),
-            service_id: service.id.as_str().to_owned(),
-            session_id: session.id.clone(),
-            account_id: session.account_id,
-            login: session.login.clone(),
-            authenticated_at: session.authenticated_at,
-            from_new_login,
-            expires_at: self.clock.now() + self.policy.service_ticket_ttl,
-        };
-        let entry = SessionService::cas(&ticket.service_id, &ticket.service_url, ticket.id.expose());
+        let draft = self.draft(session.id.clone(), url, service, from_new_login)?;
+        let ticket = draft.for_session(session);
         // Both at once: on a shared Redis connection, one round trip. The
         // ticket's id reaches nobody before both are stored.
         futures_util::future::try_join(
             self.tickets.put(&ticket, std_ttl(self.policy.service_ticket_ttl)),
-            self.sessions.add_service(session.id.expose(), entry),
+            self.sessions.add_service(session.id.expose(), draft.service_entry()),
         )
         .await?;
         self.audit.record(AuditEvent::ServiceTicketIssued {
@@ -230,4 +296,22 @@ impl Cas {
         });
         Ok(ticket)
     }
+}
+
+/// What [`Cas::sso_ticket`] did.
+#[derive(Debug)]
+pub enum SsoTicket<R> {
+    /// No live session (none, over, or its account no longer active).
+    NoSession,
+    /// The caller's check refused the ticket, which was withdrawn.
+    Refused {
+        session: SsoSession,
+        account: Box<Account>,
+        why: R,
+    },
+    Issued {
+        session: SsoSession,
+        account: Box<Account>,
+        ticket: ServiceTicket,
+    },
 }
