@@ -206,6 +206,8 @@ async fn the_cli_imports_and_administers_accounts_on_postgresql() {
 struct Nodes {
     a: TestApp,
     b: TestApp,
+    /// Their Redis key prefix.
+    prefix: String,
 }
 
 /// Two servers on one SQLite file and one Redis prefix (fresh per test).
@@ -219,17 +221,17 @@ async fn two_nodes(redis_url: &str) -> Nodes {
     .await;
     assert_eq!(a.stores.ticket_store, "redis");
     let sqlite = format!("sqlite://{}?mode=rwc", a.data_dir.path().join("idp.db").display());
-    let url = redis_url.to_owned();
+    let (url, p) = (redis_url.to_owned(), prefix.clone());
     let b = spawn_app_with(move |s| {
         s.database_url = Some(sqlite);
         s.redis_url = Some(url);
-        s.redis_prefix = prefix;
+        s.redis_prefix = p;
     })
     .await;
     a.active_account("c.martin", PASSWORD, Profile::Eleve).await;
     a.active_account("l.petit", PASSWORD, Profile::Parent).await;
     a.service("cdt", PATTERN, &["uid"], None).await;
-    Nodes { a, b }
+    Nodes { a, b, prefix }
 }
 
 /// A login on `app` through its pages; also returns the TGC cookie value set.
@@ -513,4 +515,212 @@ async fn a_forged_session_cookie_never_reaches_a_redis_key_of_another_kind() {
     let _: () = redis::cmd("SADD").arg(format!("{prefix}tgt:TGT-x:svc")).arg("a").query_async(&mut c).await.unwrap();
     let r = get_with_tgc(&app, "/cas/login", &[("service", SERVICE)], "TGT-x:svc").await;
     assert_eq!(r.status, 200, "the login page, not a 503: {}", r.body);
+}
+
+// ---------------------------------------------------------------------------
+// Redis: the single sign-on issuance
+
+/// Consumes the complete commands at the start of `buf` (RESP arrays of
+/// bulk strings, all a client sends) and returns how many there were.
+fn take_commands(buf: &mut Vec<u8>) -> usize {
+    fn number(buf: &[u8], at: usize, kind: u8) -> Option<(usize, usize)> {
+        assert_eq!(*buf.get(at)?, kind, "a client sends arrays of bulk strings");
+        let end = at + buf[at..].windows(2).position(|w| w == b"\r\n")?;
+        let n = std::str::from_utf8(&buf[at + 1..end]).unwrap().parse().unwrap();
+        Some((n, end + 2))
+    }
+    fn command(buf: &[u8]) -> Option<usize> {
+        let (args, mut at) = number(buf, 0, b'*')?;
+        for _ in 0..args {
+            let (len, start) = number(buf, at, b'$')?;
+            at = start + len + 2;
+        }
+        (at <= buf.len()).then_some(at)
+    }
+    let mut count = 0;
+    while let Some(len) = command(buf) {
+        buf.drain(..len);
+        count += 1;
+    }
+    count
+}
+
+/// A TCP proxy in front of the Redis of `redis_url` that counts the
+/// commands its clients send; returns its URL (same database, same user).
+async fn counting_proxy(redis_url: &str) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut url = url::Url::parse(redis_url).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(6379));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    url.set_host(Some("127.0.0.1")).unwrap();
+    url.set_port(Some(listener.local_addr().unwrap().port())).unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = count.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(&target).await.unwrap();
+            let (mut from_client, mut to_client) = client.into_split();
+            let (mut from_server, mut to_server) = server.into_split();
+            tokio::spawn(async move { tokio::io::copy(&mut from_server, &mut to_client).await });
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let (mut chunk, mut pending) = (vec![0u8; 16 * 1024], Vec::new());
+                while let Ok(n @ 1..) = from_client.read(&mut chunk).await {
+                    pending.extend_from_slice(&chunk[..n]);
+                    counted.fetch_add(take_commands(&mut pending), Ordering::SeqCst);
+                    if to_server.write_all(&chunk[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (url.to_string(), count)
+}
+
+/// The keys under `prefix` matching `pattern`.
+async fn redis_keys(url: &str, pattern: &str) -> Vec<String> {
+    let client = redis::Client::open(url).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("KEYS").arg(pattern).query_async(&mut c).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_single_sign_on_ticket_costs_one_redis_command() {
+    use std::sync::atomic::Ordering;
+    let Some(redis) = redis_url() else { return };
+    let (proxied, commands) = counting_proxy(&redis).await;
+    let prefix = format!("idp-test-{}:", random_suffix());
+    let p = prefix.clone();
+    let app = spawn_app_with(move |s| {
+        s.redis_url = Some(proxied);
+        s.redis_prefix = p;
+    })
+    .await;
+    app.active_account("c.martin", PASSWORD, Profile::Eleve).await;
+    app.service("cdt", PATTERN, &["uid"], None).await;
+    let (r, tgc) = login_with_tgc(&app, SERVICE, "c.martin", PASSWORD).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let tgc = tgc.expect("a TGC cookie");
+    // The first use loads the script into the server (and the account
+    // into the node's memory).
+    let first = get_with_tgc(&app, "/cas/login", &[("service", SERVICE)], &tgc).await;
+    assert_eq!(first.status, 302, "{}", first.body);
+    let mut tickets = vec![first.ticket()];
+    for _ in 0..3 {
+        let before = commands.load(Ordering::SeqCst);
+        let sso = get_with_tgc(&app, "/cas/login", &[("service", SERVICE)], &tgc).await;
+        assert_eq!(sso.status, 302, "{}", sso.body);
+        assert_eq!(commands.load(Ordering::SeqCst) - before, 1, "one command for a single sign-on ticket");
+        tickets.push(sso.ticket());
+    }
+    // Validation: one command too (GETDEL), and the script's tickets read
+    // as the ones `put` writes.
+    for ticket in &tickets {
+        let before = commands.load(Ordering::SeqCst);
+        let (_, _, body) = app.validate("/cas/p3/serviceValidate", &[("service", SERVICE), ("ticket", ticket)]).await;
+        assert!(body.contains("<cas:user>c.martin</cas:user>"), "{body}");
+        assert!(body.contains("<cas:isFromNewLogin>false</cas:isFromNewLogin>"), "{body}");
+        assert_eq!(commands.load(Ordering::SeqCst) - before, 1, "one command for a validation");
+    }
+    // The session lists the login's ticket and the four others.
+    let services = redis_list(&redis, &format!("{prefix}tgt:{tgc}:svc")).await;
+    assert_eq!(services.len(), 5, "{services:?}");
+    assert!(tickets.iter().all(|t| services.iter().any(|s| s.contains(t.as_str()))), "{services:?}");
+}
+
+async fn redis_list(url: &str, key: &str) -> Vec<String> {
+    let client = redis::Client::open(url).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("LRANGE").arg(key).arg(0).arg(-1).query_async(&mut c).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_single_sign_on_leaves_no_ticket_nor_service_in_redis() {
+    use idp_core::access::{AccessRule, ProfileMatch, ServicePolicy};
+    use idp_core::account::AccountState;
+    let Some(redis) = redis_url() else { return };
+    let nodes = two_nodes(&redis).await;
+    let app = &nodes.a;
+    let staff_only = ServicePolicy {
+        access: AccessRule { profiles: vec![ProfileMatch::Login(Profile::Personnel)], schools: vec![] },
+        ..Default::default()
+    };
+    const STAFF: &str = "https://vie-scolaire.example.test/";
+    app.service_with_policy("vs", r"https://vie-scolaire\.example\.test/.*", &["uid"], None, staff_only).await;
+    let (r, tgc) = login_with_tgc(app, SERVICE, "c.martin", PASSWORD).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let tgc = tgc.expect("a TGC cookie");
+    let (_, _, body) = app.validate("/cas/p3/serviceValidate", &[("service", SERVICE), ("ticket", &r.ticket())]).await;
+    assert!(body.contains("<cas:user>c.martin</cas:user>"), "{body}");
+    let prefix = &nodes.prefix;
+    let list = format!("{prefix}tgt:{tgc}:svc");
+
+    // A service the account may not use: refused, the session kept with
+    // its one service, no ticket left.
+    let denied = get_with_tgc(&nodes.b, "/cas/login", &[("service", STAFF)], &tgc).await;
+    assert_eq!(denied.status, 403, "{}", denied.body);
+    assert!(denied.location.is_none());
+    assert_eq!(redis_keys(&redis, &format!("{prefix}st:*")).await, Vec::<String>::new());
+    assert_eq!(redis_list(&redis, &list).await.len(), 1);
+
+    // A disabled account: no ticket, the session ended, nothing left.
+    let mut account = app.stores.accounts.find_by_login(&Login::parse("c.martin").unwrap()).await.unwrap().unwrap();
+    account.state = AccountState::Disabled;
+    app.stores.accounts.update(&account).await.unwrap();
+    let after = get_with_tgc(&nodes.b, "/cas/login", &[("service", SERVICE)], &tgc).await;
+    assert_eq!(after.status, 200, "the login form: {}", after.body);
+    assert!(after.location.is_none(), "{:?}", after.location);
+    assert_eq!(redis_keys(&redis, &format!("{prefix}st:*")).await, Vec::<String>::new());
+    assert_eq!(redis_keys(&redis, &format!("{prefix}tgt:*")).await, Vec::<String>::new());
+}
+
+/// The script writes the ticket `put` would: the session's fields copied
+/// exactly (an account id beyond a double's 53 bits, a login with a quote,
+/// a slash and accents), the session touched, the service listed; no
+/// session, no ticket.
+#[tokio::test]
+async fn the_redis_issuance_script_writes_the_ticket_validation_reads() {
+    use idp_core::ports::SessionStore;
+    use idp_core::session::{SsoSession, TicketDraft};
+    use idp_store::redis_store::RedisSessions;
+    let Some(url) = redis_url() else { return };
+    let prefix = format!("idp-test-{}:", random_suffix());
+    let redis = Redis::connect(&url, &prefix).await.expect("Redis answers");
+    let (sessions, tickets) = (RedisSessions(redis.clone()), RedisTickets(redis));
+    let start = Utc::now() - chrono::Duration::minutes(5);
+    let session = SsoSession {
+        id: "TGT-i".into(),
+        account_id: 9_007_199_254_740_993,
+        login: "d.o'\"brien/é".into(),
+        authenticated_at: start,
+        last_used_at: start,
+        upstream: Some("academie".into()),
+    };
+    sessions.create(&session, Duration::from_secs(60)).await.unwrap();
+    let now = Utc::now();
+    let draft = TicketDraft {
+        id: TicketId::new("ST").unwrap(),
+        service_url: SERVICE.into(),
+        service_id: "cdt".into(),
+        session_id: "TGT-i".into(),
+        from_new_login: false,
+        expires_at: now + chrono::Duration::seconds(10),
+    };
+    let (before, ticket) = sessions
+        .issue_from_session("TGT-i", now, &draft, &tickets, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .expect("the session is there");
+    assert_eq!(before, session);
+    assert_eq!(ticket, draft.for_session(&session));
+    assert_eq!(sessions.get("TGT-i").await.unwrap().unwrap().last_used_at, now);
+    let (_, services) = sessions.remove("TGT-i").await.unwrap().unwrap();
+    assert_eq!(services, vec![draft.service_entry()]);
+    assert_eq!(tickets.take(draft.id.expose()).await.unwrap(), Some(ticket));
+
+    let gone = sessions.issue_from_session("TGT-i", now, &draft, &tickets, Duration::from_secs(10)).await.unwrap();
+    assert!(gone.is_none());
+    assert_eq!(tickets.take(draft.id.expose()).await.unwrap(), None);
 }
