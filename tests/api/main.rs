@@ -30,6 +30,7 @@ mod pages;
 mod password_meter;
 mod router;
 mod saml_layer;
+mod second_factor;
 mod serving;
 mod slo;
 mod smtp;

@@ -241,7 +241,12 @@ impl Cas {
                 format!("The user of ticket '{ticket_id}' may not use the service '{service}'"),
             ));
         }
-        let released = self.released(&registered, &account).await.map_err(internal)?;
+        let mut released = self.released(&registered, &account).await.map_err(internal)?;
+        // How the person logged in, as the CAS attribute Apereo names
+        // `authenticationMethod` (the session's `amr` values).
+        if !ticket.amr.is_empty() {
+            released.attributes.push(("authenticationMethod".to_owned(), ticket.amr.clone()));
+        }
         // Only a service whose proxy policy allows it gets a PGT, after its
         // https callback answered 200.
         let proxy_granting_ticket = match pgt_url {
