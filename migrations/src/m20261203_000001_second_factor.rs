@@ -8,7 +8,11 @@ use sea_orm_migration::{prelude::*, schema::*};
 pub struct Migration;
 
 fn to_account(table: impl IntoIden + Copy, column: impl IntoIden) -> ForeignKeyCreateStatement {
-    ForeignKey::create().from(table, column).to(Accounts::Table, Accounts::Id).on_delete(ForeignKeyAction::Cascade).to_owned()
+    ForeignKey::create()
+        .from(table, column)
+        .to(Accounts::Table, Accounts::Id)
+        .on_delete(ForeignKeyAction::Cascade)
+        .to_owned()
 }
 
 #[async_trait::async_trait]

@@ -313,8 +313,7 @@ pub struct PendingLogin {
 /// The SHA-256 (hex) of a recovery code, normalised (case, spaces and
 /// dashes ignored).
 pub fn recovery_hash(code: &str) -> String {
-    let clean: String =
-        code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect();
+    let clean: String = code.chars().filter(|c| c.is_ascii_alphanumeric()).map(|c| c.to_ascii_lowercase()).collect();
     Sha256::digest(clean.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -366,7 +365,8 @@ impl SecondFactor {
 
     fn offer(&self, account: &Account, token: String, secret: TotpSecret) -> TotpOffer {
         let label = format!("{}:{}", self.issuer, account.login.as_str());
-        let label: String = url::form_urlencoded::byte_serialize(label.as_bytes()).collect::<String>().replace('+', "%20");
+        let label: String =
+            url::form_urlencoded::byte_serialize(label.as_bytes()).collect::<String>().replace('+', "%20");
         let uri = crate::query::with_query(
             &format!("otpauth://totp/{label}"),
             &[
@@ -548,7 +548,8 @@ mod tests {
         // RFC 6238 appendix B, SHA-1 secret "12345678901234567890", 8
         // digits there; the last six digits are ours.
         let secret = b"12345678901234567890";
-        for (t, full) in [(59, "94287082"), (1111111109, "07081804"), (1234567890, "89005924"), (20000000000, "65353130")]
+        for (t, full) in
+            [(59, "94287082"), (1111111109, "07081804"), (1234567890, "89005924"), (20000000000, "65353130")]
         {
             assert_eq!(totp_code(secret, t / 30), full[2..]);
         }

@@ -550,8 +550,7 @@ impl LoginPipeline {
     /// pending login `token`. Accepted, the login goes on.
     pub async fn with_code(&self, token: &str, code: &str, source: &str, tgc: Option<&str>) -> Result<LoginStep> {
         let mfa = &self.second_factor;
-        let Some((pending, account)) = mfa.pending_login(token).await?.filter(|(p, _)| p.enrolment.is_none())
-        else {
+        let Some((pending, account)) = mfa.pending_login(token).await?.filter(|(p, _)| p.enrolment.is_none()) else {
             return Ok(LoginNext::CodeExpired.into());
         };
         let refused = match mfa.check(&account, code, source).await? {
@@ -605,7 +604,13 @@ impl LoginPipeline {
 
     /// The pending login `token` passed its second factor: it goes on
     /// where it stopped (charter, session, ticket).
-    async fn after_factor(&self, token: &str, account: Account, amr: Vec<String>, tgc: Option<&str>) -> Result<LoginStep> {
+    async fn after_factor(
+        &self,
+        token: &str,
+        account: Account,
+        amr: Vec<String>,
+        tgc: Option<&str>,
+    ) -> Result<LoginStep> {
         let Some(pending) = self.second_factor.take_login(token).await? else {
             return Ok(LoginNext::CodeExpired.into());
         };

@@ -101,7 +101,8 @@ impl SecondFactorRepository for SqlSecondFactors {
             return Ok(None);
         };
         let (clear, _) = self.cipher.open(&row_name(account_id), &row.secret)?;
-        let secret = TotpSecret::from_base32(clear.expose()).ok_or_else(|| storage("a stored TOTP secret is not base32"))?;
+        let secret =
+            TotpSecret::from_base32(clear.expose()).ok_or_else(|| storage("a stored TOTP secret is not base32"))?;
         Ok(Some(TotpRecord { secret, last_step: row.last_step, created_at: row.created_at }))
     }
 

@@ -180,11 +180,10 @@ impl Cas {
                 None => false,
             };
             if same_person
-                && let Some(session) =
-                    self
-                        .sessions
-                        .reauthenticate(old, authenticated_at, amr, std_ttl(self.policy.sso_hard_timeout))
-                        .await?
+                && let Some(session) = self
+                    .sessions
+                    .reauthenticate(old, authenticated_at, amr, std_ttl(self.policy.sso_hard_timeout))
+                    .await?
             {
                 return Ok(session);
             }

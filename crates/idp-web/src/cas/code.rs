@@ -106,7 +106,9 @@ fn refusal(refused: Option<CodeRefusal>) -> (StatusCode, Option<&'static str>) {
         None => (StatusCode::OK, None),
         Some(CodeRefusal::Wrong) => (
             StatusCode::UNAUTHORIZED,
-            Some("Ce code de vérification est incorrect ou a déjà été utilisé. Saisissez le code affiché en ce moment."),
+            Some(
+                "Ce code de vérification est incorrect ou a déjà été utilisé. Saisissez le code affiché en ce moment.",
+            ),
         ),
         Some(CodeRefusal::Throttled) => (
             StatusCode::TOO_MANY_REQUESTS,
