@@ -385,3 +385,42 @@ async fn idp_account_mfa_reset_removes_it_from_the_command_line() {
     let unknown = idp.run(&["account", "mfa-reset", "personne"]).await;
     assert!(!unknown.success());
 }
+
+/// On PostgreSQL (`IDP_TEST_DATABASE_URL`): the tables, the sealed secret
+/// read back, and of two nodes accepting the same code at once, only one
+/// does (one conditional update).
+#[tokio::test(flavor = "multi_thread")]
+async fn on_postgresql_a_code_is_accepted_once_even_by_two_nodes_at_once() {
+    let Some(admin_url) = crate::cluster::postgres_url() else { return };
+    let db = crate::cluster::TestDatabase::create(&admin_url).await;
+    let url = db.url.clone();
+    let app = spawn_app_with(|s| s.database_url = Some(url)).await;
+    app.active_account("c.martin", "Bonjour-2026!", Profile::Personnel).await;
+    app.service("cdt", "^https://cdt\\.example\\.test/.*", &["uid"], None).await;
+    let (authenticator, codes) = enrol_in_mon_compte(&app, "c.martin", "Bonjour-2026!").await;
+    logout(&app).await;
+    app.clock.advance(TimeDelta::seconds(30));
+    let page = code_page(&app, "c.martin", "Bonjour-2026!").await;
+    let ok = send_code(&app, &page, &authenticator.code(&app)).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+
+    let id = app.stores.accounts.find_by_login(&Login::parse("c.martin").unwrap()).await.unwrap().unwrap().id;
+    let repo = app.stores.second_factors.clone();
+    let record = repo.totp(id).await.unwrap().unwrap();
+    let next = record.last_step + 1;
+    let (a, b) = (repo.clone(), repo.clone());
+    let (one, two) = tokio::join!(
+        tokio::spawn(async move { a.use_step(id, next).await.unwrap() }),
+        tokio::spawn(async move { b.use_step(id, next).await.unwrap() })
+    );
+    assert!(one.unwrap() ^ two.unwrap(), "exactly one of two nodes accepts a time step");
+    let hash = idp_core::second_factor::recovery_hash(&codes[0]);
+    let (a, b) = (repo.clone(), repo.clone());
+    let (h1, h2) = (hash.clone(), hash);
+    let (one, two) = tokio::join!(
+        tokio::spawn(async move { a.use_recovery_code(id, &h1).await.unwrap() }),
+        tokio::spawn(async move { b.use_recovery_code(id, &h2).await.unwrap() })
+    );
+    assert!(one.unwrap() ^ two.unwrap(), "exactly one of two nodes spends a recovery code");
+    assert_eq!(repo.recovery_codes_left(id).await.unwrap(), 9);
+}
