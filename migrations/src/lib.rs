@@ -18,6 +18,7 @@ mod m20261202_000001_server_secrets;
 mod m20261202_100001_cache_versions;
 mod m20261202_600001_admin;
 mod m20261203_000001_second_factor;
+mod m20261203_000002_saml_sps;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_100001_cache_versions::Migration),
             Box::new(m20261202_600001_admin::Migration),
             Box::new(m20261203_000001_second_factor::Migration),
+            Box::new(m20261203_000002_saml_sps::Migration),
         ]
     }
 }

@@ -29,6 +29,7 @@ mod operations;
 mod pages;
 mod password_meter;
 mod router;
+mod saml_idp;
 mod saml_layer;
 mod second_factor;
 mod serving;

@@ -146,11 +146,16 @@ pub enum Participant<'a> {
     /// An OpenID Connect client that got a code (and maybe tokens of the
     /// grant `grant`, empty before the code is exchanged).
     OidcClient { client_id: &'a str, grant: &'a str },
+    /// A SAML service provider that got an assertion about `name_id` with
+    /// `session_index`.
+    SamlSp { sp_id: &'a str, name_id: &'a str, session_index: &'a str },
 }
 
 /// How an OIDC client is marked among a session's services: a CAS service
 /// id cannot contain `:`, so the two never mix.
 const OIDC_CLIENT: &str = "oidc:";
+/// How a SAML service provider is marked among a session's services.
+const SAML_SP: &str = "saml:";
 
 impl SessionService {
     /// A CAS service that got `ticket` for `url`.
@@ -167,7 +172,19 @@ impl SessionService {
         }
     }
 
+    /// A SAML SP that got an assertion about `name_id` with `session_index`.
+    pub fn saml(sp_id: &str, name_id: &str, session_index: &str) -> Self {
+        SessionService {
+            ticket: session_index.to_owned(),
+            service_url: name_id.to_owned(),
+            service_id: format!("{SAML_SP}{sp_id}"),
+        }
+    }
+
     pub fn participant(&self) -> Participant<'_> {
+        if let Some(sp_id) = self.service_id.strip_prefix(SAML_SP) {
+            return Participant::SamlSp { sp_id, name_id: &self.service_url, session_index: &self.ticket };
+        }
         match self.service_id.strip_prefix(OIDC_CLIENT) {
             Some(client_id) => Participant::OidcClient { client_id, grant: &self.ticket },
             None => {

@@ -17,6 +17,7 @@
 pub mod cas;
 pub mod login;
 pub mod oidc;
+pub mod saml_idp;
 pub mod upstream;
 
 /// Errors of the protocol layer.

@@ -1,7 +1,7 @@
 //! idp-saml: SAML 2.0 messages and the XML-security subset they need, for
 //! both ends the identity provider plays: a service provider towards
-//! ÉduConnect and académie federations, and (later) an identity provider
-//! for the GAR and SAML-only services.
+//! ÉduConnect and académie federations, and an identity provider for the
+//! GAR and SAML-only services.
 //!
 //! Pure functions of their inputs: no I/O, no clock (`now` is an
 //! argument), no store. Keys are OpenSSL keys (the OpenSSL the workspace
@@ -25,13 +25,16 @@
 //! - [`request`]: AuthnRequest and LogoutRequest over HTTP-Redirect;
 //! - [`response`]: a Response checked rule by rule into an [`response::Assertion`];
 //! - [`keys`]: a key pair with its certificate, generated or read;
-//! - [`sp`]: one service provider towards one IdP, what the wiring calls.
+//! - [`sp`]: one service provider towards one IdP, what the wiring calls;
+//! - [`idp`]: our identity provider: metadata, signed responses, the SP's
+//!   requests read from either binding, logout messages.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing))]
 
 pub mod c14n;
 pub mod dsig;
 pub mod enc;
+pub mod idp;
 pub mod keys;
 pub mod metadata;
 pub mod request;

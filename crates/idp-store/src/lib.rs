@@ -47,6 +47,7 @@ pub mod outbound;
 pub mod proxy;
 pub mod pseudonyms;
 pub mod redis_store;
+pub mod saml_sps;
 pub mod second_factor;
 mod service_policy;
 pub mod services;

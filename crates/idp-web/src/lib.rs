@@ -29,6 +29,7 @@ pub mod health;
 pub mod net;
 pub mod oidc;
 pub mod params;
+pub mod saml_idp;
 pub mod security;
 pub mod state;
 pub mod upstream;
@@ -57,6 +58,10 @@ pub fn router(state: AppState) -> Router {
         .route("/upstream/{id}/acs", axum::routing::post(upstream_saml::acs))
         .route("/upstream/{id}/metadata", get(upstream_saml::metadata))
         .route("/upstream/{id}/slo", get(upstream_saml::slo))
+        .route("/saml/idp/metadata", get(saml_idp::metadata))
+        .route("/saml/idp/sso", get(saml_idp::sso_redirect).post(saml_idp::sso_post))
+        .route("/saml/idp/resume/{id}", get(saml_idp::resume))
+        .route("/saml/idp/slo", get(saml_idp::slo_redirect).post(saml_idp::slo_post))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -33,6 +33,8 @@ pub struct AppState {
     pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
     /// The account flows: activation, forgotten password, CGU, Mon compte.
     pub lifecycle: Arc<Lifecycle>,
+    /// The SAML identity provider, on the same SSO session.
+    pub saml_idp: Arc<idp_protocol::saml_idp::SamlIdp>,
     /// The school help desk at `/gestion/`.
     pub console: Arc<idp_core::admin::Console>,
     /// TOTP, recovery codes and passkeys (Mon compte, the console).

@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use idp_core::auth::Authenticator;
 use idp_core::clock::Clock;
 use idp_core::lifecycle::Lifecycle;
+use idp_core::oidc::SessionEndHook;
 use idp_core::ports::{MailComposer, Mailer};
 use idp_core::second_factor::SecondFactor;
 use idp_core::throttle::Throttle;
@@ -19,7 +20,11 @@ use idp_protocol::oidc::Oidc;
 use idp_protocol::oidc::internal::{WithInternalServices, internal_service};
 use idp_protocol::oidc::keys::Keys;
 use idp_protocol::oidc::logout::BackChannelLogout;
+use idp_protocol::saml_idp::SamlIdp;
+use idp_protocol::saml_idp::logout::SamlLogoutHook;
+use idp_protocol::saml_idp::services::WithSamlSps;
 use idp_protocol::upstream::{SamlUpstreams, UpstreamPorts, Upstreams};
+use idp_saml::idp::IdentityProvider;
 use idp_store::audit::TracingAudit;
 use idp_store::mail::{OutboxMailer, QueuedMailer, SmtpSender, dkim_config};
 use idp_store::outbound::HttpOutbound;
@@ -124,15 +129,16 @@ pub fn outbound(settings: &Settings) -> anyhow::Result<HttpOutbound> {
     .context("cannot build the HTTP client")
 }
 
-/// The CAS side with its session-end hooks (OIDC back-channel logout), the
-/// OIDC signing keys and the issuer: what the server serves with, and what
-/// the CLI needs to end sessions with single logout.
+/// The CAS side with its session-end hooks (OIDC back-channel logout, SAML
+/// single logout), the OIDC signing keys, the issuer and our SAML identity
+/// provider: what the server serves with, and what the CLI needs to end
+/// sessions with single logout.
 pub async fn build_cas(
     settings: &Settings,
     stores: &Stores,
     clock: Arc<dyn Clock>,
     outbound: Arc<HttpOutbound>,
-) -> anyhow::Result<(Arc<Cas>, Arc<Keys>, String)> {
+) -> anyhow::Result<(Arc<Cas>, Arc<Keys>, String, IdentityProvider)> {
     let public_url = settings.public_url().map_err(anyhow::Error::msg)?;
     let issuer = public_url.as_str().trim_end_matches('/').to_owned();
     let keys = Arc::new(Keys::new(stores.keys.clone(), clock.clone(), settings.oidc.longest_signed()));
@@ -146,13 +152,29 @@ pub async fn build_cas(
         clock: clock.clone(),
         issuer: issuer.clone(),
     };
+    let cipher = crate::stores::key_cipher(settings)?;
+    let idp = crate::saml::identity_provider(&settings.saml_idp, &stores.db, &cipher, &*clock, &issuer)
+        .await
+        .context("cannot read or make the SAML identity provider key")?;
+    let saml_logout = SamlLogoutHook {
+        idp: idp.clone(),
+        sps: stores.saml_sps.clone(),
+        pending: stores.ephemeral.clone(),
+        outbound: outbound.clone(),
+        clock: clock.clone(),
+    };
     let ports = CasPorts {
         accounts: stores.accounts.clone(),
         // The OIDC authorization endpoint is an internal service, so
         // that CAS logs in for it (see idp_protocol::oidc::internal).
-        services: Arc::new(WithInternalServices {
-            inner: stores.services.clone(),
-            internal: internal_service(&issuer)?,
+        // So is each SAML SP's login (see idp_protocol::saml_idp::services).
+        services: Arc::new(WithSamlSps {
+            inner: Arc::new(WithInternalServices {
+                inner: stores.services.clone(),
+                internal: internal_service(&issuer)?,
+            }),
+            sps: stores.saml_sps.clone(),
+            public_base: issuer.clone(),
         }),
         tickets: stores.tickets.clone(),
         sessions: stores.sessions.clone(),
@@ -162,8 +184,9 @@ pub async fn build_cas(
         proxies: stores.proxies.clone(),
         pseudonyms: stores.pseudonyms.clone(),
     };
-    let cas = Arc::new(Cas::new(ports, settings.session_policy(), vec![Arc::new(back_channel)]));
-    Ok((cas, keys, issuer))
+    let hooks: Vec<Arc<dyn SessionEndHook>> = vec![Arc::new(back_channel), Arc::new(saml_logout)];
+    let cas = Arc::new(Cas::new(ports, settings.session_policy(), hooks));
+    Ok((cas, keys, issuer, idp))
 }
 
 /// The upstream identity providers, over the stores and the outbound HTTP.
@@ -195,7 +218,9 @@ impl Application {
             .with_context(|| format!("cannot create the outbox {}", settings.outbox_dir().display()))?;
         let audit = Arc::new(TracingAudit);
         let outbound = Arc::new(outbound(settings)?);
-        let (cas, keys, issuer) = build_cas(settings, &stores, clock.clone(), outbound.clone()).await?;
+        let (cas, keys, issuer, idp) = build_cas(settings, &stores, clock.clone(), outbound.clone()).await?;
+        let saml_idp =
+            Arc::new(SamlIdp::new(idp, &issuer, stores.saml_sps.clone(), cas.clone(), stores.ephemeral.clone()));
         let upstreams = upstreams(settings, &stores, outbound.clone(), clock.clone(), &issuer);
         let cipher = crate::stores::key_cipher(settings)?;
         let sps =
@@ -310,6 +335,7 @@ impl Application {
             lifecycle,
             console,
             second_factor,
+            saml_idp,
         };
         let listener =
             TcpListener::bind(&settings.bind).await.with_context(|| format!("cannot listen on {}", settings.bind))?;

@@ -51,6 +51,9 @@ pub enum Command {
     /// Manage the registered CAS services.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Manage the SAML service providers of the identity provider (the GAR...).
+    #[command(subcommand, name = "saml-sp")]
+    SamlSp(crate::saml_sp_cli::SamlSpCommand),
     /// Manage the registered OpenID Connect clients.
     #[command(subcommand)]
     Client(crate::clients_cli::ClientCommand),
@@ -217,6 +220,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Account(cmd) => account(cmd, &Stores::open(&settings, clock.clone()).await?, &settings, clock).await,
         Command::Service(cmd) => service(cmd, &Stores::open(&settings, clock).await?).await,
+        Command::SamlSp(cmd) => {
+            let stores = Stores::open(&settings, clock.clone()).await?;
+            crate::saml_sp_cli::saml_sp(cmd, &stores, &settings, clock).await
+        }
         Command::Client(cmd) => {
             crate::clients_cli::client(cmd, &Stores::open(&settings, clock.clone()).await?, clock).await
         }
@@ -429,7 +436,7 @@ async fn end_sessions(
         return Ok("its sessions are refused from now on (in-memory sessions get no single logout from the CLI)".into());
     }
     let outbound = Arc::new(crate::app::outbound(settings)?);
-    let (cas, _, _) = crate::app::build_cas(settings, stores, clock, outbound.clone()).await?;
+    let (cas, _, _, _) = crate::app::build_cas(settings, stores, clock, outbound.clone()).await?;
     let ended = cas.end_sessions_of(account_id, None).await?;
     let timeout = std::time::Duration::from_secs(settings.outbound_timeout_seconds);
     outbound.drain(idp_store::outbound::longest_send(timeout) + std::time::Duration::from_secs(1)).await;
@@ -518,7 +525,7 @@ fn parse_logout_url(raw: &str) -> anyhow::Result<url::Url> {
 }
 
 /// Checks release rules and keeps their canonical text, without repeats.
-fn parse_attributes(rules: &[String]) -> anyhow::Result<Vec<String>> {
+pub(crate) fn parse_attributes(rules: &[String]) -> anyhow::Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for r in rules {
         let rule = ReleaseRule::parse(r)?;

@@ -23,6 +23,7 @@ pub mod healthcheck;
 pub mod http;
 pub mod import;
 pub mod saml;
+pub mod saml_sp_cli;
 pub mod service_rules;
 pub mod settings;
 pub mod stores;

@@ -1,4 +1,5 @@
-//! The SAML upstreams' service providers, built at start: the identity
+//! The SAML upstreams' service providers and our SAML identity provider's
+//! keys, built at start. For the upstreams: the identity
 //! provider's metadata (a file, or an `https://` URL fetched now) and our
 //! key pair (the configured PEM files, or one generated at the first start
 //! and kept in the database, so every node signs and decrypts with it,
@@ -20,6 +21,7 @@ use idp_core::ports::Outbound;
 use idp_core::secret::Secret;
 use idp_core::upstream::{UpstreamConfig, UpstreamKind};
 use idp_protocol::upstream::SamlUpstreams;
+use idp_saml::idp::IdentityProvider;
 use idp_saml::keys::KeyPair;
 use idp_saml::metadata::IdpMetadata;
 use idp_saml::sp::ServiceProvider;
@@ -82,17 +84,59 @@ async fn key_pair(
         let cert = std::fs::read(cert).with_context(|| format!("upstream '{}': cannot read {cert}", u.id))?;
         return Ok(KeyPair::from_pem(&key, &cert)?);
     }
-    let now = clock.now();
-    let row = format!("saml-sp:{}", u.id);
-    let make = || {
-        let pair = KeyPair::generate(&format!("idp SAML SP {}", u.id), now)
-            .map_err(|e| idp_core::Error::invalid("upstreams (saml)", e.to_string()))?;
-        let (key, cert) = pair.to_pem().map_err(|e| idp_core::Error::invalid("upstreams (saml)", e.to_string()))?;
-        let pem = format!("{}{}", String::from_utf8_lossy(&key), String::from_utf8_lossy(&cert));
-        cipher.seal(&row, &Secret::new(pem))
+    generated_pair(db, cipher, clock, &format!("saml-sp:{}", u.id), &format!("idp SAML SP {}", u.id)).await
+}
+
+/// The row of `server_secrets` holding the generated identity provider key.
+const IDP_KEY_ROW: &str = "saml-idp";
+
+/// Our SAML identity provider under `public_base`: the configured key pair
+/// (`[saml_idp] key_file, cert_file`, with the `next_*` pair published
+/// ahead of a rollover), or the one generated at the first start and kept
+/// sealed in the database, the same on every node.
+pub async fn identity_provider(
+    settings: &crate::settings::SamlIdpSettings,
+    db: &DatabaseConnection,
+    cipher: &KeyCipher,
+    clock: &dyn Clock,
+    public_base: &str,
+) -> anyhow::Result<IdentityProvider> {
+    let read = |key: &std::path::Path, cert: &std::path::Path| -> anyhow::Result<KeyPair> {
+        let k = std::fs::read(key).with_context(|| format!("saml_idp: cannot read {}", key.display()))?;
+        let c = std::fs::read(cert).with_context(|| format!("saml_idp: cannot read {}", cert.display()))?;
+        KeyPair::from_pem(&k, &c).with_context(|| format!("saml_idp: {} and {}", key.display(), cert.display()))
     };
-    let stored = idp_store::db::server_secret_with(db, &row, now, make).await?;
-    let (pem, _) = cipher.open(&row, stored.expose())?;
+    let key = match (&settings.key_file, &settings.cert_file) {
+        (Some(k), Some(c)) => read(k, c)?,
+        (None, None) => generated_pair(db, cipher, clock, IDP_KEY_ROW, "idp SAML IdP").await?,
+        _ => bail!("saml_idp: key_file and cert_file go together"),
+    };
+    let next = match (&settings.next_key_file, &settings.next_cert_file) {
+        (Some(k), Some(c)) => Some(read(k, c)?),
+        (None, None) => None,
+        _ => bail!("saml_idp: next_key_file and next_cert_file go together"),
+    };
+    Ok(IdentityProvider::new(public_base, key, next))
+}
+
+/// A key pair made once and kept in `server_secrets` under `row`, sealed.
+async fn generated_pair(
+    db: &DatabaseConnection,
+    cipher: &KeyCipher,
+    clock: &dyn Clock,
+    row: &str,
+    common_name: &str,
+) -> anyhow::Result<KeyPair> {
+    let now = clock.now();
+    let make = || {
+        let pair = KeyPair::generate(common_name, now)
+            .map_err(|e| idp_core::Error::invalid("saml key pair", e.to_string()))?;
+        let (key, cert) = pair.to_pem().map_err(|e| idp_core::Error::invalid("saml key pair", e.to_string()))?;
+        let pem = format!("{}{}", String::from_utf8_lossy(&key), String::from_utf8_lossy(&cert));
+        cipher.seal(row, &Secret::new(pem))
+    };
+    let stored = idp_store::db::server_secret_with(db, row, now, make).await?;
+    let (pem, _) = cipher.open(row, stored.expose())?;
     let pem = pem.expose().as_bytes();
     Ok(KeyPair::from_pem(pem, pem)?)
 }

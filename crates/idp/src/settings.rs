@@ -92,6 +92,21 @@ pub struct Settings {
     pub mail: MailSettings,
     /// Who must use a second factor (`[mfa] required_for`).
     pub mfa: idp_core::second_factor::MfaPolicy,
+    /// The SAML identity provider's keys (`[saml_idp]`).
+    pub saml_idp: SamlIdpSettings,
+}
+
+/// `[saml_idp]`: the PEM key and certificate that sign our assertions, and
+/// the next pair published ahead of a rollover. Without `key_file`, a pair
+/// is made at the first start and kept in the database (sealed under the
+/// key-encryption key), shared by every node.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamlIdpSettings {
+    pub key_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub next_key_file: Option<PathBuf>,
+    pub next_cert_file: Option<PathBuf>,
 }
 
 /// E-mail settings.
@@ -206,6 +221,7 @@ impl Default for Settings {
             decoy_key_file: None,
             password_policy: PasswordPolicy::default(),
             mail: MailSettings::default(),
+            saml_idp: SamlIdpSettings::default(),
         }
     }
 }

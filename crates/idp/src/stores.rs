@@ -62,6 +62,8 @@ pub struct Stores {
     pub admins: Arc<dyn idp_core::admin::AdminRepository>,
     /// TOTP secrets, recovery codes and passkeys (database).
     pub second_factors: Arc<dyn idp_core::second_factor::SecondFactorRepository>,
+    /// SAML service providers of our identity provider (database).
+    pub saml_sps: Arc<dyn idp_core::saml_sp::SamlSpRegistry>,
     /// "in-memory" or "redis", for the start-up report.
     pub ticket_store: &'static str,
 }
@@ -125,7 +127,7 @@ impl Stores {
         Ok(Stores {
             accounts: Arc::new(SqlAccounts::new(db.clone(), clock.clone(), changes.clone())),
             services: Arc::new(SqlServices::new(db.clone(), clock.clone(), changes.clone())),
-            pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock, changes.clone())),
+            pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock.clone(), changes.clone())),
             proxies,
             clients: Arc::new(SqlClients::new(db.clone(), changes.clone())),
             keys: Arc::new(SqlKeys::new(db.clone(), cipher.clone(), changes.clone())),
@@ -133,6 +135,7 @@ impl Stores {
             oidc,
             security: Arc::new(SqlAccountSecurity::new(db.clone())),
             admins: Arc::new(SqlAdmins::new(db.clone())),
+            saml_sps: Arc::new(idp_store::saml_sps::SqlSamlSps::new(db.clone(), clock.clone(), changes.clone())),
             ephemeral,
             db,
             tickets,

@@ -6,5 +6,6 @@ pub mod oidc_client;
 pub mod oidc_key;
 pub mod pseudonym;
 pub mod registry_version;
+pub mod saml_sp;
 pub mod server_secret;
 pub mod service;

@@ -1,0 +1,206 @@
+//! Single logout with SAML SPs, both ways.
+//!
+//! Each assertion is indexed by its SP and `SessionIndex` back to the SSO
+//! session (with the NameID it carried), for as long as a session lives.
+//! An SP's `LogoutRequest` at `/saml/idp/slo` (HTTP-Redirect or HTTP-POST,
+//! signed when the SP's metadata has a signing key) ends that session with
+//! `Cas::end_session` — so CAS services and OIDC clients are told — and is
+//! answered by a signed `LogoutResponse`. When a session ends anywhere
+//! else, [`SamlLogoutHook`] sends a signed `LogoutRequest` by SOAP to each
+//! SP that got an assertion in it and whose metadata offers the SOAP
+//! binding (the SP that asked for the logout is not asked back).
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+use idp_core::clock::Clock;
+use idp_core::oidc::SessionEndHook;
+use idp_core::ports::{EphemeralStore, HttpCall, HttpMethod, Outbound};
+use idp_core::saml_sp::SamlSpRegistry;
+use idp_core::service::ServiceId;
+use idp_core::session::{Participant, SessionService, SsoSession};
+use idp_saml::idp::{
+    IdentityProvider, SOAP, parse_sp_logout, read_post_from_sp, read_redirect_from_sp, redirect_issuer, slo_endpoint,
+};
+use idp_saml::request::{Kind, logout_response_xml, redirect_url};
+use idp_saml::{binding, xml::Document};
+
+use super::{Incoming, Refusal, SamlIdp};
+
+/// What the browser gets after an SP's logout request.
+#[derive(Debug)]
+pub enum SloNext {
+    /// To the SP's logout endpoint, with our signed LogoutResponse.
+    Redirect(String),
+    /// Our signed LogoutResponse posted to the SP's logout endpoint.
+    Post { action: String, saml_response: String, relay_state: Option<String> },
+    /// A French error page.
+    Refuse(Refusal),
+}
+
+fn index_key(sp_id: &str, session_index: &str) -> String {
+    format!("saml-idp-sindex:{sp_id}:{session_index}")
+}
+
+fn initiator_key(session_id: &str, sp_id: &str) -> String {
+    format!("saml-idp-slo:{session_id}:{sp_id}")
+}
+
+impl SamlIdp {
+    /// Remembers which session an assertion to `sp_id` belongs to.
+    pub(crate) async fn index_assertion(
+        &self,
+        sp_id: &str,
+        session_index: &str,
+        session_id: &str,
+        name_id: &str,
+    ) -> crate::Result<()> {
+        let value = format!("{session_id}\n{name_id}");
+        self.pending.put(&index_key(sp_id, session_index), value, self.cas.session_ttl()).await?;
+        Ok(())
+    }
+
+    /// `/saml/idp/slo`: an SP's LogoutRequest, from the browser whose TGC
+    /// cookie is `tgc`.
+    pub async fn single_logout(&self, incoming: Incoming<'_>, tgc: Option<&str>) -> crate::Result<SloNext> {
+        let issuer = match &incoming {
+            Incoming::Redirect(q) => redirect_issuer(q, Kind::Request),
+            Incoming::Post { message, .. } => {
+                idp_saml::response::decode_post(message).and_then(|x| idp_saml::idp::issuer_of(&x))
+            }
+            Incoming::Unsolicited { .. } => return Ok(SloNext::Refuse(Refusal::BadRequest)),
+        };
+        let Ok(issuer) = issuer else { return Ok(SloNext::Refuse(Refusal::BadRequest)) };
+        let Some((sp, descriptor)) = self.sp_by_entity(&issuer).await? else {
+            return Ok(SloNext::Refuse(Refusal::UnknownSp));
+        };
+        let received = match incoming {
+            Incoming::Redirect(q) => read_redirect_from_sp(q, Kind::Request, &descriptor.signing_certs),
+            Incoming::Post { message, relay_state } => {
+                read_post_from_sp(message, relay_state.map(str::to_owned), &descriptor.signing_certs)
+            }
+            Incoming::Unsolicited { .. } => return Ok(SloNext::Refuse(Refusal::BadRequest)),
+        };
+        let received = match received {
+            Ok(r) if r.signed || descriptor.signing_certs.is_empty() => r,
+            Ok(_) | Err(idp_saml::Error::Signature(_)) => return Ok(SloNext::Refuse(Refusal::Unsigned)),
+            Err(_) => return Ok(SloNext::Refuse(Refusal::BadRequest)),
+        };
+        let Ok(request) = parse_sp_logout(&received.xml, &self.idp.slo_url, self.clock.now()) else {
+            return Ok(SloNext::Refuse(Refusal::BadRequest));
+        };
+        // The session the assertion was issued in; without a SessionIndex,
+        // the browser's own session if that SP got this NameID in it.
+        let mut session_id = None;
+        for index in &request.session_indexes {
+            if let Some(v) = self.pending.get(&index_key(sp.id.as_str(), index)).await?
+                && let Some((sid, name_id)) = v.split_once('\n')
+                && name_id == request.name_id
+            {
+                session_id = Some(sid.to_owned());
+            }
+        }
+        if request.session_indexes.is_empty() {
+            session_id = self.cas.current_session(tgc).await?.map(|(s, _)| s.id.expose().to_owned());
+        }
+        let ended = match session_id {
+            Some(sid) => {
+                let marker = initiator_key(&sid, sp.id.as_str());
+                self.pending.put(&marker, "1".into(), Duration::from_secs(60)).await?;
+                self.cas.end_session(&sid).await?.is_some()
+            }
+            None => false,
+        };
+        self.logout_response(&descriptor, &request.id, ended, received.relay_state)
+    }
+
+    fn logout_response(
+        &self,
+        sp: &idp_saml::metadata::SpDescriptor,
+        in_response_to: &str,
+        ended: bool,
+        relay_state: Option<String>,
+    ) -> crate::Result<SloNext> {
+        let now = self.clock.now();
+        let id = idp_saml::new_id().map_err(super::saml_err)?;
+        if let Some(dest) = slo_endpoint(sp, binding::REDIRECT) {
+            let xml = logout_response_xml(&id, in_response_to, &self.idp.entity_id, dest, ended, now);
+            let url = redirect_url(dest, Kind::Response, &xml, relay_state.as_deref(), Some(&self.idp.key));
+            return Ok(SloNext::Redirect(url.map_err(super::saml_err)?));
+        }
+        let Some(dest) = slo_endpoint(sp, binding::POST) else { return Ok(SloNext::Refuse(Refusal::UnknownAcs)) };
+        let xml = logout_response_xml(&id, in_response_to, &self.idp.entity_id, dest, ended, now);
+        let doc = Document::parse(&xml).map_err(super::saml_err)?;
+        let signed = idp_saml::dsig::sign(&doc, doc.root(), &self.idp.key.key, &self.idp.key.cert);
+        Ok(SloNext::Post {
+            action: dest.to_owned(),
+            saml_response: idp_saml::idp::post_encode(&signed.map_err(super::saml_err)?),
+            relay_state,
+        })
+    }
+}
+
+/// Sends the SAML single logout when a session ends.
+pub struct SamlLogoutHook {
+    pub idp: IdentityProvider,
+    pub sps: Arc<dyn SamlSpRegistry>,
+    /// Where [`SamlIdp`] marks the SP that asked for the logout.
+    pub pending: Arc<dyn EphemeralStore>,
+    pub outbound: Arc<dyn Outbound>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl SamlLogoutHook {
+    /// Tells `sp_id` by SOAP that the session ended (when its metadata
+    /// offers the SOAP binding).
+    async fn tell_sp(&self, sp_id: &str, name_id: &str, session_index: &str) -> crate::Result<bool> {
+        let Ok(id) = ServiceId::parse(sp_id) else { return Ok(false) };
+        let Some((sp, descriptor)) = self.sps.get(&id).await?.and_then(|s| super::descriptor(s, self.clock.now()))
+        else {
+            return Ok(false);
+        };
+        let Some(dest) = slo_endpoint(&descriptor, SOAP) else { return Ok(false) };
+        let format = match sp.name_id {
+            idp_core::saml_sp::NameIdKind::Transient => idp_saml::idp::name_id::TRANSIENT,
+            idp_core::saml_sp::NameIdKind::Persistent => idp_saml::idp::name_id::PERSISTENT,
+            idp_core::saml_sp::NameIdKind::Unspecified => idp_saml::idp::name_id::UNSPECIFIED,
+        };
+        let xml = self
+            .idp
+            .logout_request_xml(dest, name_id, format, session_index, self.clock.now())
+            .map_err(super::saml_err)?;
+        let call = HttpCall {
+            method: HttpMethod::Post,
+            url: dest.to_owned(),
+            headers: vec![
+                ("Content-Type".into(), "text/xml; charset=utf-8".into()),
+                ("SOAPAction".into(), "\"http://www.oasis-open.org/committees/security\"".into()),
+            ],
+            body: idp_saml::idp::soap_envelope(&xml).into_bytes(),
+        };
+        let answer = self.outbound.call(call).await?;
+        Ok(answer.status == 200)
+    }
+}
+
+#[async_trait]
+impl SessionEndHook for SamlLogoutHook {
+    async fn session_ended(&self, session: &SsoSession, services: &[SessionService]) -> idp_core::Result<()> {
+        for entry in services {
+            let Participant::SamlSp { sp_id, name_id, session_index } = entry.participant() else { continue };
+            let marker = initiator_key(session.id.expose(), sp_id);
+            if self.pending.take(&marker).await?.is_some() {
+                continue;
+            }
+            match self.tell_sp(sp_id, name_id, session_index).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::info!(sp = %sp_id, "SAML SP not told of the logout (no SOAP endpoint or refused)")
+                }
+                Err(e) => tracing::warn!(sp = %sp_id, error = %e, "SAML single logout failed"),
+            }
+        }
+        Ok(())
+    }
+}

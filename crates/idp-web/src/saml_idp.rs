@@ -1,0 +1,177 @@
+//! Our SAML identity provider: `/saml/idp/metadata`, `/saml/idp/sso`
+//! (HTTP-Redirect and HTTP-POST; `?sp=ID` for an IdP-initiated login),
+//! `/saml/idp/resume/<id>` (back from the CAS login) and `/saml/idp/slo`.
+//! Parse, one call to `SamlIdp`, render: the response posted by the
+//! self-submitting form, or a French page, never an assertion.
+//!
+//! The SSO and SLO endpoints take cross-site POSTs from service providers,
+//! so they carry no CSRF token of ours: the SP's signature (where
+//! required) and the assertion consumer read from its metadata are what
+//! bind them.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use minijinja::context;
+use serde::Deserialize;
+
+use idp_protocol::saml_idp::logout::SloNext;
+use idp_protocol::saml_idp::{Incoming, Refusal, SsoNext};
+
+use crate::cookies;
+use crate::error::WebError;
+use crate::state::AppState;
+
+/// A message of the HTTP-POST binding, or the parameters of a redirect.
+#[derive(Default, Deserialize)]
+#[serde(default)]
+struct Params {
+    #[serde(rename = "SAMLRequest")]
+    saml_request: Option<String>,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+    sp: Option<String>,
+    key: String,
+    ticket: Option<String>,
+}
+
+/// `GET /saml/idp/metadata`: our metadata (its URL is our entity id).
+pub async fn metadata(State(state): State<AppState>) -> Result<Response, WebError> {
+    let xml = state.saml_idp.metadata_xml()?;
+    Ok(([(header::CONTENT_TYPE, "application/samlmetadata+xml")], xml).into_response())
+}
+
+/// `GET /saml/idp/sso`: an AuthnRequest by HTTP-Redirect, or `?sp=ID`.
+pub async fn sso_redirect(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response, WebError> {
+    let query = query.unwrap_or_default();
+    let p: Params = crate::params::parse(&query);
+    let incoming = match (&p.saml_request, &p.sp) {
+        (Some(_), _) => Incoming::Redirect(&query),
+        (None, Some(sp)) => Incoming::Unsolicited { sp, relay_state: p.relay_state.as_deref() },
+        (None, None) => return refuse(&state, Refusal::BadRequest),
+    };
+    let next = state.saml_idp.sso(incoming).await?;
+    render(&state, next)
+}
+
+/// `POST /saml/idp/sso`: an AuthnRequest by HTTP-POST.
+pub async fn sso_post(State(state): State<AppState>, body: Bytes) -> Result<Response, WebError> {
+    let p: Params = crate::params::parse(std::str::from_utf8(&body).unwrap_or_default());
+    let Some(message) = p.saml_request.as_deref() else { return refuse(&state, Refusal::BadRequest) };
+    let next = state.saml_idp.sso(Incoming::Post { message, relay_state: p.relay_state.as_deref() }).await?;
+    render(&state, next)
+}
+
+/// `GET /saml/idp/resume/<id>?key=…&ticket=…`: back from the CAS login.
+pub async fn resume(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    let p: Params = crate::params::parse(query.as_deref().unwrap_or_default());
+    let tgc = cookies::session_id(&jar, state.config.https());
+    let next = state.saml_idp.resume(&id, &p.key, p.ticket.as_deref(), tgc.as_deref()).await?;
+    render(&state, next)
+}
+
+/// `GET /saml/idp/slo`: an SP's LogoutRequest by HTTP-Redirect.
+pub async fn slo_redirect(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    jar: CookieJar,
+) -> Result<Response, WebError> {
+    let query = query.unwrap_or_default();
+    let tgc = cookies::session_id(&jar, state.config.https());
+    let next = state.saml_idp.single_logout(Incoming::Redirect(&query), tgc.as_deref()).await?;
+    render_slo(&state, jar, next)
+}
+
+/// `POST /saml/idp/slo`: an SP's LogoutRequest by HTTP-POST.
+pub async fn slo_post(State(state): State<AppState>, jar: CookieJar, body: Bytes) -> Result<Response, WebError> {
+    let p: Params = crate::params::parse(std::str::from_utf8(&body).unwrap_or_default());
+    let Some(message) = p.saml_request.as_deref() else { return refuse(&state, Refusal::BadRequest) };
+    let tgc = cookies::session_id(&jar, state.config.https());
+    let incoming = Incoming::Post { message, relay_state: p.relay_state.as_deref() };
+    let next = state.saml_idp.single_logout(incoming, tgc.as_deref()).await?;
+    render_slo(&state, jar, next)
+}
+
+fn render(state: &AppState, next: SsoNext) -> Result<Response, WebError> {
+    match next {
+        SsoNext::Login { url } => Ok(Redirect::to(&url).into_response()),
+        SsoNext::Post { action, saml_response, relay_state } => post_form(state, &action, saml_response, relay_state),
+        SsoNext::Refuse(refusal) => refuse(state, refusal),
+    }
+}
+
+fn render_slo(state: &AppState, jar: CookieJar, next: SloNext) -> Result<Response, WebError> {
+    let jar = cookies::remove(jar, cookies::Name::Session, state.config.https());
+    let response = match next {
+        SloNext::Redirect(url) => Redirect::to(&url).into_response(),
+        SloNext::Post { action, saml_response, relay_state } => post_form(state, &action, saml_response, relay_state)?,
+        SloNext::Refuse(refusal) => return refuse(state, refusal),
+    };
+    Ok((jar, response).into_response())
+}
+
+/// The self-submitting form carrying `SAMLResponse` (and `RelayState`).
+fn post_form(
+    state: &AppState,
+    action: &str,
+    saml_response: String,
+    relay_state: Option<String>,
+) -> Result<Response, WebError> {
+    let mut fields = vec![context! { name => "SAMLResponse", value => saml_response }];
+    fields.extend(relay_state.map(|r| context! { name => "RelayState", value => r }));
+    let html = state.views.render("post_redirect.html", context! { action, fields })?;
+    let mut response = Html(html).into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The French page of a refusal: no assertion leaves.
+fn refuse(state: &AppState, refusal: Refusal) -> Result<Response, WebError> {
+    let (status, title, message, code) = match refusal {
+        Refusal::UnknownSp => (
+            StatusCode::FORBIDDEN,
+            "Service non autorisé",
+            "Ce service n'est pas autorisé à utiliser la connexion de l'ENT.",
+            "SAMLIDP0001",
+        ),
+        Refusal::Unsigned => (
+            StatusCode::FORBIDDEN,
+            "Demande non signée",
+            "La demande de connexion de ce service n'est pas signée comme convenu : elle est refusée.",
+            "SAMLIDP0002",
+        ),
+        Refusal::UnknownAcs => (
+            StatusCode::FORBIDDEN,
+            "Adresse de retour inconnue",
+            "Ce service demande à recevoir la connexion à une adresse qui n'a pas été déclarée : elle est refusée.",
+            "SAMLIDP0003",
+        ),
+        Refusal::BadRequest => (
+            StatusCode::BAD_REQUEST,
+            "Demande de connexion invalide",
+            "La demande de connexion reçue est illisible, incomplète ou trop ancienne.",
+            "SAMLIDP0004",
+        ),
+        Refusal::UnsolicitedNotAllowed => (
+            StatusCode::FORBIDDEN,
+            "Accès direct non autorisé",
+            "Ce service ne peut être ouvert que depuis son propre site.",
+            "SAMLIDP0005",
+        ),
+        Refusal::Expired => (
+            StatusCode::BAD_REQUEST,
+            "Connexion expirée",
+            "Cette connexion a expiré ou a déjà été utilisée. Veuillez retourner sur le service et recommencer.",
+            "SAMLIDP0006",
+        ),
+    };
+    let html = state.views.render("error.html", context! { title, message, code })?;
+    Ok((status, Html(html)).into_response())
+}
