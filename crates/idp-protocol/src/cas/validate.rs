@@ -69,6 +69,9 @@ pub struct Success {
     pub proxy_granting_ticket: Option<String>,
     /// For a proxy ticket: the proxies it went through, most recent first.
     pub proxies: Vec<String>,
+    /// How the person logged in (the session's `amr` values), written as
+    /// the attribute Apereo names `authenticationMethod`.
+    pub authentication_methods: Vec<String>,
 }
 
 /// Which tickets a validation endpoint accepts.
@@ -241,12 +244,7 @@ impl Cas {
                 format!("The user of ticket '{ticket_id}' may not use the service '{service}'"),
             ));
         }
-        let mut released = self.released(&registered, &account).await.map_err(internal)?;
-        // How the person logged in, as the CAS attribute Apereo names
-        // `authenticationMethod` (the session's `amr` values).
-        if !ticket.amr.is_empty() {
-            released.attributes.push(("authenticationMethod".to_owned(), ticket.amr.clone()));
-        }
+        let released = self.released(&registered, &account).await.map_err(internal)?;
         // Only a service whose proxy policy allows it gets a PGT, after its
         // https callback answered 200.
         let proxy_granting_ticket = match pgt_url {
@@ -260,6 +258,7 @@ impl Cas {
             attributes: released.attributes,
             proxy_granting_ticket,
             proxies,
+            authentication_methods: ticket.amr.clone(),
         })
     }
 }
