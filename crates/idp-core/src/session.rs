@@ -100,6 +100,11 @@ pub struct SsoSession {
     /// session is ended too at logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
+    /// How the person logged in (`pwd`, `otp`, `hwk`: see
+    /// [`crate::second_factor`]); empty for an upstream's login and for
+    /// sessions stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 impl SsoSession {
@@ -203,6 +208,9 @@ pub struct ServiceTicket {
     /// True only for the ticket issued right after an interactive login.
     pub from_new_login: bool,
     pub expires_at: DateTime<Utc>,
+    /// The session's `amr` when the ticket was issued.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// What a service ticket holds before its session is read: everything but
@@ -223,7 +231,7 @@ pub struct TicketDraft {
 impl TicketDraft {
     /// The fields of [`ServiceTicket`] that [`TicketDraft::for_session`]
     /// takes from the session, under the same names in both records.
-    pub const SESSION_FIELDS: &'static [&'static str] = &["account_id", "login", "authenticated_at"];
+    pub const SESSION_FIELDS: &'static [&'static str] = &["account_id", "login", "authenticated_at", "amr"];
 
     /// The ticket, completed with the session's fields.
     pub fn for_session(&self, session: &SsoSession) -> ServiceTicket {
@@ -237,6 +245,7 @@ impl TicketDraft {
             authenticated_at: session.authenticated_at,
             from_new_login: self.from_new_login,
             expires_at: self.expires_at,
+            amr: session.amr.clone(),
         }
     }
 
@@ -283,6 +292,7 @@ mod id_tests {
             authenticated_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
             last_used_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
             upstream: None,
+            amr: Vec::new(),
         };
         assert!(!format!("{session:?}").contains(session.id.expose()));
         let entry = SessionService::cas("cdt", "https://cdt.example/", &whole);
