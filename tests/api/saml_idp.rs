@@ -360,6 +360,16 @@ async fn saml_sp_add_list_remove_reach_the_running_server() {
         .await
         .fails_with("unknown");
     idp.run(&["saml-sp", "add", "x", "--metadata", md, "--name-id", "email"]).await.fails_with("name id");
+    // CAS service ids in `saml.` are the SPs' login services: refused, in
+    // any case, and nothing is written.
+    for id in ["saml.gar", "SAML.autre"] {
+        idp.run(&["service", "add", id, "--name", "Piège", "--url-pattern", r"https://piege\.example\.test/.*"])
+            .await
+            .fails_with("reserved for the login services of SAML SPs");
+    }
+    let services = idp.run(&["service", "list"]).await;
+    services.ok();
+    assert!(!services.stdout.to_lowercase().contains("saml."), "{}", services.stdout);
 
     // The running server serves it at once.
     let form = through_login(&ent, sp_redirect(&ent, &gar, "binding=redirect").await).await;
@@ -408,5 +418,41 @@ async fn is_passive_without_a_session_gets_no_passive_and_force_authn_asks_the_p
     let page = result(ent.client.get(ent.url(&format!("{login}&profile=eleve-parent"))).send().await.unwrap()).await;
     assert_eq!(page.status, 200, "the form again, not single sign-on: {:?}", page.location);
     let form = through_login(&ent, forced).await;
+    assert_eq!(post_to_sp(&gar, &form).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_authn_request_is_refused_by_either_binding_and_gets_no_assertion() {
+    let ent = spawn_app().await;
+    zoe(&ent).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gar, metadata, _sp) = start_sp(&ent, dir.path(), "gar", &["--sign-requests"]).await;
+    ent.stores.saml_sps.add(registration("gar", &metadata, NameIdKind::Persistent, false)).await.unwrap();
+
+    // HTTP-Redirect: the same signed request URL twice.
+    let r = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let to_idp = r.get(format!("{gar}/start?binding=redirect")).send().await.unwrap();
+    let location = path_and_query(to_idp.headers()["location"].to_str().unwrap());
+    let first = result(ent.client.get(ent.url(&location)).send().await.unwrap()).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let form = through_login(&ent, first).await;
+    assert_eq!(post_to_sp(&gar, &form).await.0, 200);
+    // Even with a live session, the second sight gets the refusal page.
+    let again = result(ent.client.get(ent.url(&location)).send().await.unwrap()).await;
+    refused(&again, 400, "a déjà été reçue");
+    assert!(again.body.contains("SAMLIDP0007"), "{}", again.body);
+
+    // HTTP-POST: the same signed message twice.
+    let start: Value = reqwest::get(format!("{gar}/start?binding=post")).await.unwrap().json().await.unwrap();
+    let message = start["SAMLRequest"].as_str().unwrap();
+    let post = || async {
+        let form = [("SAMLRequest", message), ("RelayState", "sp-relay")];
+        result(ent.client.post(ent.url("/saml/idp/sso")).form(&form).send().await.unwrap()).await
+    };
+    let first = post().await;
+    assert!(first.status == 303 || first.body.contains("SAMLResponse"), "{} {}", first.status, first.body);
+    refused(&post().await, 400, "a déjà été reçue");
+    // A new request from the same SP still passes.
+    let form = through_login(&ent, sp_redirect(&ent, &gar, "binding=redirect").await).await;
     assert_eq!(post_to_sp(&gar, &form).await.0, 200);
 }

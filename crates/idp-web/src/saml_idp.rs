@@ -171,6 +171,12 @@ fn refuse(state: &AppState, refusal: Refusal) -> Result<Response, WebError> {
             "Cette connexion a expiré ou a déjà été utilisée. Veuillez retourner sur le service et recommencer.",
             "SAMLIDP0006",
         ),
+        Refusal::Replayed => (
+            StatusCode::BAD_REQUEST,
+            "Demande déjà reçue",
+            "Cette demande de connexion a déjà été reçue une fois : elle est refusée. Veuillez retourner sur le service et recommencer.",
+            "SAMLIDP0007",
+        ),
     };
     let html = state.views.render("error.html", context! { title, message, code })?;
     Ok((status, Html(html)).into_response())
