@@ -10,11 +10,17 @@
 //     "keyboard": true,                                 // Tab-order check
 //     "status": 404,                                    // expected HTTP status
 //     "then": "/gestion/",                              // after login, open this path
+//     "upload": { "field": "#fichier", "name": "f.csv", "content": "…" },
+//                                                       // then choose this file
 //     "submit": "Réinitialiser" }                       // then press this button
+//                                                       // (or these, one per page)
 // A "login" step opens `path`, types the credentials with the keyboard and
 // presses CONNEXION; the page that answers is the one checked, or the page
 // at "then" (whose status is the one compared), or the page answering the
-// button named by "submit".
+// button named by "submit" (the last one, when several are pressed in
+// turn). An "upload" puts a file in the field first; "{unique}" in its
+// content becomes a new value at each page view, so that a file imported
+// at one viewport is new again at the next.
 //
 // Each page is checked at a phone viewport (360x640) and at desktop
 // (1280x800): axe-core rules tagged wcag2a, wcag2aa, wcag21a, wcag21aa, and
@@ -227,6 +233,7 @@ async function main() {
   console.log(`axe-core ${axeVersion}, Chromium ${browser.version()}, tags ${TAGS.join(', ')}`);
   let failures = 0;
   let checked = 0;
+  let uploads = 0;
   try {
     for (const vp of VIEWPORTS) {
       for (const p of pages) {
@@ -258,10 +265,18 @@ async function main() {
           if (p.then) {
             status = (await page.goto(base + p.then, { waitUntil: 'load' }))?.status();
           }
-          if (p.submit) {
+          if (p.upload) {
+            const content = p.upload.content.replaceAll('{unique}', `${Date.now().toString(36)}${++uploads}`);
+            await page.locator(p.upload.field).setInputFiles({
+              name: p.upload.name,
+              mimeType: 'text/csv',
+              buffer: Buffer.from(content, 'utf8'),
+            });
+          }
+          for (const button of [p.submit ?? []].flat()) {
             await Promise.all([
               page.waitForNavigation({ waitUntil: 'load' }),
-              page.getByRole('button', { name: p.submit, exact: true }).click(),
+              page.getByRole('button', { name: button, exact: true }).click(),
             ]);
             status = undefined;
           }

@@ -161,6 +161,34 @@ fn console_pages(form: &str) -> Vec<serde_json::Value> {
         json!({ "name": "gestion nouveau compte", "path": form, "login": admin, "then": "/gestion/nouveau-compte", "status": 200 }),
         json!({ "name": "gestion tableau de bord", "path": form, "login": admin, "then": "/gestion/tableau-de-bord", "status": 200 }),
         json!({ "name": "gestion compte", "path": form, "login": admin, "then": "/gestion/compte/a11y.classe", "status": 200 }),
+        json!({ "name": "gestion import", "path": form, "login": admin, "then": "/gestion/import", "status": 200 }),
+        json!({
+            "name": "gestion import refusé",
+            "path": form,
+            "login": admin,
+            "then": "/gestion/import",
+            "upload": { "field": "#fichier", "name": "eleves.csv", "content": format!("{IMPORT_HEADER}x.y;professeur;X;Y;0370001A;\n") },
+            "submit": "Voir l'aperçu",
+            "expect": "[role=alert]#erreur",
+        }),
+        json!({
+            "name": "gestion import aperçu",
+            "path": form,
+            "login": admin,
+            "then": "/gestion/import",
+            "upload": { "field": "#fichier", "name": "eleves.csv", "content": import_file() },
+            "submit": "Voir l'aperçu",
+            "expect": "input[name=cle]",
+        }),
+        json!({
+            "name": "gestion import terminé",
+            "path": form,
+            "login": admin,
+            "then": "/gestion/import",
+            "upload": { "field": "#fichier", "name": "eleves.csv", "content": import_file() },
+            "submit": ["Voir l'aperçu", "Confirmer l'import"],
+            "expect": "a[href^='/gestion/lettres/']",
+        }),
         json!({
             "name": "gestion compte réinitialisé",
             "path": form,
@@ -170,4 +198,16 @@ fn console_pages(form: &str) -> Vec<serde_json::Value> {
             "expect": "a[href^='/gestion/lettres/']",
         }),
     ]
+}
+
+const IMPORT_HEADER: &str = "login;profile;given_name;family_name;school;ENTEleveClasses\n";
+
+/// A school file for the import pages: two new accounts and a change to
+/// an existing one, new at each page view (`{unique}`, see check.mjs).
+fn import_file() -> String {
+    format!(
+        "{IMPORT_HEADER}eleve.{{unique}}a;eleve;Inès;Martin;0370001A;0370001A$6A\n\
+         eleve.{{unique}}b;eleve;Lucas;Bernard;0370001A;0370001A$6A\n\
+         a11y.classe;eleve;Camille;Durand-{{unique}};;0370001A$5B\n"
+    )
 }

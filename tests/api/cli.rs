@@ -589,6 +589,29 @@ async fn a_running_server_serves_at_once_what_the_cli_changed_in_an_account() {
     assert!(body.contains("authenticationFailure"), "{body}");
 }
 
+/// More new accounts than the hashing pool's queue holds (32 per thread):
+/// the import hashes a few at a time instead of failing with a full queue.
+/// A second run writes nothing and says the rows are unchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn account_import_creates_more_accounts_than_the_hashing_queue_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Idp::new(dir.path());
+    let file = dir.path().join("rentree.csv");
+    let mut csv = "login;profile;given_name;family_name;school\n".to_owned();
+    for i in 0..300 {
+        csv.push_str(&format!("eleve.{i};eleve;Prénom;Nom;0370001A\n"));
+    }
+    std::fs::write(&file, &csv).unwrap();
+    let out = idp.run(&["account", "import", file.to_str().unwrap()]).await;
+    out.ok();
+    assert_eq!(created_rows(&out.stdout).len(), 300);
+    assert!(out.stderr.contains("300 account(s) created, 0 updated, 0 unchanged"), "{}", out.stderr);
+    let out = idp.run(&["account", "import", file.to_str().unwrap()]).await;
+    out.ok();
+    assert_eq!(out.stdout, "login,provisional_password\n");
+    assert!(out.stderr.contains("0 account(s) created, 0 updated, 300 unchanged"), "{}", out.stderr);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn account_import_with_a_bad_row_names_its_line_and_imports_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,13 +14,13 @@ use idp_core::secret::Secret;
 use crate::account_helpers::{activate_with_questions, get, post, text};
 use crate::helpers::{LoginResult, TestApp, result, spawn_app, spawn_app_with};
 
-const ADMIN: &str = "sec.college";
-const ADMIN_PASSWORD: &str = "Secretariat-2026!";
-const OURS: &str = "eleve.lea";
-const THEIRS: &str = "eleve.hugo";
+pub(crate) const ADMIN: &str = "sec.college";
+pub(crate) const ADMIN_PASSWORD: &str = "Secretariat-2026!";
+pub(crate) const OURS: &str = "eleve.lea";
+pub(crate) const THEIRS: &str = "eleve.hugo";
 
 /// Creates an account of `school`; active with `password` or provisioned.
-async fn account(app: &TestApp, login: &str, names: (&str, &str), school: &str, password: Option<&str>) {
+pub(crate) async fn account(app: &TestApp, login: &str, names: (&str, &str), school: &str, password: Option<&str>) {
     let hash = app.stores.hashing.hash(Secret::new(password.unwrap_or("Provisoire-2026"))).await.unwrap();
     let active = password.is_some();
     app.stores
@@ -44,7 +44,7 @@ async fn account(app: &TestApp, login: &str, names: (&str, &str), school: &str, 
 
 /// A server with the administrator of 0370001A (signed in), an élève of
 /// each school.
-async fn setup() -> TestApp {
+pub(crate) async fn setup() -> TestApp {
     setup_on(spawn_app().await).await
 }
 
@@ -58,17 +58,17 @@ async fn setup_on(app: TestApp) -> TestApp {
     app
 }
 
-async fn grant(app: &TestApp, login: &str, scope: Scope) {
+pub(crate) async fn grant(app: &TestApp, login: &str, scope: Scope) {
     let console = app.stores.console(app.clock.clone());
     console.grant(&Login::parse(login).unwrap(), scope).await.unwrap();
 }
 
-async fn state_of(app: &TestApp, login: &str) -> AccountState {
+pub(crate) async fn state_of(app: &TestApp, login: &str) -> AccountState {
     app.stores.accounts.find_by_login(&Login::parse(login).unwrap()).await.unwrap().unwrap().state
 }
 
 /// The provisional passwords shown on a reset page.
-fn shown_passwords(r: &LoginResult) -> Vec<String> {
+pub(crate) fn shown_passwords(r: &LoginResult) -> Vec<String> {
     let re = regex::Regex::new(r#"<code class="secret">([^<]+)</code>"#).unwrap();
     re.captures_iter(&r.body).map(|c| c[1].to_owned()).collect()
 }
@@ -81,7 +81,7 @@ fn letter_link(r: &LoginResult) -> String {
 }
 
 /// `GET path` as a PDF, read back as text by pdftotext.
-async fn pdf_text(app: &TestApp, path: &str) -> String {
+pub(crate) async fn pdf_text(app: &TestApp, path: &str) -> String {
     let r = app.client.get(app.url(path)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/pdf");

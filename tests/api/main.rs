@@ -21,6 +21,7 @@ mod compte;
 mod deploy;
 mod generated;
 mod gestion;
+mod gestion_import;
 mod helpers;
 mod interop;
 mod logs;

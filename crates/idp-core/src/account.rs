@@ -9,8 +9,17 @@ use crate::{Error, Result};
 
 /// A login name ("identifiant"). Case is kept as given; lookups are
 /// case-insensitive because schools print them in any case.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Login(String);
+
+impl TryFrom<String> for Login {
+    type Error = Error;
+
+    fn try_from(value: String) -> Result<Login> {
+        Login::parse(&value)
+    }
+}
 
 impl Login {
     /// Accepts 1 to 64 characters of `[A-Za-z0-9._@-]`, the characters ENT

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use crate::account::{Account, AccountState, Login, NewAccount, Profile, parse_email, parse_name, parse_uai};
 use crate::clock::Clock;
+use crate::import::{ImportError, Plan};
 use crate::ports::{AccountRepository, EphemeralStore, PasswordHashing, RateLimiter, SessionStore};
 use crate::secret::{Secret, provisional_password};
 use crate::session::SsoSession;
@@ -71,14 +72,14 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// The administrator's login, or `cli` for a command of the operator.
     pub actor: String,
-    /// `grant`, `revoke`, `create`, `reset`, `unlock`, `disable`, `enable` (searches,
+    /// `grant`, `revoke`, `create`, `import`, `reset`, `unlock`, `disable`, `enable` (searches,
     /// which change nothing, are not recorded).
     pub action: String,
     /// The login acted upon (empty for a search).
     pub target: String,
     /// The client's address (`cli` for a command).
     pub source: String,
-    /// More about the action (the scope granted).
+    /// More about the action (the scope granted, an import's counts).
     pub detail: String,
 }
 
@@ -177,6 +178,23 @@ pub enum ConsoleError {
     /// The login of a new account is taken (by any school's account).
     #[error("the login is taken")]
     LoginTaken,
+    /// A line of an imported file is refused (nothing is kept).
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    /// The imported file has more rows than [`IMPORT_MAX_ROWS`].
+    #[error("too many rows to import")]
+    TooManyRows,
+    /// The imported file would create more accounts than
+    /// [`IMPORT_MAX_CREATED`] (the CLI has no such limit).
+    #[error("too many accounts to create")]
+    TooManyCreated,
+    /// No previewed import under this key for this administrator: used,
+    /// expired or never made.
+    #[error("no such import preview")]
+    PreviewGone,
+    /// The accounts changed since the preview: it no longer holds.
+    #[error("the accounts changed since the preview")]
+    PreviewStale,
     #[error(transparent)]
     Core(#[from] Error),
 }
@@ -575,6 +593,102 @@ impl StateChange {
             StateChange::Enable => "enable",
         }
     }
+}
+
+/// Rows of a file imported from the console, at most.
+pub const IMPORT_MAX_ROWS: usize = 2000;
+/// Accounts created by one import from the console, at most (more with
+/// `idp account import`).
+pub const IMPORT_MAX_CREATED: usize = 500;
+/// How long a previewed import can be confirmed.
+pub const IMPORT_MINUTES: i64 = 15;
+
+/// A previewed import, kept for its administrator until confirmed.
+#[derive(Serialize, Deserialize)]
+struct KeptPlan {
+    admin_id: i64,
+    until: DateTime<Utc>,
+    plan: Plan,
+}
+
+/// What a confirmed import did; the letters of the created accounts are
+/// kept under `letters` (none when nothing was created).
+#[derive(Debug)]
+pub struct ImportDone {
+    pub created: Vec<Letter>,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub letters: Option<String>,
+}
+
+impl Console {
+    /// Reads `file` and compares it with the accounts, writing nothing:
+    /// every row must belong to the administrator's schools
+    /// ([`crate::import::plan`]), within [`IMPORT_MAX_ROWS`] and
+    /// [`IMPORT_MAX_CREATED`]. Returns the plan and the single-use key
+    /// under which [`Console::import_confirm`] applies it, for
+    /// [`IMPORT_MINUTES`] and this administrator only. A preview counts as
+    /// a search (it tells whether logins are taken).
+    pub async fn import_preview(&self, admin: &Administrator, file: &[u8]) -> ConsoleResult<(Plan, String)> {
+        let rows = crate::import::parse(file)?;
+        if rows.len() > IMPORT_MAX_ROWS {
+            return Err(ConsoleError::TooManyRows);
+        }
+        let key = format!("gestion-recherche:{}", admin.account.id);
+        if self.limiter.hit(&key, std::time::Duration::from_secs(60)).await? > SEARCHES_PER_MINUTE {
+            return Err(ConsoleError::Throttled);
+        }
+        let existing = crate::import::existing(self.accounts.as_ref(), &rows).await?;
+        let plan = crate::import::plan(rows, &existing, &admin.scope)?;
+        if plan.created() > IMPORT_MAX_CREATED {
+            return Err(ConsoleError::TooManyCreated);
+        }
+        let code = crate::secret::random_token(32)?;
+        let until = self.clock.now() + Duration::minutes(IMPORT_MINUTES);
+        let kept = KeptPlan { admin_id: admin.account.id, until, plan };
+        let record = serde_json::to_string(&kept).map_err(Error::Json)?;
+        let ttl = std::time::Duration::from_secs(60 * (IMPORT_MINUTES as u64 + 5));
+        self.ephemeral.put(&import_key(&code), record, ttl).await?;
+        Ok((kept.plan, code))
+    }
+
+    /// Applies the import previewed under `code`, once: all or nothing,
+    /// audited as `import` with its counts. [`ConsoleError::PreviewGone`]
+    /// when the key was used, has expired or is another administrator's;
+    /// [`ConsoleError::PreviewStale`] when the accounts changed since the
+    /// preview (nothing is written).
+    pub async fn import_confirm(&self, admin: &Administrator, code: &str) -> ConsoleResult<ImportDone> {
+        let json = self.ephemeral.take(&import_key(code)).await?.ok_or(ConsoleError::PreviewGone)?;
+        let plan = match serde_json::from_str::<KeptPlan>(&json) {
+            Ok(kept) if kept.admin_id == admin.account.id && self.clock.now() <= kept.until => kept.plan,
+            _ => return Err(ConsoleError::PreviewGone),
+        };
+        let applied = match crate::import::apply(&plan, self.accounts.as_ref(), self.hashing.as_ref()).await {
+            Err(Error::Conflict(_)) => return Err(ConsoleError::PreviewStale),
+            applied => applied?,
+        };
+        let detail =
+            format!("created={} updated={} unchanged={}", applied.created.len(), applied.updated, applied.unchanged);
+        self.audit(admin, "import", "", &detail).await?;
+        let created: Vec<Letter> = applied
+            .created
+            .into_iter()
+            .map(|c| Letter {
+                login: c.login.to_string(),
+                display_name: c.display_name,
+                provisional_password: c.provisional_password,
+            })
+            .collect();
+        let letters = match created.is_empty() {
+            true => None,
+            false => Some(self.keep_letters(admin, created.clone()).await?),
+        };
+        Ok(ImportDone { created, updated: applied.updated, unchanged: applied.unchanged, letters })
+    }
+}
+
+fn import_key(code: &str) -> String {
+    crate::lifecycle::key("gestion-import", code)
 }
 
 fn letters_key(code: &str) -> String {

@@ -11,7 +11,8 @@
 //! pseudonym ports live with their records ([`proxy::ProxyTicketStore`],
 //! [`pseudonym::PseudonymStore`]). [`ent`] knows the SDET directory
 //! attributes, [`access`] the per-service rules, [`release`] the release
-//! rules (renaming, shapes). The OpenID Connect clients, keys, codes and
+//! rules (renaming, shapes), [`import`] the school's CSV import (shared by
+//! the CLI and the help desk console). The OpenID Connect clients, keys, codes and
 //! grants with their ports are in [`oidc`].
 //!
 //! For the account life cycle, also [`ports::EphemeralStore`], [`ports::AccountSecurityRepository`]
@@ -39,6 +40,7 @@ pub mod auth;
 pub mod clock;
 pub mod ent;
 pub mod error;
+pub mod import;
 pub mod oidc;
 pub mod password;
 pub mod ports;

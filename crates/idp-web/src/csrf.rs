@@ -11,10 +11,13 @@
 //! not the server's (absent headers are allowed: older browsers and plain
 //! HTTP clients send none). Written here rather than taken from a crate
 //! because it is a few lines over the cookie jar we already use and needs
-//! no server-side state.
+//! no server-side state. A `multipart/form-data` form (a file upload) is
+//! checked the same way by [`CsrfMultipart`], its token being one of its
+//! parts.
 
+use axum::extract::multipart::{Multipart, MultipartError};
 use axum::extract::{FromRequest, Request};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum_extra::extract::cookie::CookieJar;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -104,6 +107,70 @@ impl<T: DeserializeOwned> FromRequest<AppState> for CsrfForm<T> {
             return Err(WebError::FormExpired);
         }
         serde_urlencoded::from_bytes(&body).map(CsrfForm).map_err(|_| bad_form())
+    }
+}
+
+/// A POST `multipart/form-data` form whose CSRF token (the part
+/// `csrf_token`) matched the cookie's and that came from the server's own
+/// pages, read whole within the route's body limit (`DefaultBodyLimit`):
+/// a body over it is refused as [`WebError::TooLarge`], before the handler
+/// runs, like any other form without its token.
+pub struct CsrfMultipart(pub MultipartForm);
+
+/// The parts of a multipart form: text fields and files, by name.
+#[derive(Default)]
+pub struct MultipartForm {
+    fields: Vec<(String, String)>,
+    files: Vec<(String, axum::body::Bytes)>,
+}
+
+impl MultipartForm {
+    /// The first text field `name` (empty when absent).
+    pub fn text(&self, name: &str) -> &str {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+    }
+
+    /// The content of the first file part `name`.
+    pub fn file(&self, name: &str) -> Option<&[u8]> {
+        self.files.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_ref())
+    }
+}
+
+impl FromRequest<AppState> for CsrfMultipart {
+    type Rejection = WebError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, WebError> {
+        let config = &state.config;
+        let jar = CookieJar::from_headers(request.headers());
+        if cross_site(request.headers(), config) {
+            return Err(WebError::FormExpired);
+        }
+        let mut multipart = Multipart::from_request(request, state).await.map_err(|_| bad_form())?;
+        let mut form = MultipartForm::default();
+        while let Some(field) = multipart.next_field().await.map_err(unreadable)? {
+            let name = field.name().unwrap_or_default().to_owned();
+            let is_file = field.file_name().is_some();
+            let bytes = field.bytes().await.map_err(unreadable)?;
+            if is_file {
+                form.files.push((name, bytes));
+            } else {
+                form.fields.push((name, String::from_utf8(bytes.to_vec()).map_err(|_| bad_form())?));
+            }
+        }
+        if !verify(&jar, config, Some(form.text("csrf_token"))) {
+            return Err(WebError::FormExpired);
+        }
+        Ok(CsrfMultipart(form))
+    }
+}
+
+fn unreadable(e: MultipartError) -> WebError {
+    match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => WebError::TooLarge {
+            message: "Le fichier envoyé dépasse la taille autorisée. Enregistrez un fichier plus petit, ou \
+                      découpez-le en plusieurs fichiers, puis recommencez.",
+        },
+        _ => bad_form(),
     }
 }
 

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     FormExpired,
     /// WEB0005: a form body that does not parse.
     BadForm,
+    /// WEB0006: an uploaded file over the size limit.
+    TooLarge,
     /// CAS0002: the `service` is not registered (or not a valid URL).
     ServiceNotAllowed,
     /// CAS0003: the login's `method` is neither GET nor POST.
@@ -56,6 +58,7 @@ impl ErrorCode {
             ErrorCode::Serialize => "WEB0003",
             ErrorCode::FormExpired => "WEB0004",
             ErrorCode::BadForm => "WEB0005",
+            ErrorCode::TooLarge => "WEB0006",
             ErrorCode::ServiceNotAllowed => "CAS0002",
             ErrorCode::UnsupportedMethod => "CAS0003",
             ErrorCode::UnknownClient => "OIDC0001",
@@ -98,6 +101,9 @@ pub enum WebError {
     /// site): nothing is done, the person reloads the page.
     #[error("WEB0004 form expired")]
     FormExpired,
+    /// An uploaded file over the size limit: nothing is read further.
+    #[error("WEB0006 too large")]
+    TooLarge { message: &'static str },
     /// The `service` of a CAS request is not registered: refused, and never
     /// redirected to.
     #[error("{code} service not allowed: {detail}")]
@@ -129,6 +135,7 @@ impl WebError {
             WebError::NotFound => (None, None),
             WebError::BadRequest { code, .. } => (Some(*code), None),
             WebError::FormExpired => (Some(ErrorCode::FormExpired), None),
+            WebError::TooLarge { .. } => (Some(ErrorCode::TooLarge), None),
             WebError::ServiceNotAllowed { code, detail }
             | WebError::Conflict { code, detail }
             | WebError::Unavailable { code, detail }
@@ -149,6 +156,7 @@ impl WebError {
                 "Page expirée",
                 "Cette page a expiré. Veuillez revenir en arrière, recharger la page et recommencer.",
             ),
+            WebError::TooLarge { message } => (StatusCode::PAYLOAD_TOO_LARGE, "Fichier trop volumineux", message),
             WebError::ServiceNotAllowed { .. } => (
                 StatusCode::FORBIDDEN,
                 "Application non autorisée",

@@ -44,9 +44,10 @@ use tower_http::timeout::TimeoutLayer;
 
 pub use state::AppState;
 
-/// The whole HTTP application.
+/// The whole HTTP application. Request bodies are limited to 64 KiB,
+/// except the console's file upload, which sets its own limit.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let forms = Router::new()
         .route("/", get(|| async { axum::response::Redirect::to("/cas/login") }))
         .merge(cas::routes())
         .merge(oidc::routes(&state))
@@ -66,9 +67,12 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/static/{theme}/{*path}", get(views::static_file))
+        .layer(RequestBodyLimitLayer::new(64 * 1024));
+    Router::new()
+        .merge(forms)
+        .merge(gestion::import::upload_routes())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), security::headers))
-        .layer(RequestBodyLimitLayer::new(64 * 1024))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::SERVICE_UNAVAILABLE, Duration::from_secs(30)))
         .layer(axum::middleware::from_fn(access::log))
         .with_state(state)

@@ -331,7 +331,10 @@ async fn account(
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let report = crate::import::import(&bytes, stores).await?;
             print!("{}", report.csv);
-            eprintln!("{} account(s) created, {} updated", report.created, report.updated);
+            eprintln!(
+                "{} account(s) created, {} updated, {} unchanged",
+                report.created, report.updated, report.unchanged
+            );
             Ok(())
         }
         AccountCommand::Reset { login } => {

@@ -124,7 +124,7 @@ pub async fn show_letters(
 }
 
 /// The page of a sensitive action refused for want of the password.
-fn confirm_refused(state: &AppState, jar: CookieJar, e: ConsoleError) -> Result<Response, WebError> {
+pub(super) fn confirm_refused(state: &AppState, jar: CookieJar, e: ConsoleError) -> Result<Response, WebError> {
     let ConsoleError::PasswordNeeded = e else { return Err(e.into()) };
     let ctx = context! {
         title => "Confirmation nécessaire",

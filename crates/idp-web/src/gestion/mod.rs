@@ -1,6 +1,7 @@
 //! `/gestion/`: the school help desk, on the SSO session. An administrator
 //! (a role given by `idp admin grant`) finds the accounts of their schools,
-//! resets them and prints first-login letters. The rules (which accounts
+//! resets them, prints first-login letters and imports the school's CSV
+//! file (`import.rs`, with a preview). The rules (which accounts
 //! an administrator sees, when the password is asked again) are those of
 //! [`idp_core::admin::Console`]; the handlers here map its outcomes to
 //! pages. An account outside the administrator's schools is answered as a
@@ -8,6 +9,7 @@
 
 pub mod account;
 pub mod create;
+pub mod import;
 pub mod letter;
 
 use axum::Router;
@@ -33,8 +35,16 @@ use crate::params::Params;
 use crate::state::AppState;
 
 /// The console's templates (checked at start).
-pub const TEMPLATES: &[&str] =
-    &["gestion.html", "gestion_compte.html", "gestion_lettres.html", "gestion_tableau.html", "gestion_nouveau.html"];
+pub const TEMPLATES: &[&str] = &[
+    "gestion.html",
+    "gestion_compte.html",
+    "gestion_lettres.html",
+    "gestion_tableau.html",
+    "gestion_nouveau.html",
+    "gestion_import.html",
+    "gestion_import_apercu.html",
+    "gestion_import_fait.html",
+];
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -42,6 +52,8 @@ pub fn routes() -> Router<AppState> {
         .route("/gestion/", get(search))
         .route("/gestion/tableau-de-bord", get(dashboard))
         .route("/gestion/nouveau-compte", get(create::form).post(create::create))
+        .route("/gestion/import", get(import::form))
+        .route("/gestion/import/confirmer", post(import::confirm))
         .route("/gestion/compte/{login}", get(account::show))
         .route("/gestion/compte/{login}/reinitialiser", post(account::reset))
         .route("/gestion/compte/{login}/etat", post(account::change_state))
