@@ -17,6 +17,7 @@ mod m20261201_500001_oidc_subject_type;
 mod m20261202_000001_server_secrets;
 mod m20261202_100001_cache_versions;
 mod m20261202_600001_admin;
+mod m20261203_000001_second_factor;
 mod m20261203_000002_saml_sps;
 
 /// The ordered list of migrations.
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000001_server_secrets::Migration),
             Box::new(m20261202_100001_cache_versions::Migration),
             Box::new(m20261202_600001_admin::Migration),
+            Box::new(m20261203_000001_second_factor::Migration),
             Box::new(m20261203_000002_saml_sps::Migration),
         ]
     }

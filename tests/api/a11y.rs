@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use idp_core::account::Profile;
 use serde_json::json;
 
-use crate::helpers::{TestApp, npm_ready, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, npm_ready, spawn_app_with};
 
 pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -33,9 +33,15 @@ async fn pages_meet_wcag_21_aa_on_phone_and_desktop() {
     let dir = tokio::task::spawn_blocking(|| npm_ready("tests/a11y")).await.unwrap();
 
     // The theme in use by default (touraine-eschool), then the plain one.
-    let themed = spawn_app().await;
+    // The profile `autre` must use a second factor: its enrolment at login.
+    let mfa = |s: &mut idp::settings::Settings| s.mfa.required_for = vec!["autre".into()];
+    let themed = spawn_app_with(mfa).await;
     check_pages(&themed, &dir, "touraine-eschool").await;
-    let plain = spawn_app_with(|s| s.theme = "default".into()).await;
+    let plain = spawn_app_with(|s| {
+        mfa(s);
+        s.theme = "default".into();
+    })
+    .await;
     check_pages(&plain, &dir, "default").await;
 }
 
@@ -85,6 +91,7 @@ async fn check_pages(app: &TestApp, dir: &Path, theme: &str) {
         }),
     ];
     pages.extend(console_pages(form));
+    pages.extend(second_factor_pages(app, form).await);
     // The account pages come from another piece of work: checked once they
     // exist, so this test passes before and after they land.
     let mut absent = vec![];
@@ -196,6 +203,33 @@ fn console_pages(form: &str) -> Vec<serde_json::Value> {
             "then": "/gestion/compte/a11y.classe",
             "submit": "Réinitialiser",
             "expect": "a[href^='/gestion/lettres/']",
+        }),
+    ]
+}
+
+/// The second factor's pages: the code asked at login (an account with
+/// TOTP), the enrolment at login (a profile the policy names), the
+/// section of Mon compte with its enrolment form.
+async fn second_factor_pages(app: &TestApp, form: &str) -> Vec<serde_json::Value> {
+    app.active_account("a11y.totp", "Bonjour-2026!", Profile::Personnel).await;
+    app.active_account("a11y.autre", "Bonjour-2026!", Profile::Autre).await;
+    let login = idp_core::account::Login::parse("a11y.totp").unwrap();
+    let account = app.stores.accounts.find_by_login(&login).await.unwrap().unwrap();
+    let secret = idp_core::second_factor::TotpSecret::generate().unwrap();
+    app.stores.second_factors.set_totp(account.id, &secret, 0, &[], chrono::Utc::now()).await.unwrap();
+    let totp = json!({ "username": "a11y.totp", "password": "Bonjour-2026!" });
+    let autre = json!({ "username": "a11y.autre", "password": "Bonjour-2026!" });
+    let eleve = json!({ "username": "a11y.eleve", "password": "Bonjour-2026!" });
+    vec![
+        json!({ "name": "code de vérification", "path": form, "login": totp, "expect": "label[for=code]" }),
+        json!({ "name": "validation en deux étapes obligatoire", "path": form, "login": autre, "expect": "#cle-secrete" }),
+        json!({
+            "name": "mon compte : validation en deux étapes",
+            "path": form,
+            "login": eleve,
+            "then": "/compte/deux-etapes",
+            "status": 200,
+            "expect": "#cle-secrete",
         }),
     ]
 }

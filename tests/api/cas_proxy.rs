@@ -354,6 +354,7 @@ async fn the_redis_proxy_store_ties_pgts_to_their_session_and_takes_pts_once() {
             authenticated_at: now,
             from_new_login: false,
             expires_at: now,
+            amr: Vec::new(),
         },
         proxies: vec!["https://portail.example.test/pgt".into()],
     };

@@ -388,6 +388,7 @@ async fn redis_tickets_are_taken_by_exactly_one_of_two_concurrent_takers() {
             authenticated_at: now,
             from_new_login: round % 2 == 0,
             expires_at: now + chrono::Duration::seconds(10),
+            amr: Vec::new(),
         };
         one.put(&ticket, Duration::from_secs(10)).await.unwrap();
         let (t1, t2) = (one.clone(), two.clone());
@@ -419,6 +420,7 @@ async fn redis_sessions_are_indexed_by_account_for_ending_them_all() {
         authenticated_at: now,
         last_used_at: now,
         upstream: None,
+        amr: Vec::new(),
     };
     for (id, account) in [("TGT-a", 7), ("TGT-b", 7), ("TGT-c", 8)] {
         sessions.create(&session(id, account), Duration::from_secs(60)).await.unwrap();
@@ -478,12 +480,13 @@ async fn redis_reauthentication_keeps_the_session_and_its_services_and_extends_t
         authenticated_at: start,
         last_used_at: start,
         upstream: None,
+        amr: Vec::new(),
     };
     sessions.create(&session, Duration::from_secs(5)).await.unwrap();
     let service = SessionService { ticket: "ST-1".into(), service_url: SERVICE.into(), service_id: "cdt".into() };
     sessions.add_service("TGT-r", service.clone()).await.unwrap();
     let later = start + chrono::Duration::seconds(30);
-    let again = sessions.reauthenticate("TGT-r", later, Duration::from_secs(600)).await.unwrap().unwrap();
+    let again = sessions.reauthenticate("TGT-r", later, None, Duration::from_secs(600)).await.unwrap().unwrap();
     assert_eq!((again.authenticated_at, again.last_used_at), (later, later));
     let redis = redis::Client::open(url.as_str()).unwrap();
     let mut c = redis.get_multiplexed_async_connection().await.unwrap();
@@ -493,7 +496,7 @@ async fn redis_reauthentication_keeps_the_session_and_its_services_and_extends_t
     }
     let (_, services) = sessions.remove("TGT-r").await.unwrap().unwrap();
     assert_eq!(services, vec![service]);
-    assert!(sessions.reauthenticate("TGT-r", later, Duration::from_secs(600)).await.unwrap().is_none());
+    assert!(sessions.reauthenticate("TGT-r", later, None, Duration::from_secs(600)).await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -31,6 +31,10 @@ pub fn test_settings(data_dir: &Path) -> Settings {
         data_dir: data_dir.to_path_buf(),
         argon2: CHEAP_ARGON2,
         public_url: Some("http://127.0.0.1".into()),
+        // No second factor required: the tests of other features log
+        // administrators in with a password; tests/api/second_factor.rs
+        // sets the policy it checks.
+        mfa: idp_core::second_factor::MfaPolicy { required_for: Vec::new() },
         ..Settings::default()
     }
 }

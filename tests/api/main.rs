@@ -32,6 +32,7 @@ mod password_meter;
 mod router;
 mod saml_idp;
 mod saml_layer;
+mod second_factor;
 mod serving;
 mod slo;
 mod smtp;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use idp_core::access::{AccessRule, ServicePolicy};
 use idp_core::account::{Login, Profile};
+use idp_core::clock::Clock;
 use idp_core::saml_sp::{NameIdKind, SamlSp};
 use idp_core::service::ServiceId;
 use serde_json::Value;
@@ -143,6 +144,11 @@ async fn the_gar_gets_a_signed_encrypted_assertion_with_ido_uai_pro_and_sso_reus
     assert_eq!(values(&answer, "UAI"), ["0370001A", "0370002B"]);
     assert_eq!(values(&answer, "PRO"), ["National_ELV"]);
     assert!(answer["in_response_to"].as_str().unwrap().starts_with("id"), "{answer}");
+    assert_eq!(
+        answer["authn_context"],
+        serde_json::json!(["urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"]),
+        "a password alone"
+    );
 
     // With the session: straight to the response, the same persistent id.
     let again = through_login(&ent, sp_redirect(&ent, &gar, "binding=redirect&unsigned=1").await).await;
@@ -531,4 +537,44 @@ async fn an_sp_ends_the_session_by_soap_and_gets_a_signed_soap_logout_response()
     .await;
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("soap:Fault"), "{body}");
+}
+
+/// A login with the second factor: the code page comes after the password,
+/// before any assertion, and the assertion says `TimeSyncToken`.
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_second_factor_the_assertion_says_time_sync_token() {
+    let ent = spawn_app().await;
+    zoe(&ent).await;
+    let login = Login::parse("zoe.martin").unwrap();
+    let id = ent.stores.accounts.find_by_login(&login).await.unwrap().unwrap().id;
+    let secret = idp_core::second_factor::TotpSecret::generate().unwrap();
+    ent.stores.second_factors.set_totp(id, &secret, 0, &[], chrono::Utc::now()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (gar, metadata, _sp) = start_sp(&ent, dir.path(), "gar", &[]).await;
+    ent.stores.saml_sps.add(registration("gar", &metadata, NameIdKind::Persistent, false)).await.unwrap();
+
+    let first = sp_redirect(&ent, &gar, "binding=redirect").await;
+    let to_login = path_and_query(first.location.as_deref().unwrap());
+    let page = result(ent.client.get(ent.url(&format!("{to_login}&profile=eleve-parent"))).send().await.unwrap()).await;
+    let mut form = crate::helpers::hidden_inputs(&page.body);
+    form.push(("username".into(), "zoe.martin".into()));
+    form.push(("password".into(), PASSWORD.into()));
+    let code_page = result(ent.client.post(ent.url("/cas/login")).form(&form).send().await.unwrap()).await;
+    assert_eq!(code_page.status, 200, "the code before any assertion: {}", code_page.body);
+    assert!(!code_page.body.contains("SAMLResponse"));
+    let totp = totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 0, 30, secret.expose().to_vec()).unwrap();
+    let mut form = crate::helpers::hidden_inputs(&code_page.body);
+    form.retain(|(k, _)| k == "csrf_token" || k == "jeton");
+    form.push(("code".into(), totp.generate(ent.clock.now().timestamp() as u64)));
+    let back = result(ent.client.post(ent.url("/cas/login/code")).form(&form).send().await.unwrap()).await;
+    assert_eq!(back.status, 303, "{}", back.body);
+    let response = through_login(&ent, back).await;
+    let (status, answer) = post_to_sp(&gar, &response).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["authn_context"],
+        serde_json::json!(["urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken"]),
+        "{answer}"
+    );
+    assert!(values(&answer, "authenticationMethod").is_empty(), "not a released attribute: {answer}");
 }

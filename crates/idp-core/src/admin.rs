@@ -347,7 +347,7 @@ impl Console {
         }
         let left = session.authenticated_at + Duration::hours(8) - self.clock.now();
         let ttl = left.to_std().unwrap_or(std::time::Duration::from_secs(60));
-        self.sessions.reauthenticate(session.id.expose(), self.clock.now(), ttl).await?;
+        self.sessions.reauthenticate(session.id.expose(), self.clock.now(), None, ttl).await?;
         Ok(())
     }
 
@@ -461,7 +461,10 @@ impl Console {
         Err(Error::Conflict(format!("account '{}' keeps changing", account.login)))
     }
 
-    async fn audit(&self, admin: &Administrator, action: &str, target: &str, detail: &str) -> Result<()> {
+    /// Writes `action` on `target` by `admin` to the console's audit trail
+    /// (also for actions of other services, such as removing a second
+    /// factor).
+    pub async fn audit(&self, admin: &Administrator, action: &str, target: &str, detail: &str) -> Result<()> {
         self.admins
             .record(&AuditEntry {
                 at: self.clock.now(),

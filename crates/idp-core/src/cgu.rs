@@ -40,6 +40,9 @@ pub struct ResumeTarget {
     /// The upstream identity provider that asserted the identity, if any.
     #[serde(default)]
     pub upstream: Option<String>,
+    /// How the person logged in (`amr`), for the session that opens.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// A login waiting for the acceptance of the terms of use.

@@ -49,6 +49,7 @@ pub mod pseudonym;
 pub mod query;
 pub mod release;
 pub mod saml_sp;
+pub mod second_factor;
 pub mod secret;
 pub mod service;
 pub mod session;

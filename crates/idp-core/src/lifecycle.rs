@@ -131,6 +131,8 @@ pub enum MailKind {
     /// To the previous address: the recovery address was replaced by
     /// `new_address` (masked).
     AddressReplaced { new_address: String },
+    /// The person's second factor was removed by the help desk.
+    SecondFactorRemoved,
 }
 
 /// Why a step of a flow is refused. Each maps to a French message.

@@ -97,7 +97,7 @@ impl Lifecycle {
     /// The current password, checked before any change of what recovers
     /// the account (someone at an unattended, logged-in computer must not
     /// be able to set their own address or answers). Throttled as a login.
-    async fn check_current_password(&self, account: &Account, current: &str, source: &str) -> FlowResult<()> {
+    pub async fn check_current_password(&self, account: &Account, current: &str, source: &str) -> FlowResult<()> {
         let login = account.login.as_str();
         if self.throttle.attempt(ThrottleKind::Password, login, source).await? == Admission::Refused {
             return Err(FlowError::Throttled);

@@ -206,6 +206,9 @@ pub struct AuthorizationCode {
     pub code_challenge: Option<String>,
     pub auth_time: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// The session's `amr` (the ID token's `amr` and `acr`).
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// What one authorization gave a client: the access tokens, the refresh
@@ -236,6 +239,9 @@ pub struct Grant {
     /// Survives the end of the SSO session (`offline_access`).
     pub offline: bool,
     pub expires_at: DateTime<Utc>,
+    /// The session's `amr` at the authorization.
+    #[serde(default)]
+    pub amr: Vec<String>,
 }
 
 /// How many rotated-out refresh token hashes a grant keeps for reuse

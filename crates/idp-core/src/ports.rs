@@ -103,7 +103,13 @@ pub trait SessionStore: Send + Sync {
     /// person (`renew`, a service without single sign-on): both instants
     /// become `at` and the session lives `ttl` from now, keeping its
     /// services. None when the session is gone.
-    async fn reauthenticate(&self, id: &str, at: DateTime<Utc>, ttl: Duration) -> Result<Option<SsoSession>>;
+    async fn reauthenticate(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        amr: Option<&[String]>,
+        ttl: Duration,
+    ) -> Result<Option<SsoSession>>;
     /// The ids of the live sessions of an account (to end them all when its
     /// password is reset or changed, with single logout).
     async fn sessions_of(&self, account_id: i64) -> Result<Vec<String>>;
@@ -264,6 +270,17 @@ pub enum AuditEvent {
         login: String,
         client: String,
         grant: &'static str,
+    },
+    /// A second factor enrolled (`kind`: `totp`, `passkey`).
+    SecondFactorEnrolled {
+        login: String,
+        kind: &'static str,
+    },
+    /// Every second factor of `login` removed, by `by` (the person, an
+    /// administrator's login, or `idp` for the CLI).
+    SecondFactorRemoved {
+        login: String,
+        by: String,
     },
     /// A token request refused with an OAuth error code.
     TokenRefused {

@@ -100,6 +100,11 @@ pub struct SsoSession {
     /// session is ended too at logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
+    /// How the person logged in (`pwd`, `otp`, `hwk`: see
+    /// [`crate::second_factor`]); empty for an upstream's login and for
+    /// sessions stored before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 impl SsoSession {
@@ -203,6 +208,9 @@ pub struct ServiceTicket {
     /// True only for the ticket issued right after an interactive login.
     pub from_new_login: bool,
     pub expires_at: DateTime<Utc>,
+    /// The session's `amr` when the ticket was issued.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
 }
 
 /// Length of the random part of tickets and session ids (≈ 238 bits).
@@ -242,6 +250,7 @@ mod id_tests {
             authenticated_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
             last_used_at: chrono::DateTime::<Utc>::UNIX_EPOCH,
             upstream: None,
+            amr: Vec::new(),
         };
         assert!(!format!("{session:?}").contains(session.id.expose()));
         let entry = SessionService::cas("cdt", "https://cdt.example/", &whole);

@@ -70,6 +70,8 @@ pub enum ThrottleKind {
     SecretAnswers,
     /// Requests of a reset link by e-mail (forgotten password).
     ResetByEmail,
+    /// Second-factor codes (TOTP or recovery codes).
+    SecondFactor,
 }
 
 impl ThrottleKind {
@@ -78,6 +80,7 @@ impl ThrottleKind {
             ThrottleKind::Password => "login",
             ThrottleKind::SecretAnswers => "questions",
             ThrottleKind::ResetByEmail => "forgot",
+            ThrottleKind::SecondFactor => "mfa",
         }
     }
 }

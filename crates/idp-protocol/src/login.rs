@@ -7,6 +7,9 @@
 //! 1. the credentials are checked (local password today; an upstream
 //!    identity provider tomorrow: both give an [`Identified`] account);
 //! 2. the login is recorded in the account's history;
+//!    after a password, the second factor is asked when one is enrolled,
+//!    or enrolled first when the policy requires one
+//!    ([`LoginPipeline::with_code`], [`LoginPipeline::enrol_at_login`]);
 //! 3. a new charter (CGU) must be accepted before anything else: no session,
 //!    no ticket until then ([`LoginPipeline::resume_after_cgu`] goes on);
 //! 4. the SSO session opens (or the same person's live one is kept);
@@ -25,6 +28,7 @@ use idp_core::account::{Account, AccountState, Profile};
 use idp_core::auth::{Authenticator, LoginOutcome};
 use idp_core::cgu::ResumeTarget;
 use idp_core::lifecycle::{FlowError, Lifecycle};
+use idp_core::second_factor::{AMR_OTP, AMR_PASSWORD, Check, Confirmation, SecondFactor, TotpOffer};
 use idp_core::secret::Secret;
 use idp_core::service::{Service, ServiceUrl};
 use idp_core::session::{SsoSession, TicketId};
@@ -87,13 +91,14 @@ impl LoginRequest {
         !self.renew && self.service.as_ref().is_none_or(|(_, s)| s.policy.sso_enabled)
     }
 
-    fn resume_target(&self, fresh: bool, upstream: Option<&str>) -> ResumeTarget {
+    fn resume_target(&self, fresh: bool, upstream: Option<&str>, amr: &[String]) -> ResumeTarget {
         ResumeTarget {
             service: self.service_url().map(str::to_owned),
             renew: self.renew,
             post: self.method == ResponseMethod::Post,
             fresh,
             upstream: upstream.map(str::to_owned),
+            amr: amr.to_vec(),
         }
     }
 }
@@ -121,6 +126,24 @@ impl Identified {
             Identified::Upstream { upstream, .. } => Some(upstream),
         }
     }
+
+    /// The session's `amr` before any second factor: `pwd` for a password,
+    /// none for an upstream's login (its own methods are not known).
+    fn amr(&self) -> Vec<String> {
+        match self {
+            Identified::Password(_) => vec![AMR_PASSWORD.to_owned()],
+            Identified::Upstream { .. } => Vec::new(),
+        }
+    }
+}
+
+/// Why a second-factor code was refused; the code page is shown again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeRefusal {
+    /// Wrong, already used, or a spent recovery code.
+    Wrong,
+    /// Too many attempts.
+    Throttled,
 }
 
 /// Where the browser goes after `/cas/logout`.
@@ -170,6 +193,17 @@ pub enum LoginNext {
     AskCgu { token: String, refused: bool },
     /// The pending charter acceptance is unknown, spent or expired.
     CguExpired,
+    /// The password was right; the second factor is asked (`token` names
+    /// the pending login; `passkey`: a passkey may be used instead).
+    AskCode { token: String, refused: Option<CodeRefusal>, passkey: bool },
+    /// The password was right and the policy requires a second factor that
+    /// is not enrolled: the TOTP enrolment, before anything else.
+    MustEnrol { token: String, offer: Box<TotpOffer>, refused: Option<CodeRefusal> },
+    /// Enrolled at login: the recovery codes, shown once, then `token`
+    /// goes on with the login.
+    ShowRecoveryCodes { token: String, codes: Vec<String> },
+    /// The pending second-factor step is unknown, spent or expired.
+    CodeExpired,
     /// The service's access rules leave this person out.
     Denied { service: Box<Service>, denial: Denial },
     /// The provisional password was right: the account must be activated
@@ -212,11 +246,18 @@ pub struct LoginPipeline {
     auth: Arc<Authenticator>,
     lifecycle: Arc<Lifecycle>,
     upstreams: Arc<Upstreams>,
+    second_factor: Arc<SecondFactor>,
 }
 
 impl LoginPipeline {
-    pub fn new(cas: Arc<Cas>, auth: Arc<Authenticator>, lifecycle: Arc<Lifecycle>, upstreams: Arc<Upstreams>) -> Self {
-        Self { cas, auth, lifecycle, upstreams }
+    pub fn new(
+        cas: Arc<Cas>,
+        auth: Arc<Authenticator>,
+        lifecycle: Arc<Lifecycle>,
+        upstreams: Arc<Upstreams>,
+        second_factor: Arc<SecondFactor>,
+    ) -> Self {
+        Self { cas, auth, lifecycle, upstreams, second_factor }
     }
 
     /// `/cas/logout`: ends the session behind `tgc` (single logout to its
@@ -283,7 +324,7 @@ impl LoginPipeline {
         profile: Option<Profile>,
     ) -> Result<LoginStep> {
         let upstream = self.upstreams.get(id).ok_or(Error::UnknownUpstream)?;
-        Ok(match self.upstreams.start(upstream, request.resume_target(true, None), profile).await? {
+        Ok(match self.upstreams.start(upstream, request.resume_target(true, None, &[]), profile).await? {
             Started::Redirect(url) => LoginNext::ToUpstream { url },
             Started::Unreachable => LoginNext::UpstreamFailed { label: upstream.label.clone(), unreachable: true },
         }
@@ -400,7 +441,7 @@ impl LoginPipeline {
                 if let Some(url) = request.gateway.then(|| request.service_url()).flatten() {
                     return Ok(LoginNext::Gateway { url: url.to_owned() }.into());
                 }
-                let target = request.resume_target(false, session.upstream.as_deref());
+                let target = request.resume_target(false, session.upstream.as_deref(), &session.amr);
                 return self.ask_cgu(&account, session.authenticated_at, target).await;
             }
             return self.to_service(&session, &account, request, false).await;
@@ -456,11 +497,127 @@ impl LoginPipeline {
         if let Err(e) = self.lifecycle.security.record_login(account.id, now, source).await {
             tracing::warn!(error = %e, "cannot record the login in the history");
         }
-        if self.lifecycle.must_accept_cgu(account) {
-            return self.ask_cgu(account, now, request.resume_target(true, who.upstream())).await;
+        if let Identified::Password(_) = who
+            && let Some(step) = self.second_factor_step(request, account, now).await?
+        {
+            return Ok(step);
         }
-        let session = self.cas.open_session_via(account, tgc, now, who.upstream()).await?;
+        self.finish(request, account, now, who.upstream(), who.amr(), tgc).await
+    }
+
+    /// After the credentials and any second factor: the charter, then the
+    /// session (with its `amr`), access rules and ticket.
+    async fn finish(
+        &self,
+        request: &LoginRequest,
+        account: &Account,
+        authenticated_at: DateTime<Utc>,
+        upstream: Option<&str>,
+        amr: Vec<String>,
+        tgc: Option<&str>,
+    ) -> Result<LoginStep> {
+        if self.lifecycle.must_accept_cgu(account) {
+            return self.ask_cgu(account, authenticated_at, request.resume_target(true, upstream, &amr)).await;
+        }
+        let session = self.cas.open_session_via(account, tgc, authenticated_at, upstream, Some(&amr)).await?;
         self.opened(session, account, request, true).await
+    }
+
+    /// The second factor of a password login: asked when one is enrolled,
+    /// enrolled first when the policy requires one; `None` otherwise.
+    async fn second_factor_step(
+        &self,
+        request: &LoginRequest,
+        account: &Account,
+        now: DateTime<Utc>,
+    ) -> Result<Option<LoginStep>> {
+        let mfa = &self.second_factor;
+        let target = request.resume_target(true, None, &[]);
+        let enrolled = mfa.enrolled(account.id).await?;
+        if enrolled.any() {
+            let token = mfa.begin_login(account, now, target, None).await?;
+            return Ok(Some(LoginNext::AskCode { token, refused: None, passkey: enrolled.passkeys > 0 }.into()));
+        }
+        if !mfa.required(account).await? {
+            return Ok(None);
+        }
+        let offer = mfa.begin_totp(account).await?;
+        let token = mfa.begin_login(account, now, target, Some(offer.token.clone())).await?;
+        Ok(Some(LoginNext::MustEnrol { token, offer: Box::new(offer), refused: None }.into()))
+    }
+
+    /// `POST /cas/login/code`: the code typed (from `source`) for the
+    /// pending login `token`. Accepted, the login goes on.
+    pub async fn with_code(&self, token: &str, code: &str, source: &str, tgc: Option<&str>) -> Result<LoginStep> {
+        let mfa = &self.second_factor;
+        let Some((pending, account)) = mfa.pending_login(token).await?.filter(|(p, _)| p.enrolment.is_none()) else {
+            return Ok(LoginNext::CodeExpired.into());
+        };
+        let refused = match mfa.check(&account, code, source).await? {
+            Check::Accepted(factor) => {
+                let amr = vec![AMR_PASSWORD.to_owned(), factor.to_owned()];
+                return self.after_factor(token, account, amr, tgc).await;
+            }
+            Check::Wrong => CodeRefusal::Wrong,
+            Check::Throttled => CodeRefusal::Throttled,
+        };
+        let passkey = !mfa.repo.passkeys(pending.account_id).await?.is_empty();
+        Ok(LoginNext::AskCode { token: token.to_owned(), refused: Some(refused), passkey }.into())
+    }
+
+    /// `POST /cas/login/enrolement`: the first code of the enrolment the
+    /// policy requires. Accepted, the recovery codes are shown.
+    pub async fn enrol_at_login(&self, token: &str, code: &str, source: &str) -> Result<LoginStep> {
+        let mfa = &self.second_factor;
+        let Some((pending, account)) = mfa.pending_login(token).await? else {
+            return Ok(LoginNext::CodeExpired.into());
+        };
+        let Some(enrolment) = pending.enrolment.clone().filter(|_| pending.amr.is_none()) else {
+            return Ok(LoginNext::CodeExpired.into());
+        };
+        let refused = match mfa.confirm_totp(&account, &enrolment, code, source).await? {
+            Confirmation::Enrolled(codes) => {
+                mfa.passed(token, pending, vec![AMR_PASSWORD.to_owned(), AMR_OTP.to_owned()]).await?;
+                return Ok(LoginNext::ShowRecoveryCodes { token: token.to_owned(), codes }.into());
+            }
+            Confirmation::WrongCode => CodeRefusal::Wrong,
+            Confirmation::Throttled => CodeRefusal::Throttled,
+            Confirmation::Expired => return Ok(LoginNext::CodeExpired.into()),
+        };
+        let Some(offer) = mfa.pending_offer(&account, &enrolment).await? else {
+            return Ok(LoginNext::CodeExpired.into());
+        };
+        Ok(LoginNext::MustEnrol { token: token.to_owned(), offer: Box::new(offer), refused: Some(refused) }.into())
+    }
+
+    /// `POST /cas/login/codes-de-secours`: the recovery codes were shown;
+    /// the login enrolled at `token` goes on.
+    pub async fn after_enrolment(&self, token: &str, tgc: Option<&str>) -> Result<LoginStep> {
+        let Some((pending, account)) = self.second_factor.pending_login(token).await? else {
+            return Ok(LoginNext::CodeExpired.into());
+        };
+        match pending.amr {
+            Some(amr) => self.after_factor(token, account, amr, tgc).await,
+            None => Ok(LoginNext::CodeExpired.into()),
+        }
+    }
+
+    /// The pending login `token` passed its second factor: it goes on
+    /// where it stopped (charter, session, ticket).
+    async fn after_factor(
+        &self,
+        token: &str,
+        account: Account,
+        amr: Vec<String>,
+        tgc: Option<&str>,
+    ) -> Result<LoginStep> {
+        let Some(pending) = self.second_factor.take_login(token).await? else {
+            return Ok(LoginNext::CodeExpired.into());
+        };
+        let target = pending.target;
+        let method = if target.post { Some("POST") } else { None };
+        let request = self.request(target.service.as_deref(), target.renew, false, method).await?;
+        self.finish(&request, &account, pending.authenticated_at, None, amr, tgc).await
     }
 
     /// `POST /cas/login/cgu`: the answer to the charter of the pending login
@@ -478,7 +635,8 @@ impl LoginPipeline {
         let method = if target.post { Some("POST") } else { None };
         let request = self.request(target.service.as_deref(), target.renew, false, method).await?;
         let upstream = target.upstream.as_deref();
-        let session = self.cas.open_session_via(&account, tgc, pending.authenticated_at, upstream).await?;
+        let amr = Some(target.amr.as_slice());
+        let session = self.cas.open_session_via(&account, tgc, pending.authenticated_at, upstream, amr).await?;
         if let Some(upstream) = upstream {
             self.upstreams.id_token_to_session(upstream, token, session.id.expose(), self.cas.session_ttl()).await?;
         }

@@ -25,7 +25,11 @@ pub mod name_id {
 }
 
 const BASIC: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic";
-const PASSWORD_PROTECTED: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
+/// The `AuthnContextClassRef` of a login with a password over TLS.
+pub const PASSWORD_PROTECTED: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
+/// The `AuthnContextClassRef` of a login with a password and a one-time
+/// code of an authenticator application (time-based).
+pub const TIME_SYNC_TOKEN: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const RESPONDER: &str = "urn:oasis:names:tc:SAML:2.0:status:Responder";
 /// The second-level status of a refused login (`IsPassive` without session,
@@ -56,6 +60,8 @@ pub struct Subject<'a> {
     pub name_id_format: &'a str,
     pub session_index: &'a str,
     pub authn_instant: DateTime<Utc>,
+    /// How the person logged in ([`PASSWORD_PROTECTED`], [`TIME_SYNC_TOKEN`]).
+    pub authn_context_class: &'a str,
     pub attributes: &'a [(String, Vec<String>)],
 }
 
@@ -171,7 +177,7 @@ impl IdentityProvider {
             audience = escape(to.sp_entity_id),
             authn = format_time(subject.authn_instant),
             sindex = escape(subject.session_index),
-            class = PASSWORD_PROTECTED,
+            class = escape(subject.authn_context_class),
             statement = statement,
         );
         let doc = Document::parse(&assertion)?;

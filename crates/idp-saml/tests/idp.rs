@@ -64,6 +64,7 @@ fn a_signed_encrypted_response_reads_back_with_the_sp_key() {
         name_id_format: name_id::PERSISTENT,
         session_index: "_s1",
         authn_instant: now(),
+        authn_context_class: idp_saml::idp::PASSWORD_PROTECTED,
         attributes: &attributes,
     };
     let sp = sp();

@@ -33,6 +33,7 @@ fn session(i: usize) -> Result<(SsoSession, SessionService), Box<dyn std::error:
         authenticated_at: now,
         last_used_at: now,
         upstream: None,
+        amr: Vec::new(),
     };
     let ticket = TicketId::new("ST")?;
     let service = SessionService::cas("pronote", "https://0370001a.index-education.net/pronote/", ticket.expose());

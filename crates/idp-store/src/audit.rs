@@ -50,6 +50,12 @@ impl AuditLog for TracingAudit {
             AuditEvent::TokenRefused { client, grant, code } => {
                 tracing::info!(target: "idp::audit", %client, %grant, code, "oidc token request refused")
             }
+            AuditEvent::SecondFactorEnrolled { login, kind } => {
+                tracing::info!(target: "idp::audit", %login, kind, "second factor enrolled")
+            }
+            AuditEvent::SecondFactorRemoved { login, by } => {
+                tracing::warn!(target: "idp::audit", %login, %by, "second factor removed")
+            }
         }
     }
 }
@@ -82,6 +88,8 @@ fn shown(event: AuditEvent) -> AuditEvent {
         EmailValidated { login: l } => EmailValidated { login: login(l) },
         TokensIssued { login: l, client, grant } => TokensIssued { login: login(l), client: login(client), grant },
         TokenRefused { client, grant, code } => TokenRefused { client: login(client), grant: login(grant), code },
+        SecondFactorEnrolled { login: l, kind } => SecondFactorEnrolled { login: login(l), kind },
+        SecondFactorRemoved { login: l, by } => SecondFactorRemoved { login: login(l), by: login(by) },
     }
 }
 

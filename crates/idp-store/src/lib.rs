@@ -22,6 +22,8 @@
 //! - [`audit`]: the audit trail, as structured log events.
 //! - [`ephemeral`]: short-lived records of the account flows (memory, Redis).
 //! - [`security`]: secret questions, e-mail validation, login history.
+//! - [`second_factor`]: TOTP secrets (sealed by [`at_rest`]), recovery codes
+//!   and passkeys.
 //! - [`mail`]: the outbox (files) and the SMTP queue with retries.
 //!
 //! This crate knows nothing of HTTP routes, cookies, templates or protocol
@@ -46,6 +48,7 @@ pub mod proxy;
 pub mod pseudonyms;
 pub mod redis_store;
 pub mod saml_sps;
+pub mod second_factor;
 mod service_policy;
 pub mod services;
 

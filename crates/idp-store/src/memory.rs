@@ -142,12 +142,21 @@ impl SessionStore for MemorySessions {
         Ok(removed)
     }
 
-    async fn reauthenticate(&self, id: &str, at: DateTime<Utc>, ttl: Duration) -> Result<Option<SsoSession>> {
+    async fn reauthenticate(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        amr: Option<&[String]>,
+        ttl: Duration,
+    ) -> Result<Option<SsoSession>> {
         let now = Instant::now();
         let mut inner = lock(&self.inner);
         let Some((mut session, services)) = inner.map.remove(id, now) else { return Ok(None) };
         session.authenticated_at = at;
         session.last_used_at = at;
+        if let Some(amr) = amr {
+            session.amr = amr.to_vec();
+        }
         inner.insert(session.clone(), services, ttl, now);
         Ok(Some(session))
     }
@@ -213,6 +222,7 @@ mod tests {
             authenticated_at: at,
             last_used_at: at,
             upstream: None,
+            amr: Vec::new(),
         }
     }
 

@@ -189,10 +189,19 @@ impl SessionStore for RedisSessions {
         Ok(Some((session, services)))
     }
 
-    async fn reauthenticate(&self, id: &str, at: DateTime<Utc>, ttl: Duration) -> Result<Option<SsoSession>> {
+    async fn reauthenticate(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+        amr: Option<&[String]>,
+        ttl: Duration,
+    ) -> Result<Option<SsoSession>> {
         let Some(mut session) = self.get(id).await? else { return Ok(None) };
         session.authenticated_at = at;
         session.last_used_at = at;
+        if let Some(amr) = amr {
+            session.amr = amr.to_vec();
+        }
         let json = serde_json::to_string(&session).map_err(Error::Json)?;
         let key = self.0.key("tgt", id);
         let list = format!("{key}:svc");

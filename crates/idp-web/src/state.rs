@@ -37,4 +37,6 @@ pub struct AppState {
     pub saml_idp: Arc<idp_protocol::saml_idp::SamlIdp>,
     /// The school help desk at `/gestion/`.
     pub console: Arc<idp_core::admin::Console>,
+    /// TOTP, recovery codes and passkeys (Mon compte, the console).
+    pub second_factor: Arc<idp_core::second_factor::SecondFactor>,
 }

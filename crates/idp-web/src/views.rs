@@ -80,6 +80,7 @@ impl Views {
         .into_iter()
         .chain(crate::compte::TEMPLATES.iter().copied())
         .chain(crate::gestion::TEMPLATES.iter().copied())
+        .chain(crate::cas::code::TEMPLATES.iter().copied())
         {
             env.get_template(name).map_err(|e| format!("template {name}: {e}"))?;
         }

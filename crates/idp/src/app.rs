@@ -11,7 +11,8 @@ use idp_core::auth::Authenticator;
 use idp_core::clock::Clock;
 use idp_core::lifecycle::Lifecycle;
 use idp_core::oidc::SessionEndHook;
-use idp_core::ports::Mailer;
+use idp_core::ports::{MailComposer, Mailer};
+use idp_core::second_factor::SecondFactor;
 use idp_core::throttle::Throttle;
 use idp_protocol::cas::{Cas, CasPorts};
 use idp_protocol::login::LoginPipeline;
@@ -311,8 +312,16 @@ impl Application {
             csrf_key,
         };
         let handle = metrics_handle();
+        let mail = (lifecycle.mailer.clone(), lifecycle.composer.clone());
+        let second_factor = Arc::new(second_factor(&stores, mail, settings, lifecycle.clock.clone()));
         let lifecycle = Arc::new(lifecycle);
-        let login = LoginPipeline::new(cas.clone(), Arc::new(auth), lifecycle.clone(), Arc::new(upstreams));
+        let login = LoginPipeline::new(
+            cas.clone(),
+            Arc::new(auth),
+            lifecycle.clone(),
+            Arc::new(upstreams),
+            second_factor.clone(),
+        );
         let render: Arc<dyn Fn() -> String + Send + Sync> =
             Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default());
         let state = AppState {
@@ -325,6 +334,7 @@ impl Application {
             metrics: render.clone(),
             lifecycle,
             console,
+            second_factor,
             saml_idp,
         };
         let listener =
@@ -421,4 +431,53 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// The second-factor service over the stores, sending its notices with
+/// `mailer` and `composer` (those of the account flows).
+pub(crate) fn second_factor(
+    stores: &Stores,
+    (mailer, composer): (Arc<dyn Mailer>, Arc<dyn MailComposer>),
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+) -> SecondFactor {
+    SecondFactor {
+        repo: stores.second_factors.clone(),
+        accounts: stores.accounts.clone(),
+        ephemeral: stores.ephemeral.clone(),
+        admins: stores.admins.clone(),
+        security: stores.security.clone(),
+        throttle: Throttle::new(stores.limiter.clone(), settings.throttle),
+        mailer,
+        composer,
+        audit: Arc::new(TracingAudit),
+        clock,
+        policy: settings.mfa.clone(),
+        issuer: settings.site_name.clone(),
+    }
+}
+
+/// The second-factor service of a CLI command: its e-mails go to the
+/// outbox, or to the SMTP queue that the running server sends.
+pub(crate) fn cli_second_factor(
+    settings: &Settings,
+    stores: &Stores,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<SecondFactor> {
+    let public_url = settings.public_url().map_err(anyhow::Error::msg)?;
+    let views =
+        Views::new(&settings.theme, settings.theme_dir.clone(), &settings.site_name).map_err(anyhow::Error::msg)?;
+    let composer: Arc<dyn MailComposer> = Arc::new(MailTemplates { views: Arc::new(views), public_url });
+    let dkim = settings.mail.dkim.as_ref().map(dkim_config).transpose().context("invalid DKIM settings")?;
+    let mailer: Arc<dyn Mailer> = match &settings.mail.smtp {
+        Some(_) => Arc::new(
+            QueuedMailer::new(stores.db.clone(), &settings.mail.from, clock.clone())
+                .context("invalid mail.from")?
+                .with_dkim(dkim),
+        ),
+        None => Arc::new(
+            OutboxMailer::new(settings.outbox_dir(), &settings.mail.from).context("invalid mail.from")?.with_dkim(dkim),
+        ),
+    };
+    Ok(second_factor(stores, (mailer, composer), settings, clock))
 }

@@ -97,6 +97,9 @@ pub enum AccountCommand {
     Delete { login: String },
     /// Show the account (never its passwords).
     Show { login: String },
+    /// Remove the account's second factors (TOTP, recovery codes, passkeys)
+    /// after checking the person's identity; they are told by e-mail.
+    MfaReset { login: String },
 }
 
 #[derive(Debug, Args)]
@@ -343,6 +346,16 @@ async fn account(
             let a = change_account(stores, &login, |a| a.reset(hash.clone(), clock.now())).await?;
             println!("{password}");
             eprintln!("account '{}' reset; {}", a.login, end_sessions(settings, stores, clock, a.id).await?);
+            Ok(())
+        }
+        AccountCommand::MfaReset { login } => {
+            let a = find(login).await?;
+            let mfa = crate::app::cli_second_factor(settings, stores, clock)?;
+            if mfa.remove(&a, idp_core::second_factor::Remover::HelpDesk("idp".into())).await? {
+                eprintln!("second factor of '{}' removed", a.login);
+            } else {
+                eprintln!("account '{}' has no second factor", a.login);
+            }
             Ok(())
         }
         AccountCommand::Unlock { login } => {

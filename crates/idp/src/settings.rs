@@ -90,6 +90,8 @@ pub struct Settings {
     pub password_policy: PasswordPolicy,
     /// How e-mails leave: the outbox folder, or SMTP.
     pub mail: MailSettings,
+    /// Who must use a second factor (`[mfa] required_for`).
+    pub mfa: idp_core::second_factor::MfaPolicy,
     /// The SAML identity provider's keys (`[saml_idp]`).
     pub saml_idp: SamlIdpSettings,
 }
@@ -215,6 +217,7 @@ impl Default for Settings {
             log_format: "text".into(),
             oidc: OidcLifetimes::default(),
             accounts: LifecyclePolicy::default(),
+            mfa: idp_core::second_factor::MfaPolicy::default(),
             decoy_key_file: None,
             password_policy: PasswordPolicy::default(),
             mail: MailSettings::default(),

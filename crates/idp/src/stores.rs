@@ -60,6 +60,8 @@ pub struct Stores {
     pub security: Arc<dyn AccountSecurityRepository>,
     /// Help desk roles, search and audit trail (database).
     pub admins: Arc<dyn idp_core::admin::AdminRepository>,
+    /// TOTP secrets, recovery codes and passkeys (database).
+    pub second_factors: Arc<dyn idp_core::second_factor::SecondFactorRepository>,
     /// SAML service providers of our identity provider (database).
     pub saml_sps: Arc<dyn idp_core::saml_sp::SamlSpRegistry>,
     /// "in-memory" or "redis", for the start-up report.
@@ -128,7 +130,8 @@ impl Stores {
             pseudonyms: Arc::new(SqlPseudonyms::new(db.clone(), clock.clone(), changes.clone())),
             proxies,
             clients: Arc::new(SqlClients::new(db.clone(), changes.clone())),
-            keys: Arc::new(SqlKeys::new(db.clone(), cipher, changes.clone())),
+            keys: Arc::new(SqlKeys::new(db.clone(), cipher.clone(), changes.clone())),
+            second_factors: Arc::new(idp_store::second_factor::SqlSecondFactors::new(db.clone(), cipher)),
             oidc,
             security: Arc::new(SqlAccountSecurity::new(db.clone())),
             admins: Arc::new(SqlAdmins::new(db.clone())),

@@ -190,6 +190,7 @@ class Handler(BaseHTTPRequestHandler):
             "in_response_to": resp.in_response_to,
             "relay_state": form.get("RelayState"),
             "encrypted": "EncryptedAssertion" in base64.b64decode(form["SAMLResponse"]).decode(),
+            "authn_context": [a[0] for a in info.get("authn_info", [])],
         }
         self.send(200, json.dumps(body))
 

@@ -166,6 +166,7 @@ impl MailComposer for Fakes {
             | MailKind::EmailChange { code, .. }
             | MailKind::PasswordReset { code, .. } => code.clone(),
             MailKind::AddressReplaced { new_address } => new_address.clone(),
+            MailKind::SecondFactorRemoved => String::new(),
         };
         Ok(OutgoingMail { to: to.to_owned(), subject: String::new(), text: code, html: None })
     }
@@ -331,6 +332,7 @@ async fn a_pending_cgu_acceptance_is_single_use() {
         post: false,
         fresh: true,
         upstream: None,
+        amr: vec!["pwd".into()],
     };
     let checked_at = l.now() - Duration::minutes(5);
     let token = l.begin_cgu(&account, checked_at, target.clone()).await.unwrap();

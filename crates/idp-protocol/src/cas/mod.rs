@@ -147,7 +147,7 @@ impl Cas {
         previous: Option<&str>,
         authenticated_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<SsoSession> {
-        self.open_session_via(account, previous, authenticated_at, None).await
+        self.open_session_via(account, previous, authenticated_at, None, None).await
     }
 
     /// How long the store keeps a session at most (what lives beside a
@@ -157,13 +157,16 @@ impl Cas {
     }
 
     /// [`Cas::open_session`] for a login through the upstream identity
-    /// provider `upstream` (ended with the session at logout).
+    /// provider `upstream` (ended with the session at logout), recording
+    /// how the person logged in (`amr`; `None` keeps what the same
+    /// person's live session recorded).
     pub async fn open_session_via(
         &self,
         account: &Account,
         previous: Option<&str>,
         authenticated_at: chrono::DateTime<chrono::Utc>,
         upstream: Option<&str>,
+        amr: Option<&[String]>,
     ) -> Result<SsoSession> {
         let now = self.clock.now();
         if let Some(old) = previous {
@@ -177,8 +180,10 @@ impl Cas {
                 None => false,
             };
             if same_person
-                && let Some(session) =
-                    self.sessions.reauthenticate(old, authenticated_at, std_ttl(self.policy.sso_hard_timeout)).await?
+                && let Some(session) = self
+                    .sessions
+                    .reauthenticate(old, authenticated_at, amr, std_ttl(self.policy.sso_hard_timeout))
+                    .await?
             {
                 return Ok(session);
             }
@@ -191,9 +196,25 @@ impl Cas {
             authenticated_at,
             last_used_at: now,
             upstream: upstream.map(str::to_owned),
+            amr: amr.unwrap_or_default().to_vec(),
         };
         self.sessions.create(&session, std_ttl(self.policy.sso_hard_timeout)).await?;
         Ok(session)
+    }
+
+    /// Records in the live `session` that its holder just proved the
+    /// second factor `factor` (an `amr` value), as a new login would.
+    pub async fn record_factor(&self, session: &SsoSession, factor: &str) -> Result<()> {
+        let mut amr = session.amr.clone();
+        if amr.is_empty() {
+            amr.push(idp_core::second_factor::AMR_PASSWORD.to_owned());
+        }
+        if !amr.iter().any(|m| m == factor) {
+            amr.push(factor.to_owned());
+        }
+        let ttl = std_ttl(self.policy.sso_hard_timeout);
+        self.sessions.reauthenticate(session.id.expose(), self.clock.now(), Some(&amr), ttl).await?;
+        Ok(())
     }
 
     /// Issues a service ticket for `url` within `session` and returns the
@@ -215,6 +236,7 @@ impl Cas {
             authenticated_at: session.authenticated_at,
             from_new_login,
             expires_at: self.clock.now() + self.policy.service_ticket_ttl,
+            amr: session.amr.clone(),
         };
         let entry = SessionService::cas(&ticket.service_id, &ticket.service_url, ticket.id.expose());
         // Both at once: on a shared Redis connection, one round trip. The

@@ -187,6 +187,7 @@ impl Cas {
             authenticated_at: session.authenticated_at,
             from_new_login: false,
             expires_at: now + self.policy.service_ticket_ttl,
+            amr: Vec::new(),
         };
         let mut proxies = vec![pgt.callback_url.clone()];
         proxies.extend(pgt.proxies.iter().cloned());

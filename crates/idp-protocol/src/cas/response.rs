@@ -38,6 +38,10 @@ pub fn xml(outcome: &Result<Success, Failure>, attributes: Attributes) -> String
                 let _ = writeln!(out, "      <cas:authenticationDate>{date}</cas:authenticationDate>");
                 out.push_str("      <cas:longTermAuthenticationRequestTokenUsed>false</cas:longTermAuthenticationRequestTokenUsed>\n");
                 let _ = writeln!(out, "      <cas:isFromNewLogin>{}</cas:isFromNewLogin>", s.from_new_login);
+                for method in &s.authentication_methods {
+                    let _ =
+                        writeln!(out, "      <cas:authenticationMethod>{}</cas:authenticationMethod>", escape(method));
+                }
                 for (name, values) in &s.attributes {
                     for value in values {
                         let _ = writeln!(out, "      <cas:{name}>{}</cas:{name}>", escape(value.as_str()));
@@ -82,6 +86,10 @@ pub fn json(outcome: &Result<Success, Failure>) -> String {
             );
             attrs.insert("longTermAuthenticationRequestTokenUsed".into(), Value::Bool(false));
             attrs.insert("isFromNewLogin".into(), Value::Bool(s.from_new_login));
+            if !s.authentication_methods.is_empty() {
+                let methods = s.authentication_methods.iter().cloned().map(Value::String).collect();
+                attrs.insert("authenticationMethod".into(), Value::Array(methods));
+            }
             for (name, values) in &s.attributes {
                 let value = match values.as_slice() {
                     [one] => Value::String(one.clone()),
@@ -124,6 +132,7 @@ mod tests {
             ],
             proxy_granting_ticket: None,
             proxies: vec![],
+            authentication_methods: vec!["pwd".into(), "otp".into()],
         })
     }
 

@@ -219,6 +219,7 @@ mod tests {
             attributes: vec![("classes".into(), vec!["3A".into(), "3<B".into()])],
             proxy_granting_ticket: None,
             proxies: vec![],
+            authentication_methods: vec![],
         });
         let x = saml_response(&ok, &parse_request(REQUEST), "https://s/", "idp", now, ("_r".into(), "_a".into()));
         assert!(x.contains(r#"<samlp:StatusCode Value="samlp:Success"/>"#));

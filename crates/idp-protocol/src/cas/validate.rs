@@ -69,6 +69,9 @@ pub struct Success {
     pub proxy_granting_ticket: Option<String>,
     /// For a proxy ticket: the proxies it went through, most recent first.
     pub proxies: Vec<String>,
+    /// How the person logged in (the session's `amr` values), written as
+    /// the attribute Apereo names `authenticationMethod`.
+    pub authentication_methods: Vec<String>,
 }
 
 /// Which tickets a validation endpoint accepts.
@@ -255,6 +258,7 @@ impl Cas {
             attributes: released.attributes,
             proxy_granting_ticket,
             proxies,
+            authentication_methods: ticket.amr.clone(),
         })
     }
 }

@@ -362,6 +362,7 @@ impl Oidc {
             code_challenge: p.code_challenge.clone(),
             auth_time: session.authenticated_at,
             expires_at: now + chrono::Duration::seconds(self.lifetimes.code_seconds),
+            amr: session.amr.clone(),
         };
         self.store.put_code(&code, &value, seconds(self.lifetimes.code_seconds)).await?;
         // The session remembers the client, for the back-channel logout.

@@ -21,7 +21,7 @@ pub mod paths {
 pub fn metadata(issuer: &str) -> Value {
     let claims: Vec<&str> = {
         let mut all: Vec<&str> = SCOPE_CLAIMS.iter().flat_map(|(_, c)| c.iter().copied()).collect();
-        all.extend(["iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "azp", "at_hash"]);
+        all.extend(["iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "azp", "at_hash", "amr", "acr"]);
         all
     };
     let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
@@ -55,5 +55,6 @@ pub fn metadata(issuer: &str) -> Value {
         "backchannel_logout_session_supported": true,
         "frontchannel_logout_supported": false,
         "ui_locales_supported": ["fr"],
+        "acr_values_supported": [idp_core::second_factor::ACR_PASSWORD, idp_core::second_factor::ACR_MFA],
     })
 }

@@ -171,6 +171,7 @@ impl Oidc {
             rotated_out: Vec::new(),
             offline,
             expires_at: now + chrono::Duration::seconds(lifetime),
+            amr: stored.amr.clone(),
         };
         self.store.put_grant(&grant, seconds(lifetime)).await?;
         self.store.remember_used_code(code, &grant_id, seconds(lifetime)).await?;
@@ -309,6 +310,10 @@ impl Oidc {
                 "auth_time": ts(grant.auth_time), "sid": session_sid(grant.session_id.expose()),
                 "at_hash": at_hash(&access_token),
             }));
+            if !grant.amr.is_empty() {
+                id.insert("amr".into(), json!(grant.amr));
+            }
+            id.insert("acr".into(), json!(idp_core::second_factor::acr(&grant.amr)));
             if let Some(n) = nonce {
                 id.insert("nonce".into(), json!(n));
             }

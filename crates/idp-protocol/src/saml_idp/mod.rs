@@ -305,6 +305,11 @@ impl SamlIdp {
             name_id_format: format,
             session_index: &session_index,
             authn_instant: success.authentication_date,
+            authn_context_class: if idp_core::second_factor::has_second_factor(&success.authentication_methods) {
+                idp_saml::idp::TIME_SYNC_TOKEN
+            } else {
+                idp_saml::idp::PASSWORD_PROTECTED
+            },
             attributes: &success.attributes,
         };
         let xml = self.saml(self.idp.response_xml(&subject, &Recipient { encrypt_to, ..to }, self.clock.now()))?;

@@ -141,6 +141,7 @@ fn outcome_label(next: &LoginNext) -> &'static str {
         LoginNext::Form { refused: Some(Refusal::Locked) } => "locked",
         LoginNext::Form { refused: Some(Refusal::Disabled) } => "disabled",
         LoginNext::MustActivate { .. } => "must_activate",
+        LoginNext::AskCode { .. } | LoginNext::MustEnrol { .. } => "second_factor",
         _ => "success",
     }
 }
@@ -199,6 +200,10 @@ impl<'a> Page<'a> {
             LoginNext::Gateway { url } => redirect(StatusCode::FOUND, &url),
             LoginNext::AskCgu { token, refused } => return self.cgu(jar, &token, refused),
             LoginNext::CguExpired => return self.cgu_expired(jar),
+            next @ (LoginNext::AskCode { .. }
+            | LoginNext::MustEnrol { .. }
+            | LoginNext::ShowRecoveryCodes { .. }
+            | LoginNext::CodeExpired) => return crate::cas::code::render(self.state, jar, next),
             LoginNext::Denied { service, denial } => {
                 let message = denial_message(denial);
                 let html = views.render("service_denied.html", context! { service_name => service.name, message })?;

@@ -1,5 +1,6 @@
 //! CAS endpoints under `/cas`.
 
+pub mod code;
 pub mod login;
 pub mod logout;
 pub mod proxy;
@@ -17,6 +18,9 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/cas/login", get(login::show).post(login::submit))
         .route("/cas/login/cgu", post(login::accept_cgu))
+        .route("/cas/login/code", post(code::submit_code))
+        .route("/cas/login/enrolement", post(code::enrol))
+        .route("/cas/login/codes-de-secours", post(code::after_recovery_codes))
         .route("/cas/logout", get(logout::logout))
         .route("/cas/validate", get(validate::cas1))
         .route("/cas/serviceValidate", get(validate::cas2))

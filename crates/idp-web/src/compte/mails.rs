@@ -55,6 +55,7 @@ impl MailComposer for MailTemplates {
             MailKind::AddressReplaced { new_address } => {
                 ("adresse_remplacee", self.page("/compte/"), None, Some(new_address))
             }
+            MailKind::SecondFactorRemoved => ("deux_etapes_supprimee", self.page("/compte/deux-etapes"), None, None),
         };
         let ctx = context! {
             link, display_name, to, new_address, hours,

@@ -5,6 +5,7 @@
 //! the state the flow is in (POST, then 303 to a GET, so reloading is safe).
 
 pub mod activation;
+pub mod deux_etapes;
 pub mod mails;
 pub mod meter;
 pub mod mon_compte;
@@ -61,6 +62,9 @@ pub const TEMPLATES: &[&str] = &[
     "mail/adresse_remplacee_subject.txt",
     "mail/adresse_remplacee.txt",
     "mail/adresse_remplacee.html",
+    "mail/deux_etapes_supprimee_subject.txt",
+    "mail/deux_etapes_supprimee.txt",
+    "mail/deux_etapes_supprimee.html",
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -86,6 +90,10 @@ pub fn routes() -> Router<AppState> {
         .route("/compte/courriel/confirmer", post(mon_compte::confirm_email))
         .route("/compte/questions", post(mon_compte::questions))
         .route("/compte/donnees.json", get(mon_compte::export))
+        .route("/compte/deux-etapes", get(deux_etapes::show))
+        .route("/compte/deux-etapes/activer", post(deux_etapes::activate))
+        .route("/compte/deux-etapes/codes", post(deux_etapes::new_codes))
+        .route("/compte/deux-etapes/supprimer", post(deux_etapes::remove))
 }
 
 /// The strength of a password, in words.

@@ -47,11 +47,11 @@ pub struct AccountForm {
 /// address; without a live session, the request is answered with the page
 /// asking to log in.
 pub struct SignedIn {
-    session: SsoSession,
-    account: Account,
-    jar: CookieJar,
+    pub(crate) session: SsoSession,
+    pub(crate) account: Account,
+    pub(crate) jar: CookieJar,
     /// The client's address (throttling of the current password).
-    source: String,
+    pub(crate) source: String,
 }
 
 impl FromRequestParts<AppState> for SignedIn {

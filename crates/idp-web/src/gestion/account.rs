@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 use idp_core::account::Account;
 use idp_core::admin::{Administrator, ConsoleError, LETTER_MINUTES, Letter, StateChange};
+use idp_core::second_factor::Remover;
 
 use super::{Admin, summary};
 use crate::cas::login::redirect;
@@ -45,15 +46,20 @@ pub async fn show(
         "deverrouiller" => Some("Le compte a été déverrouillé."),
         "desactiver" => Some("Le compte a été désactivé : ses connexions en cours ont été fermées."),
         "activer" => Some("Le compte a été réactivé."),
+        "deux-etapes" => Some(
+            "La validation en deux étapes du compte a été supprimée. La personne en est informée par courriel si son \
+             adresse est validée.",
+        ),
         _ => None,
     };
+    let second_factor = state.second_factor.enrolled(account.id).await?.any();
     let ctx = context! {
         account => summary(&account, Some(extras.email_is_verified(&account))),
         email_registered => account.email.is_some(),
         email_verified => extras.email_is_verified(&account),
         questions_set => extras.questions.is_some(),
         needs_password => state.console.needs_password(&session),
-        done,
+        done, second_factor,
     };
     page(&state, jar, "gestion_compte.html", StatusCode::OK, ctx)
 }
@@ -183,4 +189,25 @@ pub async fn letters(
     h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("inline; filename=\"lettres-ent.pdf\""));
     crate::security::no_store(h);
     Ok(response)
+}
+
+/// `POST /gestion/compte/{login}/deux-etapes`: removes the person's second
+/// factors (after checking their identity, which the page reminds), audited
+/// in the console's trail; the person is told by e-mail.
+pub async fn remove_second_factor(
+    State(state): State<AppState>,
+    Admin { admin, session, jar }: Admin,
+    Path(login): Path<String>,
+    CsrfForm(form): CsrfForm<ActionForm>,
+) -> Result<Response, WebError> {
+    if let Err(e) = state.console.confirm(&admin, &session, &form.mot_de_passe).await {
+        return confirm_refused(&state, jar, e);
+    }
+    let account = state.console.account(&admin, &login).await?;
+    let by = Remover::HelpDesk(admin.account.login.as_str().to_owned());
+    if state.second_factor.remove(&account, by).await? {
+        state.console.audit(&admin, "deux-etapes", account.login.as_str(), "").await?;
+    }
+    let to = format!("/gestion/compte/{}?fait=deux-etapes", account.login);
+    Ok((jar, redirect(StatusCode::SEE_OTHER, &to)).into_response())
 }

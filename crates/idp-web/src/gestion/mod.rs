@@ -25,6 +25,7 @@ use serde::Deserialize;
 use idp_core::account::Account;
 use idp_core::account::{AccountState, Profile};
 use idp_core::admin::{AccountFilter, Administrator, ConsoleError, SEARCH_LIMIT, progress};
+use idp_core::second_factor::has_second_factor;
 use idp_core::session::SsoSession;
 
 use crate::compte::page;
@@ -57,6 +58,7 @@ pub fn routes() -> Router<AppState> {
         .route("/gestion/compte/{login}", get(account::show))
         .route("/gestion/compte/{login}/reinitialiser", post(account::reset))
         .route("/gestion/compte/{login}/etat", post(account::change_state))
+        .route("/gestion/compte/{login}/deux-etapes", post(account::remove_second_factor))
         .route("/gestion/lettres", post(account::batch))
         .route("/gestion/lettres/{code}", get(account::letters))
 }
@@ -82,11 +84,36 @@ impl FromRequestParts<AppState> for Admin {
             Err(e) => return Err(WebError::from(e).into_response()),
         };
         let source = client_ip(parts, &state.config.trusted_proxies);
-        match state.console.administrator(account, source).await {
-            Ok(Some(admin)) => Ok(Admin { admin, session, jar }),
-            Ok(None) => Err(refusal(state, jar, StatusCode::FORBIDDEN)),
-            Err(e) => Err(WebError::from(e).into_response()),
+        let admin = match state.console.administrator(account, source).await {
+            Ok(Some(admin)) => admin,
+            Ok(None) => return Err(refusal(state, jar, StatusCode::FORBIDDEN)),
+            Err(e) => return Err(WebError::from(e).into_response()),
+        };
+        // The console is never reached without the second factor the
+        // policy requires of administrators.
+        if state.second_factor.policy.admins_required() && !has_second_factor(&session.amr) {
+            return Err(second_factor_first(state, jar, admin.account.id).await);
         }
+        Ok(Admin { admin, session, jar })
+    }
+}
+
+/// An administrator whose session has no second factor: to the enrolment
+/// in Mon compte when none is enrolled, else a page asking to log in again
+/// (the code is asked then).
+async fn second_factor_first(state: &AppState, jar: CookieJar, account_id: i64) -> Response {
+    match state.second_factor.enrolled(account_id).await {
+        Ok(enrolled) if !enrolled.any() => (jar, Redirect::to("/compte/deux-etapes")).into_response(),
+        Ok(_) => {
+            let ctx = context! {
+                title => "Validation en deux étapes nécessaire",
+                message => "La gestion des comptes demande la validation en deux étapes. Connectez-vous à nouveau \
+                            avec votre mot de passe et votre code de vérification.",
+                back_url => "/cas/login?renew=true",
+            };
+            page(state, jar, "error.html", StatusCode::FORBIDDEN, ctx).unwrap_or_else(IntoResponse::into_response)
+        }
+        Err(e) => WebError::from(e).into_response(),
     }
 }
 

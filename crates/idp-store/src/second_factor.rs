@@ -1,0 +1,246 @@
+//! [`SecondFactorRepository`] on sea-orm: TOTP secrets
+//! (`second_factor_totp`, sealed by [`KeyCipher`] under the row name
+//! `totp:<account id>`), recovery codes (`recovery_codes`, SHA-256 only)
+//! and passkeys (`passkeys`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
+};
+
+use idp_core::Result;
+use idp_core::second_factor::{SecondFactorRepository, StoredPasskey, TotpRecord, TotpSecret};
+use idp_core::secret::Secret;
+
+use crate::at_rest::KeyCipher;
+use crate::storage;
+
+mod totp {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "second_factor_totp")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub account_id: i64,
+        pub secret: String,
+        pub last_step: i64,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+mod recovery {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "recovery_codes")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        pub code_hash: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+mod passkey {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "passkeys")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        pub credential_id: String,
+        pub name: String,
+        pub data: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Second factors in the SQL database.
+pub struct SqlSecondFactors {
+    db: DatabaseConnection,
+    cipher: Arc<KeyCipher>,
+}
+
+impl SqlSecondFactors {
+    pub fn new(db: DatabaseConnection, cipher: Arc<KeyCipher>) -> Self {
+        Self { db, cipher }
+    }
+}
+
+fn row_name(account_id: i64) -> String {
+    format!("totp:{account_id}")
+}
+
+#[async_trait]
+impl SecondFactorRepository for SqlSecondFactors {
+    async fn totp(&self, account_id: i64) -> Result<Option<TotpRecord>> {
+        let Some(row) = totp::Entity::find_by_id(account_id).one(&self.db).await.map_err(storage)? else {
+            return Ok(None);
+        };
+        let (clear, _) = self.cipher.open(&row_name(account_id), &row.secret)?;
+        let secret =
+            TotpSecret::from_base32(clear.expose()).ok_or_else(|| storage("a stored TOTP secret is not base32"))?;
+        Ok(Some(TotpRecord { secret, last_step: row.last_step, created_at: row.created_at }))
+    }
+
+    async fn set_totp(
+        &self,
+        account_id: i64,
+        secret: &TotpSecret,
+        last_step: i64,
+        recovery_hashes: &[String],
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let sealed = self.cipher.seal(&row_name(account_id), &Secret::new(secret.base32()))?;
+        let txn = self.db.begin().await.map_err(storage)?;
+        totp::Entity::delete_by_id(account_id).exec(&txn).await.map_err(storage)?;
+        recovery::Entity::delete_many()
+            .filter(recovery::Column::AccountId.eq(account_id))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        totp::ActiveModel {
+            account_id: Set(account_id),
+            secret: Set(sealed),
+            last_step: Set(last_step),
+            created_at: Set(at),
+        }
+        .insert(&txn)
+        .await
+        .map_err(storage)?;
+        for hash in recovery_hashes {
+            recovery::ActiveModel { account_id: Set(account_id), code_hash: Set(hash.clone()), ..Default::default() }
+                .insert(&txn)
+                .await
+                .map_err(storage)?;
+        }
+        txn.commit().await.map_err(storage)
+    }
+
+    async fn use_step(&self, account_id: i64, step: i64) -> Result<bool> {
+        // One conditional update: of two requests with the same code, only
+        // one moves the step.
+        let done = totp::Entity::update_many()
+            .col_expr(totp::Column::LastStep, Expr::value(step))
+            .filter(totp::Column::AccountId.eq(account_id))
+            .filter(totp::Column::LastStep.lt(step))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(done.rows_affected == 1)
+    }
+
+    async fn use_recovery_code(&self, account_id: i64, hash: &str) -> Result<bool> {
+        let done = recovery::Entity::delete_many()
+            .filter(recovery::Column::AccountId.eq(account_id))
+            .filter(recovery::Column::CodeHash.eq(hash))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(done.rows_affected > 0)
+    }
+
+    async fn recovery_codes_left(&self, account_id: i64) -> Result<u64> {
+        recovery::Entity::find()
+            .filter(recovery::Column::AccountId.eq(account_id))
+            .count(&self.db)
+            .await
+            .map_err(storage)
+    }
+
+    async fn remove_all(&self, account_id: i64) -> Result<bool> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        let a = totp::Entity::delete_by_id(account_id).exec(&txn).await.map_err(storage)?.rows_affected;
+        recovery::Entity::delete_many()
+            .filter(recovery::Column::AccountId.eq(account_id))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        let b = passkey::Entity::delete_many()
+            .filter(passkey::Column::AccountId.eq(account_id))
+            .exec(&txn)
+            .await
+            .map_err(storage)?
+            .rows_affected;
+        txn.commit().await.map_err(storage)?;
+        Ok(a + b > 0)
+    }
+
+    async fn passkeys(&self, account_id: i64) -> Result<Vec<StoredPasskey>> {
+        let rows = passkey::Entity::find()
+            .filter(passkey::Column::AccountId.eq(account_id))
+            .order_by_asc(passkey::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| StoredPasskey {
+                id: r.id,
+                credential_id: r.credential_id,
+                name: r.name,
+                data: r.data,
+                created_at: r.created_at,
+            })
+            .collect())
+    }
+
+    async fn add_passkey(&self, account_id: i64, passkey: &StoredPasskey) -> Result<()> {
+        passkey::ActiveModel {
+            account_id: Set(account_id),
+            credential_id: Set(passkey.credential_id.clone()),
+            name: Set(passkey.name.clone()),
+            data: Set(passkey.data.clone()),
+            created_at: Set(passkey.created_at),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn update_passkey(&self, account_id: i64, credential_id: &str, data: &str) -> Result<()> {
+        passkey::Entity::update_many()
+            .col_expr(passkey::Column::Data, Expr::value(data))
+            .filter(passkey::Column::AccountId.eq(account_id))
+            .filter(passkey::Column::CredentialId.eq(credential_id))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn remove_passkey(&self, account_id: i64, id: i64) -> Result<bool> {
+        let done = passkey::Entity::delete_many()
+            .filter(passkey::Column::AccountId.eq(account_id))
+            .filter(passkey::Column::Id.eq(id))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(done.rows_affected > 0)
+    }
+}

@@ -1,0 +1,145 @@
+//! `/compte/deux-etapes`: the « Validation en deux étapes » section of Mon
+//! compte. TOTP enrolment (QR code and secret as text, confirmed by one
+//! code), ten recovery codes shown once, new recovery codes and removal
+//! (both after the current password). The rules are those of
+//! [`idp_core::second_factor::SecondFactor`].
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum_extra::extract::cookie::CookieJar;
+use minijinja::context;
+use minijinja::value::Serde;
+use serde::Deserialize;
+
+use idp_core::account::Account;
+use idp_core::second_factor::{AMR_OTP, Confirmation, Remover, TotpOffer};
+
+use crate::cas::code::offer_context;
+use crate::cas::login::redirect;
+use crate::compte::mon_compte::SignedIn;
+use crate::compte::{page, user_error};
+use crate::csrf::CsrfForm;
+use crate::error::WebError;
+use crate::params::Params;
+use crate::security::no_store;
+use crate::state::AppState;
+
+const SECTION: &str = "/compte/deux-etapes";
+
+#[derive(Default, Deserialize)]
+#[serde(default)]
+pub struct TwoStepForm {
+    /// What was just done (after a redirect): `supprimee`.
+    fait: String,
+    /// The pending enrolment.
+    enrolement: String,
+    code: String,
+    mot_de_passe_actuel: String,
+}
+
+/// `GET /compte/deux-etapes`.
+pub async fn show(
+    State(state): State<AppState>,
+    SignedIn { account, jar, .. }: SignedIn,
+    Params(q): Params<TwoStepForm>,
+) -> Result<Response, WebError> {
+    render(&state, jar, &account, Shown { done: &q.fait, ..Shown::default() }).await
+}
+
+/// What the section shows beside the person's enrolment.
+#[derive(Default)]
+struct Shown<'a> {
+    done: &'a str,
+    /// The form in error and its message.
+    error: Option<(&'static str, String)>,
+    /// The pending enrolment to show again (after a wrong code).
+    offer: Option<TotpOffer>,
+}
+
+async fn render(state: &AppState, jar: CookieJar, account: &Account, shown: Shown<'_>) -> Result<Response, WebError> {
+    let mfa = &state.second_factor;
+    let enrolled = mfa.enrolled(account.id).await?;
+    let offer = match shown.offer {
+        Some(offer) => Some(offer),
+        None if !enrolled.totp => Some(mfa.begin_totp(account).await?),
+        None => None,
+    };
+    let enrol = offer.as_ref().map(offer_context).transpose()?;
+    let (error_in, error) = shown.error.unzip();
+    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let ctx = context! {
+        enrolled => Serde(&enrolled), enrol, error_in, error, done => shown.done,
+        required => mfa.required(account).await?, action => "/compte/deux-etapes/activer", jeton => "",
+    };
+    let mut response = page(state, jar, "deux_etapes.html", status, ctx)?;
+    no_store(response.headers_mut());
+    Ok(response)
+}
+
+/// `POST /compte/deux-etapes/activer`: the first code of the enrolment.
+/// Right, the recovery codes are shown once and the session counts the
+/// code as its second factor.
+pub async fn activate(
+    State(state): State<AppState>,
+    SignedIn { session, account, jar, source }: SignedIn,
+    CsrfForm(form): CsrfForm<TwoStepForm>,
+) -> Result<Response, WebError> {
+    let mfa = &state.second_factor;
+    let message = match mfa.confirm_totp(&account, &form.enrolement, &form.code, &source).await? {
+        Confirmation::Enrolled(codes) => {
+            state.cas.record_factor(&session, AMR_OTP).await?;
+            return recovery_codes(&state, jar, codes);
+        }
+        Confirmation::WrongCode => {
+            "Ce code de vérification est incorrect. Vérifiez l'heure de votre téléphone et saisissez le code affiché."
+        }
+        Confirmation::Throttled => {
+            "Trop de codes incorrects ont été saisis. Veuillez patienter quelques minutes avant de réessayer."
+        }
+        Confirmation::Expired => "Cette demande a expiré : scannez ce nouveau code QR.",
+    };
+    let offer = mfa.pending_offer(&account, &form.enrolement).await?;
+    let shown = Shown { error: Some(("totp", message.to_owned())), offer, ..Shown::default() };
+    render(&state, jar, &account, shown).await
+}
+
+/// `POST /compte/deux-etapes/codes`: ten new recovery codes (after the
+/// current password); the old ones stop working.
+pub async fn new_codes(
+    State(state): State<AppState>,
+    SignedIn { account, jar, source, .. }: SignedIn,
+    CsrfForm(form): CsrfForm<TwoStepForm>,
+) -> Result<Response, WebError> {
+    if let Err(e) = state.lifecycle.check_current_password(&account, &form.mot_de_passe_actuel, &source).await {
+        let shown = Shown { error: Some(("codes", user_error(e)?)), ..Shown::default() };
+        return render(&state, jar, &account, shown).await;
+    }
+    match state.second_factor.new_recovery_codes(&account).await? {
+        Some(codes) => recovery_codes(&state, jar, codes),
+        None => Ok((jar, redirect(StatusCode::SEE_OTHER, SECTION)).into_response()),
+    }
+}
+
+/// `POST /compte/deux-etapes/supprimer`: removes every second factor
+/// (after the current password).
+pub async fn remove(
+    State(state): State<AppState>,
+    SignedIn { account, jar, source, .. }: SignedIn,
+    CsrfForm(form): CsrfForm<TwoStepForm>,
+) -> Result<Response, WebError> {
+    if let Err(e) = state.lifecycle.check_current_password(&account, &form.mot_de_passe_actuel, &source).await {
+        let shown = Shown { error: Some(("supprimer", user_error(e)?)), ..Shown::default() };
+        return render(&state, jar, &account, shown).await;
+    }
+    state.second_factor.remove(&account, Remover::Owner).await?;
+    Ok((jar, redirect(StatusCode::SEE_OTHER, &format!("{SECTION}?fait=supprimee"))).into_response())
+}
+
+/// The recovery codes, shown once and never cached.
+fn recovery_codes(state: &AppState, jar: CookieJar, codes: Vec<String>) -> Result<Response, WebError> {
+    let ctx = context! { codes, at_login => false };
+    let mut response = page(state, jar, "recovery_codes.html", StatusCode::OK, ctx)?;
+    no_store(response.headers_mut());
+    Ok(response)
+}
