@@ -366,6 +366,16 @@ async fn saml_sp_add_list_remove_reach_the_running_server() {
         .await
         .fails_with("unknown");
     idp.run(&["saml-sp", "add", "x", "--metadata", md, "--name-id", "email"]).await.fails_with("name id");
+    // CAS service ids in `saml.` are the SPs' login services: refused, in
+    // any case, and nothing is written.
+    for id in ["saml.gar", "SAML.autre"] {
+        idp.run(&["service", "add", id, "--name", "Piège", "--url-pattern", r"https://piege\.example\.test/.*"])
+            .await
+            .fails_with("reserved for the login services of SAML SPs");
+    }
+    let services = idp.run(&["service", "list"]).await;
+    services.ok();
+    assert!(!services.stdout.to_lowercase().contains("saml."), "{}", services.stdout);
 
     // The running server serves it at once.
     let form = through_login(&ent, sp_redirect(&ent, &gar, "binding=redirect").await).await;
@@ -415,6 +425,118 @@ async fn is_passive_without_a_session_gets_no_passive_and_force_authn_asks_the_p
     assert_eq!(page.status, 200, "the form again, not single sign-on: {:?}", page.location);
     let form = through_login(&ent, forced).await;
     assert_eq!(post_to_sp(&gar, &form).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replayed_authn_request_is_refused_by_either_binding_and_gets_no_assertion() {
+    let ent = spawn_app().await;
+    zoe(&ent).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gar, metadata, _sp) = start_sp(&ent, dir.path(), "gar", &["--sign-requests"]).await;
+    ent.stores.saml_sps.add(registration("gar", &metadata, NameIdKind::Persistent, false)).await.unwrap();
+
+    // HTTP-Redirect: the same signed request URL twice.
+    let r = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let to_idp = r.get(format!("{gar}/start?binding=redirect")).send().await.unwrap();
+    let location = path_and_query(to_idp.headers()["location"].to_str().unwrap());
+    let first = result(ent.client.get(ent.url(&location)).send().await.unwrap()).await;
+    assert_eq!(first.status, 303, "{}", first.body);
+    let form = through_login(&ent, first).await;
+    assert_eq!(post_to_sp(&gar, &form).await.0, 200);
+    // Even with a live session, the second sight gets the refusal page.
+    let again = result(ent.client.get(ent.url(&location)).send().await.unwrap()).await;
+    refused(&again, 400, "a déjà été reçue");
+    assert!(again.body.contains("SAMLIDP0007"), "{}", again.body);
+
+    // HTTP-POST: the same signed message twice.
+    let start: Value = reqwest::get(format!("{gar}/start?binding=post")).await.unwrap().json().await.unwrap();
+    let message = start["SAMLRequest"].as_str().unwrap();
+    let post = || async {
+        let form = [("SAMLRequest", message), ("RelayState", "sp-relay")];
+        result(ent.client.post(ent.url("/saml/idp/sso")).form(&form).send().await.unwrap()).await
+    };
+    let first = post().await;
+    assert!(first.status == 303 || first.body.contains("SAMLResponse"), "{} {}", first.status, first.body);
+    refused(&post().await, 400, "a déjà été reçue");
+    // A new request from the same SP still passes.
+    let form = through_login(&ent, sp_redirect(&ent, &gar, "binding=redirect").await).await;
+    assert_eq!(post_to_sp(&gar, &form).await.0, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sp_ends_the_session_by_soap_and_gets_a_signed_soap_logout_response() {
+    let ent = spawn_app().await;
+    zoe(&ent).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gar, metadata, _sp) = start_sp(&ent, dir.path(), "gar", &[]).await;
+    ent.stores.saml_sps.add(registration("gar", &metadata, NameIdKind::Transient, false)).await.unwrap();
+    let form = through_login(&ent, sp_redirect(&ent, &gar, "binding=redirect").await).await;
+    let (_, answer) = post_to_sp(&gar, &form).await;
+    let to = ent.url("/saml/idp/slo");
+    let soap = |extra: Vec<(&'static str, String)>| {
+        let mut q = vec![
+            ("name_id", answer["name_id"].as_str().unwrap().to_owned()),
+            ("format", answer["name_id_format"].as_str().unwrap().to_owned()),
+            ("to", to.clone()),
+        ];
+        q.extend(extra);
+        let gar = gar.clone();
+        async move {
+            let r = reqwest::Client::new().get(format!("{gar}/start-soap-logout")).query(&q).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+    let index = answer["session_index"].as_str().unwrap().to_owned();
+
+    // Unsigned, where the SP's metadata has a key: a SOAP fault, nothing ends.
+    let verdict = soap(vec![("session_index", index.clone()), ("unsigned", "1".into())]).await;
+    assert_eq!(verdict["http"], 403, "{verdict}");
+    assert!(verdict["body"].as_str().unwrap().contains("<faultcode>soap:Client</faultcode>"), "{verdict}");
+    let account = ent.stores.accounts.find_by_login(&Login::parse("zoe.martin").unwrap()).await.unwrap().unwrap();
+    assert_eq!(ent.stores.sessions.sessions_of(account.id).await.unwrap().len(), 1);
+
+    // Signed, naming the session: it ends, pysaml2 checks our signed
+    // LogoutResponse; the SP that asked is not asked back.
+    let verdict = soap(vec![("session_index", index.clone())]).await;
+    assert_eq!(verdict["http"], 200, "{verdict}");
+    assert_eq!(verdict["status"], "urn:oasis:names:tc:SAML:2.0:status:Success", "{verdict}");
+    assert!(ent.stores.sessions.sessions_of(account.id).await.unwrap().is_empty(), "the SSO session ended");
+    assert!(!dir.path().join("gar-logouts.log").exists(), "the SP that asked is not asked back");
+
+    // Again, or without a SessionIndex (no browser by SOAP): no such session.
+    for extra in [vec![("session_index", index.clone())], vec![]] {
+        let verdict = soap(extra).await;
+        assert_eq!(verdict["http"], 200, "{verdict}");
+        assert_eq!(verdict["status"], "urn:oasis:names:tc:SAML:2.0:status:Requester", "{verdict}");
+    }
+
+    // Not an envelope, an unknown issuer: SOAP faults, no 5xx.
+    let post = |body: &'static str| {
+        let to = to.clone();
+        async move {
+            let r = reqwest::Client::new()
+                .post(to)
+                .header("content-type", "text/xml; charset=utf-8")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, body) = post("<not-soap/>").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("soap:Fault"), "{body}");
+    let (status, body) = post(concat!(
+        r#"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>"#,
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="x" Version="2.0" IssueInstant="2026-01-01T00:00:00Z">"#,
+        r#"<saml:Issuer>https://inconnu.example.test</saml:Issuer><saml:NameID>x</saml:NameID></samlp:LogoutRequest>"#,
+        r#"</soap:Body></soap:Envelope>"#
+    ))
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("soap:Fault"), "{body}");
 }
 
 /// A login with the second factor: the code page comes after the password,

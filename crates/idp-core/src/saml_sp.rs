@@ -75,6 +75,23 @@ pub struct SamlSp {
 /// that an SP and a CAS service of the same id get different pseudonyms).
 pub const LOGIN_SERVICE_PREFIX: &str = "saml.";
 
+/// Refuses a CAS service id in the namespace of SP login services
+/// (`saml.…`, in any case): such a service would be shadowed by, or
+/// stand in for, an SP's login service.
+pub fn check_service_id(id: &crate::service::ServiceId) -> Result<()> {
+    let reserved =
+        id.as_str().get(..LOGIN_SERVICE_PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(LOGIN_SERVICE_PREFIX));
+    match reserved {
+        true => Err(crate::Error::invalid(
+            "service id",
+            format!(
+                "'{id}': ids starting with '{LOGIN_SERVICE_PREFIX}' are reserved for the login services of SAML SPs (see `idp saml-sp`)"
+            ),
+        )),
+        false => Ok(()),
+    }
+}
+
 /// The path the CAS login comes back to after a login for an SP.
 pub const RESUME_PATH: &str = "/saml/idp/resume";
 

@@ -36,7 +36,8 @@ const RESPONDER: &str = "urn:oasis:names:tc:SAML:2.0:status:Responder";
 /// access rules).
 pub const NO_PASSIVE: &str = "urn:oasis:names:tc:SAML:2.0:status:NoPassive";
 pub const REQUEST_DENIED: &str = "urn:oasis:names:tc:SAML:2.0:status:RequestDenied";
-const SOAP_ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+/// The SOAP 1.1 envelope namespace.
+pub const SOAP_ENV: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 /// The SOAP binding, offered by SPs that take back-channel logout requests.
 pub const SOAP: &str = "urn:oasis:names:tc:SAML:2.0:bindings:SOAP";
 
@@ -98,8 +99,8 @@ impl IdentityProvider {
                 r#"<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#
             ));
         }
-        let endpoints = |kind: &str, url: &str| {
-            [binding::REDIRECT, binding::POST]
+        let endpoints = |kind: &str, url: &str, bindings: &[&str]| {
+            bindings
                 .iter()
                 .map(|b| format!(r#"<md:{kind} Binding="{b}" Location="{}"/>"#, escape(url)))
                 .collect::<String>()
@@ -119,11 +120,11 @@ impl IdentityProvider {
             samlp = ns::SAMLP,
             entity = escape(&self.entity_id),
             keys = keys,
-            slo = endpoints("SingleLogoutService", &self.slo_url),
+            slo = endpoints("SingleLogoutService", &self.slo_url, &[binding::REDIRECT, binding::POST, SOAP]),
             persistent = name_id::PERSISTENT,
             transient = name_id::TRANSIENT,
             unspecified = name_id::UNSPECIFIED,
-            sso = endpoints("SingleSignOnService", &self.sso_url),
+            sso = endpoints("SingleSignOnService", &self.sso_url, &[binding::REDIRECT, binding::POST]),
         ))
     }
 
@@ -270,6 +271,40 @@ impl IdentityProvider {
 pub fn soap_envelope(xml: &str) -> String {
     let body = xml.strip_prefix(r#"<?xml version="1.0" encoding="UTF-8"?>"#).unwrap_or(xml);
     format!(r#"<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body>{body}</soap:Body></soap:Envelope>"#)
+}
+
+/// Reads a message an SP sent by SOAP (the back channel): the one element
+/// in the envelope's body, its enveloped signature (when present) checked
+/// with the SP's `certs`; the XML given back is that element alone.
+pub fn read_soap_from_sp(envelope: &str, certs: &[X509]) -> Result<FromSp> {
+    let doc = Document::parse(envelope)?;
+    let root = doc.root();
+    if !doc.is(root, SOAP_ENV, "Envelope") {
+        return Err(Error::Unexpected("not a SOAP 1.1 envelope"));
+    }
+    let body = doc.only_child(root, SOAP_ENV, "Body").ok_or(Error::Unexpected("no SOAP body"))?;
+    let mut inside = doc.children(body);
+    let (Some(message), None) = (inside.next(), inside.next()) else {
+        return Err(Error::Unexpected("one message expected in the SOAP body"));
+    };
+    let signed = match crate::dsig::signature_of(&doc, message)? {
+        Some(sig) => {
+            crate::dsig::verify(&doc, message, sig, certs)?;
+            true
+        }
+        None => false,
+    };
+    let xml = crate::c14n::canonicalize(&doc, message, None, &[]);
+    Ok(FromSp { xml, relay_state: None, signed })
+}
+
+/// A SOAP 1.1 fault (`soap:Client`) saying why a back-channel message was
+/// refused.
+pub fn soap_fault(reason: &str) -> String {
+    format!(
+        r#"<soap:Envelope xmlns:soap="{SOAP_ENV}"><soap:Body><soap:Fault><faultcode>soap:Client</faultcode><faultstring>{}</faultstring></soap:Fault></soap:Body></soap:Envelope>"#,
+        escape(reason)
+    )
 }
 
 /// The SP's single logout endpoint of `binding`, if its metadata lists one.

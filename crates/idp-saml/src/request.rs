@@ -353,7 +353,14 @@ pub struct IncomingAuthn {
     pub name_id_format: Option<String>,
     pub force_authn: bool,
     pub is_passive: bool,
+    /// Until when the request is accepted (its issue instant plus
+    /// [`AUTHN_REQUEST_WINDOW`]): how long its `ID` must be remembered.
+    pub valid_until: DateTime<Utc>,
 }
+
+/// How long after its issue instant an `AuthnRequest` is accepted.
+pub const AUTHN_REQUEST_WINDOW: chrono::TimeDelta =
+    chrono::TimeDelta::seconds(crate::response::SKEW.num_seconds() + 300);
 
 /// Reads an `AuthnRequest`; its issue instant must be within a few minutes
 /// of `now` (with [`crate::response::SKEW`]).
@@ -364,11 +371,10 @@ pub fn parse_authn_request(xml: &str, now: DateTime<Utc>) -> Result<IncomingAuth
         return Err(Error::Unexpected("not a SAML 2.0 AuthnRequest"));
     }
     let instant = crate::parse_time(doc.attr(root, "IssueInstant").ok_or(Error::Time)?)?;
-    let window = crate::response::SKEW + chrono::TimeDelta::minutes(5);
     if instant > now + crate::response::SKEW {
         return Err(Error::NotYetValid);
     }
-    if instant <= now - window {
+    if instant <= now - AUTHN_REQUEST_WINDOW {
         return Err(Error::Expired);
     }
     let issuer = doc.only_child(root, ns::SAML, "Issuer").ok_or(Error::Issuer)?;
@@ -384,5 +390,6 @@ pub fn parse_authn_request(xml: &str, now: DateTime<Utc>) -> Result<IncomingAuth
             .map(str::to_owned),
         force_authn: flag("ForceAuthn"),
         is_passive: flag("IsPassive"),
+        valid_until: instant + AUTHN_REQUEST_WINDOW,
     })
 }

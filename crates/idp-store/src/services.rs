@@ -136,6 +136,7 @@ impl ServiceRegistry for SqlServices {
     }
 
     async fn add(&self, s: Service) -> Result<()> {
+        idp_core::saml_sp::check_service_id(&s.id)?;
         let row = self.to_row(&s, self.clock.now())?;
         let active = service::ActiveModel {
             id: Set(row.id),

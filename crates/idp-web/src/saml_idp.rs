@@ -11,13 +11,14 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
 use idp_protocol::saml_idp::logout::SloNext;
+use idp_protocol::saml_idp::logout::soap_fault;
 use idp_protocol::saml_idp::{Incoming, Refusal, SsoNext};
 
 use crate::cookies;
@@ -89,14 +90,39 @@ pub async fn slo_redirect(
     render_slo(&state, jar, next)
 }
 
-/// `POST /saml/idp/slo`: an SP's LogoutRequest by HTTP-POST.
-pub async fn slo_post(State(state): State<AppState>, jar: CookieJar, body: Bytes) -> Result<Response, WebError> {
+/// `POST /saml/idp/slo`: an SP's LogoutRequest by HTTP-POST, or by SOAP
+/// (`text/xml`, the back channel).
+pub async fn slo_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if content_type.trim_start().to_ascii_lowercase().starts_with("text/xml") {
+        return soap_slo(&state, &body).await;
+    }
     let p: Params = crate::params::parse(std::str::from_utf8(&body).unwrap_or_default());
     let Some(message) = p.saml_request.as_deref() else { return refuse(&state, Refusal::BadRequest) };
     let tgc = cookies::session_id(&jar, state.config.https());
     let incoming = Incoming::Post { message, relay_state: p.relay_state.as_deref() };
     let next = state.saml_idp.single_logout(incoming, tgc.as_deref()).await?;
     render_slo(&state, jar, next)
+}
+
+/// The SOAP answer: our signed LogoutResponse, or a SOAP fault (400/403).
+async fn soap_slo(state: &AppState, body: &[u8]) -> Result<Response, WebError> {
+    let xml = |status: StatusCode, body: String| (status, [(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body);
+    let Ok(envelope) = std::str::from_utf8(body) else {
+        return Ok(xml(StatusCode::BAD_REQUEST, soap_fault("not UTF-8")).into_response());
+    };
+    let answer = match state.saml_idp.soap_logout(envelope).await? {
+        Ok(answer) => xml(StatusCode::OK, answer),
+        Err(Refusal::UnknownSp) => xml(StatusCode::FORBIDDEN, soap_fault("unknown service provider")),
+        Err(Refusal::Unsigned) => xml(StatusCode::FORBIDDEN, soap_fault("unsigned or badly signed request")),
+        Err(_) => xml(StatusCode::BAD_REQUEST, soap_fault("unreadable LogoutRequest")),
+    };
+    Ok(answer.into_response())
 }
 
 fn render(state: &AppState, next: SsoNext) -> Result<Response, WebError> {
@@ -170,6 +196,12 @@ fn refuse(state: &AppState, refusal: Refusal) -> Result<Response, WebError> {
             "Connexion expirée",
             "Cette connexion a expiré ou a déjà été utilisée. Veuillez retourner sur le service et recommencer.",
             "SAMLIDP0006",
+        ),
+        Refusal::Replayed => (
+            StatusCode::BAD_REQUEST,
+            "Demande déjà reçue",
+            "Cette demande de connexion a déjà été reçue une fois : elle est refusée. Veuillez retourner sur le service et recommencer.",
+            "SAMLIDP0007",
         ),
     };
     let html = state.views.render("error.html", context! { title, message, code })?;

@@ -17,6 +17,11 @@ tests/api/saml_idp.rs, in front of the ENT's identity provider.
            "session_index", "attributes", "in_response_to"}; 403 otherwise.
       GET  /start-logout?name_id=..&format=..&session_index=..[&unsigned=1]
            a LogoutRequest to the IdP (HTTP-Redirect, signed unless asked).
+      GET  /start-soap-logout?name_id=..&format=..&session_index=..[&unsigned=1][&to=URL]
+           a LogoutRequest to the IdP by SOAP (signed unless asked), sent
+           to URL when given (the metadata's address otherwise): 200
+           JSON {"http", "status"} (the IdP's HTTP status and, when it
+           answered a LogoutResponse, its checked status code).
       GET  /slo  the IdP's LogoutResponse: 200 JSON {"status"}.
       POST /soap-slo  the IdP's LogoutRequest by SOAP (back-channel),
            logged to D/N-logouts.log as JSON lines, answered by SOAP.
@@ -28,6 +33,8 @@ import json
 import os
 import re
 import sys
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -117,6 +124,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.start(msg)
             if url.path == "/start-logout":
                 return self.start_logout(msg)
+            if url.path == "/start-soap-logout":
+                return self.start_soap_logout(msg)
             if url.path == "/slo":
                 return self.logout_response(msg)
         except Exception as e:
@@ -201,6 +210,38 @@ class Handler(BaseHTTPRequestHandler):
             sigalg=xmldsig.SIG_RSA_SHA256,
         )
         self.redirect(dict(info["headers"])["Location"])
+
+    def start_soap_logout(self, msg):
+        client = self.client()
+        idp = idp_entity_id(client)
+        destination = client.metadata.single_logout_service(idp, BINDING_SOAP, "idpsso")[0]["location"]
+        name_id = saml2.saml.NameID(format=msg.get("format", NAMEID_FORMAT_TRANSIENT), text=msg["name_id"])
+        indexes = [msg["session_index"]] if msg.get("session_index") else None
+        sign = msg.get("unsigned") != "1"
+        _, req = client.create_logout_request(
+            destination,
+            idp,
+            name_id=name_id,
+            session_indexes=indexes,
+            sign=sign,
+            sign_alg=xmldsig.SIG_RSA_SHA256,
+            digest_alg=xmldsig.DIGEST_SHA256,
+        )
+        info = client.apply_binding(BINDING_SOAP, str(req), destination)
+        http = urllib.request.Request(
+            msg.get("to", destination), data=info["data"].encode(), headers={"Content-Type": "text/xml; charset=utf-8"}
+        )
+        try:
+            with urllib.request.urlopen(http) as r:
+                code, raw = r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            code, raw = e.code, e.read().decode()
+        if code != 200:
+            return self.send(200, json.dumps({"http": code, "body": raw}))
+        body = re.search(r"<soap:Body>(.*)</soap:Body>", raw, re.S).group(1)
+        resp = client.parse_logout_request_response(base64.b64encode(body.encode()).decode(), BINDING_HTTP_POST)
+        status = resp.response.status.status_code.value
+        self.send(200, json.dumps({"http": code, "status": status}))
 
     def logout_response(self, msg):
         client = self.client()

@@ -26,6 +26,8 @@ use idp_saml::idp::{
 use idp_saml::request::{Kind, logout_response_xml, redirect_url};
 use idp_saml::{binding, xml::Document};
 
+pub use idp_saml::idp::soap_fault;
+
 use super::{Incoming, Refusal, SamlIdp};
 
 /// What the browser gets after an SP's logout request.
@@ -90,11 +92,48 @@ impl SamlIdp {
         let Ok(request) = parse_sp_logout(&received.xml, &self.idp.slo_url, self.clock.now()) else {
             return Ok(SloNext::Refuse(Refusal::BadRequest));
         };
-        // The session the assertion was issued in; without a SessionIndex,
-        // the browser's own session if that SP got this NameID in it.
+        let ended = self.end_named_session(sp.id.as_str(), &request, tgc).await?;
+        self.logout_response(&descriptor, &request.id, ended, received.relay_state)
+    }
+
+    /// `POST /saml/idp/slo` with `text/xml`: an SP's LogoutRequest by SOAP
+    /// (back channel, no browser). The session named by its
+    /// `SessionIndex` (and `NameID`) ends; the answer is our signed
+    /// `LogoutResponse` in a SOAP envelope, or the refusal.
+    pub async fn soap_logout(&self, envelope: &str) -> crate::Result<Result<String, Refusal>> {
+        let Some(issuer) = soap_issuer(envelope) else { return Ok(Err(Refusal::BadRequest)) };
+        let Some((sp, descriptor)) = self.sp_by_entity(&issuer).await? else { return Ok(Err(Refusal::UnknownSp)) };
+        let received = match idp_saml::idp::read_soap_from_sp(envelope, &descriptor.signing_certs) {
+            Ok(r) if r.signed || descriptor.signing_certs.is_empty() => r,
+            Ok(_) | Err(idp_saml::Error::Signature(_)) => return Ok(Err(Refusal::Unsigned)),
+            Err(_) => return Ok(Err(Refusal::BadRequest)),
+        };
+        let Ok(request) = parse_sp_logout(&received.xml, &self.idp.slo_url, self.clock.now()) else {
+            return Ok(Err(Refusal::BadRequest));
+        };
+        let ended = self.end_named_session(sp.id.as_str(), &request, None).await?;
+        let now = self.clock.now();
+        let id = idp_saml::new_id().map_err(super::saml_err)?;
+        let dest = slo_endpoint(&descriptor, SOAP).unwrap_or_default();
+        let xml = logout_response_xml(&id, &request.id, &self.idp.entity_id, dest, ended, now);
+        let doc = Document::parse(&xml).map_err(super::saml_err)?;
+        let signed = idp_saml::dsig::sign(&doc, doc.root(), &self.idp.key.key, &self.idp.key.cert);
+        Ok(Ok(idp_saml::idp::soap_envelope(&signed.map_err(super::saml_err)?)))
+    }
+
+    /// Ends the session an SP's LogoutRequest names: the one its
+    /// `SessionIndex` was issued in with this `NameID`; without a
+    /// `SessionIndex`, the browser's own (`tgc`; none by SOAP). Whether a
+    /// live session ended.
+    async fn end_named_session(
+        &self,
+        sp_id: &str,
+        request: &idp_saml::idp::SpLogout,
+        tgc: Option<&str>,
+    ) -> crate::Result<bool> {
         let mut session_id = None;
         for index in &request.session_indexes {
-            if let Some(v) = self.pending.get(&index_key(sp.id.as_str(), index)).await?
+            if let Some(v) = self.pending.get(&index_key(sp_id, index)).await?
                 && let Some((sid, name_id)) = v.split_once('\n')
                 && name_id == request.name_id
             {
@@ -104,15 +143,14 @@ impl SamlIdp {
         if request.session_indexes.is_empty() {
             session_id = self.cas.current_session(tgc).await?.map(|(s, _)| s.id.expose().to_owned());
         }
-        let ended = match session_id {
+        match session_id {
             Some(sid) => {
-                let marker = initiator_key(&sid, sp.id.as_str());
+                let marker = initiator_key(&sid, sp_id);
                 self.pending.put(&marker, "1".into(), Duration::from_secs(60)).await?;
-                self.cas.end_session(&sid).await?.is_some()
+                Ok(self.cas.end_session(&sid).await?.is_some())
             }
-            None => false,
-        };
-        self.logout_response(&descriptor, &request.id, ended, received.relay_state)
+            None => Ok(false),
+        }
     }
 
     fn logout_response(
@@ -139,6 +177,16 @@ impl SamlIdp {
             relay_state,
         })
     }
+}
+
+/// The issuer of the message in a SOAP envelope, before its signature is
+/// checked (to find the SP whose keys check it).
+fn soap_issuer(envelope: &str) -> Option<String> {
+    let doc = Document::parse(envelope).ok()?;
+    let body = doc.only_child(doc.root(), idp_saml::idp::SOAP_ENV, "Body")?;
+    let message = doc.children(body).next()?;
+    let issuer = doc.only_child(message, idp_saml::ns::SAML, "Issuer")?;
+    doc.text(issuer).ok().map(|t| t.trim().to_owned())
 }
 
 /// Sends the SAML single logout when a session ends.

@@ -69,6 +69,8 @@ pub enum Refusal {
     /// The pending request is unknown, spent or expired, or the login did
     /// not end in a session.
     Expired,
+    /// The SP's request (by its `ID`) was already received.
+    Replayed,
 }
 
 /// What the browser gets next.
@@ -211,6 +213,10 @@ impl SamlIdp {
             Err(idp_saml::Error::Destination) => return Ok(Err(Refusal::UnknownAcs)),
             Err(_) => return Ok(Err(Refusal::BadRequest)),
         };
+        if !self.first_sight(&sp, &request, now).await? {
+            tracing::warn!(sp = %sp.id, "SAML AuthnRequest replayed");
+            return Ok(Err(Refusal::Replayed));
+        }
         let pending = Pending {
             sp_id: sp.id.to_string(),
             request_id: Some(request.id),
@@ -220,6 +226,21 @@ impl SamlIdp {
             is_passive: request.is_passive,
         };
         Ok(Ok((pending, sp)))
+    }
+
+    /// Whether this is the first time the SP's request `ID` is seen: it is
+    /// remembered until the request's validity window ends, with one
+    /// atomic put-if-absent (of two nodes given the same request at the
+    /// same moment, only one accepts it).
+    async fn first_sight(
+        &self,
+        sp: &SamlSp,
+        request: &idp_saml::request::IncomingAuthn,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> crate::Result<bool> {
+        let seen = format!("saml-idp-request:{}\n{}", sp.id, request.id);
+        let ttl = (request.valid_until - now).to_std().unwrap_or_default() + Duration::from_secs(60);
+        Ok(self.pending.put_if_absent(&seen, String::new(), ttl).await?)
     }
 
     /// `/saml/idp/resume/<sp>?key=…&ticket=…`: back from the CAS login of
