@@ -88,9 +88,13 @@ pub struct RedisSessions(pub Redis);
 /// next to values that never hold a quote) set to `ARGV[1]`: one round trip
 /// for the read and the touch of the single sign-on path, and no lost
 /// update between them.
-static GET_AND_TOUCH: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r#"
+static GET_AND_TOUCH: LazyLock<redis::Script> =
+    LazyLock::new(|| redis::Script::new(&[READ_AND_TOUCH, "return json\n"].concat()));
+
+/// The start of [`GET_AND_TOUCH`] and [`ISSUE`]: the session `KEYS[1]` read
+/// into `json` (the script returns false when it is gone) and its
+/// `last_used_at` set to `ARGV[1]`, keeping its TTL.
+const READ_AND_TOUCH: &str = r#"
 local json = redis.call('GET', KEYS[1])
 if not json then return false end
 local _, open = string.find(json, '"last_used_at":"', 1, true)
@@ -98,10 +102,7 @@ if open then
   local close = string.find(json, '"', open + 1, true)
   redis.call('SET', KEYS[1], string.sub(json, 1, open) .. ARGV[1] .. string.sub(json, close), 'KEEPTTL')
 end
-return json
-"#,
-    )
-});
+"#;
 
 /// Appends `ARGV[1]` to the services list `KEYS[2]` of the live session
 /// `KEYS[1]`, the list living as long as the session: one round trip.
@@ -135,16 +136,10 @@ return 1
 /// copied as the text it has in the session instead (a `"name":` between
 /// quotes only occurs as a key in JSON, quotes inside strings being
 /// escaped). An empty list decodes as an empty table, written back `[]`.
-static ISSUE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r#"
-local json = redis.call('GET', KEYS[1])
-if not json then return false end
-local _, open = string.find(json, '"last_used_at":"', 1, true)
-if open then
-  local close = string.find(json, '"', open + 1, true)
-  redis.call('SET', KEYS[1], string.sub(json, 1, open) .. ARGV[1] .. string.sub(json, close), 'KEEPTTL')
-end
+static ISSUE: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(&[READ_AND_TOUCH, ISSUE_REST].concat()));
+
+/// [`ISSUE`] after [`READ_AND_TOUCH`].
+const ISSUE_REST: &str = r#"
 local session = cjson.decode(json)
 local ticket = string.sub(ARGV[2], 1, -2)
 for i = 5, #ARGV do
@@ -167,9 +162,7 @@ if ttl > 0 then
   redis.call('EXPIRE', KEYS[2], ttl)
 end
 return json
-"#,
-    )
-});
+"#;
 
 /// `at` as serde writes it in a session (`last_used_at`).
 fn json_time(at: DateTime<Utc>) -> Result<String> {
