@@ -28,6 +28,8 @@ pub enum Name {
     Activation,
     /// The CSRF pre-session value.
     Csrf,
+    /// The key of this browser's SAML front-channel logout chain.
+    SloChain,
 }
 
 impl Name {
@@ -42,6 +44,8 @@ impl Name {
             (Name::Activation, true) => "__Host-idp_activation",
             (Name::Csrf, false) => "idp_csrf",
             (Name::Csrf, true) => "__Host-idp_csrf",
+            (Name::SloChain, false) => "idp_slo",
+            (Name::SloChain, true) => "__Host-idp_slo",
         }
     }
 }

@@ -17,6 +17,8 @@ use axum_extra::extract::cookie::CookieJar;
 use minijinja::context;
 use serde::Deserialize;
 
+use idp_protocol::login::LogoutNext;
+use idp_protocol::saml_idp::front::{ChainEnd, is_response};
 use idp_protocol::saml_idp::logout::SloNext;
 use idp_protocol::saml_idp::logout::soap_fault;
 use idp_protocol::saml_idp::{Incoming, Refusal, SsoNext};
@@ -31,6 +33,8 @@ use crate::state::AppState;
 struct Params {
     #[serde(rename = "SAMLRequest")]
     saml_request: Option<String>,
+    #[serde(rename = "SAMLResponse")]
+    saml_response: Option<String>,
     #[serde(rename = "RelayState")]
     relay_state: Option<String>,
     sp: Option<String>,
@@ -85,7 +89,15 @@ pub async fn slo_redirect(
     jar: CookieJar,
 ) -> Result<Response, WebError> {
     let query = query.unwrap_or_default();
-    let tgc = cookies::session_id(&jar, state.config.https());
+    let https = state.config.https();
+    if is_response(&query) {
+        let p: Params = crate::params::parse(&query);
+        let chain = cookies::get(&jar, cookies::Name::SloChain, https);
+        let next =
+            state.saml_idp.continue_chain(Incoming::Redirect(&query), p.relay_state.as_deref(), chain.as_deref());
+        return render_slo(&state, jar, next.await?);
+    }
+    let tgc = cookies::session_id(&jar, https);
     let next = state.saml_idp.single_logout(Incoming::Redirect(&query), tgc.as_deref()).await?;
     render_slo(&state, jar, next)
 }
@@ -103,6 +115,13 @@ pub async fn slo_post(
         return soap_slo(&state, &body).await;
     }
     let p: Params = crate::params::parse(std::str::from_utf8(&body).unwrap_or_default());
+    let relay_state = p.relay_state.as_deref();
+    if let Some(message) = p.saml_response.as_deref() {
+        let chain = cookies::get(&jar, cookies::Name::SloChain, state.config.https());
+        let next =
+            state.saml_idp.continue_chain(Incoming::Post { message, relay_state }, relay_state, chain.as_deref());
+        return render_slo(&state, jar, next.await?);
+    }
     let Some(message) = p.saml_request.as_deref() else { return refuse(&state, Refusal::BadRequest) };
     let tgc = cookies::session_id(&jar, state.config.https());
     let incoming = Incoming::Post { message, relay_state: p.relay_state.as_deref() };
@@ -133,9 +152,45 @@ fn render(state: &AppState, next: SsoNext) -> Result<Response, WebError> {
     }
 }
 
+/// `/cas/logout` ended session `tgc`: the browser goes through the SAML
+/// SPs that only a front-channel logout reaches, then where `next` says.
+pub(crate) async fn after_cas_logout(
+    state: &AppState,
+    jar: CookieJar,
+    tgc: Option<&str>,
+    next: LogoutNext,
+) -> Result<Response, WebError> {
+    let end = match &next {
+        LogoutNext::LoggedOut => ChainEnd::LoggedOut,
+        LogoutNext::ToService(url) => ChainEnd::ToService(url.clone()),
+        LogoutNext::ToUpstream(_) | LogoutNext::Refused => return crate::cas::logout::respond(state, jar, next),
+    };
+    match tgc {
+        Some(tgc) => match state.saml_idp.front_channel(tgc, end).await? {
+            Some(chain) => render_slo(state, jar, chain),
+            None => crate::cas::logout::respond(state, jar, next),
+        },
+        None => crate::cas::logout::respond(state, jar, next),
+    }
+}
+
 fn render_slo(state: &AppState, jar: CookieJar, next: SloNext) -> Result<Response, WebError> {
-    let jar = cookies::remove(jar, cookies::Name::Session, state.config.https());
+    let https = state.config.https();
+    let jar = cookies::remove(jar, cookies::Name::Session, https);
     let response = match next {
+        SloNext::Chain { url, key } => {
+            return Ok(
+                (cookies::set(jar, cookies::Name::SloChain, &key, https, false), Redirect::to(&url)).into_response()
+            );
+        }
+        SloNext::LoggedOut => {
+            let jar = cookies::remove(jar, cookies::Name::SloChain, https);
+            return crate::cas::logout::respond(state, jar, LogoutNext::LoggedOut);
+        }
+        SloNext::ToService(url) => {
+            let jar = cookies::remove(jar, cookies::Name::SloChain, https);
+            return crate::cas::logout::respond(state, jar, LogoutNext::ToService(url));
+        }
         SloNext::Redirect(url) => Redirect::to(&url).into_response(),
         SloNext::Post { action, saml_response, relay_state } => post_form(state, &action, saml_response, relay_state)?,
         SloNext::Refuse(refusal) => return refuse(state, refusal),

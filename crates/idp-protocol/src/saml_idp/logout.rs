@@ -28,6 +28,7 @@ use idp_saml::{binding, xml::Document};
 
 pub use idp_saml::idp::soap_fault;
 
+use super::front::{CHAIN_TTL, ChainEnd, FrontStep, ended_key};
 use super::{Incoming, Refusal, SamlIdp};
 
 /// What the browser gets after an SP's logout request.
@@ -39,6 +40,13 @@ pub enum SloNext {
     Post { action: String, saml_response: String, relay_state: Option<String> },
     /// A French error page.
     Refuse(Refusal),
+    /// To the next SP of the front-channel logout chain `key` (also the
+    /// browser's cookie) with our signed LogoutRequest.
+    Chain { url: String, key: String },
+    /// The end of a chain: our logged-out page.
+    LoggedOut,
+    /// The end of a chain: the registered service `/cas/logout` was given.
+    ToService(String),
 }
 
 fn index_key(sp_id: &str, session_index: &str) -> String {
@@ -92,8 +100,20 @@ impl SamlIdp {
         let Ok(request) = parse_sp_logout(&received.xml, &self.idp.slo_url, self.clock.now()) else {
             return Ok(SloNext::Refuse(Refusal::BadRequest));
         };
-        let ended = self.end_named_session(sp.id.as_str(), &request, tgc).await?;
-        self.logout_response(&descriptor, &request.id, ended, received.relay_state)
+        let Some(sid) = self.named_session(sp.id.as_str(), &request, tgc).await? else {
+            return self.logout_response(&descriptor, &request.id, false, received.relay_state);
+        };
+        let ended = self.end_as_asked(sp.id.as_str(), &sid).await?;
+        let end = ChainEnd::Initiator {
+            sp_id: sp.id.to_string(),
+            in_response_to: request.id.clone(),
+            ended,
+            relay_state: received.relay_state.clone(),
+        };
+        match self.front_channel(&sid, end).await? {
+            Some(chain) => Ok(chain),
+            None => self.logout_response(&descriptor, &request.id, ended, received.relay_state),
+        }
     }
 
     /// `POST /saml/idp/slo` with `text/xml`: an SP's LogoutRequest by SOAP
@@ -111,7 +131,10 @@ impl SamlIdp {
         let Ok(request) = parse_sp_logout(&received.xml, &self.idp.slo_url, self.clock.now()) else {
             return Ok(Err(Refusal::BadRequest));
         };
-        let ended = self.end_named_session(sp.id.as_str(), &request, None).await?;
+        let ended = match self.named_session(sp.id.as_str(), &request, None).await? {
+            Some(sid) => self.end_as_asked(sp.id.as_str(), &sid).await?,
+            None => false,
+        };
         let now = self.clock.now();
         let id = idp_saml::new_id().map_err(super::saml_err)?;
         let dest = slo_endpoint(&descriptor, SOAP).unwrap_or_default();
@@ -121,16 +144,15 @@ impl SamlIdp {
         Ok(Ok(idp_saml::idp::soap_envelope(&signed.map_err(super::saml_err)?)))
     }
 
-    /// Ends the session an SP's LogoutRequest names: the one its
+    /// The session an SP's LogoutRequest names: the one its
     /// `SessionIndex` was issued in with this `NameID`; without a
-    /// `SessionIndex`, the browser's own (`tgc`; none by SOAP). Whether a
-    /// live session ended.
-    async fn end_named_session(
+    /// `SessionIndex`, the browser's own (`tgc`; none by SOAP).
+    async fn named_session(
         &self,
         sp_id: &str,
         request: &idp_saml::idp::SpLogout,
         tgc: Option<&str>,
-    ) -> crate::Result<bool> {
+    ) -> crate::Result<Option<String>> {
         let mut session_id = None;
         for index in &request.session_indexes {
             if let Some(v) = self.pending.get(&index_key(sp_id, index)).await?
@@ -143,17 +165,18 @@ impl SamlIdp {
         if request.session_indexes.is_empty() {
             session_id = self.cas.current_session(tgc).await?.map(|(s, _)| s.id.expose().to_owned());
         }
-        match session_id {
-            Some(sid) => {
-                let marker = initiator_key(&sid, sp_id);
-                self.pending.put(&marker, "1".into(), Duration::from_secs(60)).await?;
-                Ok(self.cas.end_session(&sid).await?.is_some())
-            }
-            None => Ok(false),
-        }
+        Ok(session_id)
     }
 
-    fn logout_response(
+    /// Ends session `sid` as SP `sp_id` asked (that SP is not asked back).
+    /// Whether a live session ended.
+    async fn end_as_asked(&self, sp_id: &str, sid: &str) -> crate::Result<bool> {
+        let marker = initiator_key(sid, sp_id);
+        self.pending.put(&marker, "1".into(), Duration::from_secs(60)).await?;
+        Ok(self.cas.end_session(sid).await?.is_some())
+    }
+
+    pub(crate) fn logout_response(
         &self,
         sp: &idp_saml::metadata::SpDescriptor,
         in_response_to: &str,
@@ -200,19 +223,30 @@ pub struct SamlLogoutHook {
 }
 
 impl SamlLogoutHook {
-    /// Tells `sp_id` by SOAP that the session ended (when its metadata
-    /// offers the SOAP binding).
-    async fn tell_sp(&self, sp_id: &str, name_id: &str, session_index: &str) -> crate::Result<bool> {
-        let Ok(id) = ServiceId::parse(sp_id) else { return Ok(false) };
+    /// Tells `sp_id` by SOAP that the session ended when its metadata
+    /// offers the SOAP binding; an SP with only front-channel endpoints is
+    /// left to the browser's chain.
+    async fn tell_sp(&self, sp_id: &str, name_id: &str, session_index: &str) -> crate::Result<Told> {
+        let Ok(id) = ServiceId::parse(sp_id) else { return Ok(Told::No) };
         let Some((sp, descriptor)) = self.sps.get(&id).await?.and_then(|s| super::descriptor(s, self.clock.now()))
         else {
-            return Ok(false);
+            return Ok(Told::No);
         };
-        let Some(dest) = slo_endpoint(&descriptor, SOAP) else { return Ok(false) };
         let format = match sp.name_id {
             idp_core::saml_sp::NameIdKind::Transient => idp_saml::idp::name_id::TRANSIENT,
             idp_core::saml_sp::NameIdKind::Persistent => idp_saml::idp::name_id::PERSISTENT,
             idp_core::saml_sp::NameIdKind::Unspecified => idp_saml::idp::name_id::UNSPECIFIED,
+        };
+        let Some(dest) = slo_endpoint(&descriptor, SOAP) else {
+            if slo_endpoint(&descriptor, binding::REDIRECT).is_none() {
+                return Ok(Told::No);
+            }
+            return Ok(Told::Front(FrontStep {
+                sp_id: sp_id.to_owned(),
+                name_id: name_id.to_owned(),
+                format: format.to_owned(),
+                session_index: session_index.to_owned(),
+            }));
         };
         let xml = self
             .idp
@@ -228,13 +262,24 @@ impl SamlLogoutHook {
             body: idp_saml::idp::soap_envelope(&xml).into_bytes(),
         };
         let answer = self.outbound.call(call).await?;
-        Ok(answer.status == 200)
+        Ok(if answer.status == 200 { Told::Soap } else { Told::No })
     }
+}
+
+/// What became of an SP at the end of a session.
+enum Told {
+    /// It answered our SOAP LogoutRequest.
+    Soap,
+    /// It has only front-channel endpoints: the browser's chain visits it.
+    Front(FrontStep),
+    /// It was not told (no usable endpoint, or it refused).
+    No,
 }
 
 #[async_trait]
 impl SessionEndHook for SamlLogoutHook {
     async fn session_ended(&self, session: &SsoSession, services: &[SessionService]) -> idp_core::Result<()> {
+        let mut front = Vec::new();
         for entry in services {
             let Participant::SamlSp { sp_id, name_id, session_index } = entry.participant() else { continue };
             let marker = initiator_key(session.id.expose(), sp_id);
@@ -242,12 +287,18 @@ impl SessionEndHook for SamlLogoutHook {
                 continue;
             }
             match self.tell_sp(sp_id, name_id, session_index).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::info!(sp = %sp_id, "SAML SP not told of the logout (no SOAP endpoint or refused)")
+                Ok(Told::Soap) => {}
+                Ok(Told::Front(step)) => front.push(step),
+                Ok(Told::No) => {
+                    tracing::info!(sp = %sp_id, "SAML SP not told of the logout (no SLO endpoint or refused)")
                 }
                 Err(e) => tracing::warn!(sp = %sp_id, error = %e, "SAML single logout failed"),
             }
+        }
+        if !front.is_empty() {
+            let value =
+                serde_json::to_string(&front).map_err(|e| idp_core::Error::invalid("saml slo", e.to_string()))?;
+            self.pending.put(&ended_key(session.id.expose()), value, CHAIN_TTL).await?;
         }
         Ok(())
     }

@@ -14,6 +14,7 @@
 //! the SP among the session's participants with the NameID and
 //! `SessionIndex` it got, and answers the signed response to post.
 
+pub mod front;
 pub mod logout;
 pub mod services;
 

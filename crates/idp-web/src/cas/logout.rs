@@ -27,9 +27,10 @@ pub async fn logout(
     Params(q): Params<LogoutQuery>,
 ) -> Result<Response, WebError> {
     let https = state.config.https();
-    let next = state.login.logout(cookies::session_id(&jar, https).as_deref(), q.service.as_deref()).await?;
+    let tgc = cookies::session_id(&jar, https);
+    let next = state.login.logout(tgc.as_deref(), q.service.as_deref()).await?;
     let jar = cookies::remove(jar, cookies::Name::Session, https);
-    respond(&state, jar, next)
+    crate::saml_idp::after_cas_logout(&state, jar, tgc.as_deref(), next).await
 }
 
 /// `/upstream/<id>/deconnexion`: back from the upstream's logout.
