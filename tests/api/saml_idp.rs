@@ -578,3 +578,121 @@ async fn after_a_second_factor_the_assertion_says_time_sync_token() {
     );
     assert!(values(&answer, "authenticationMethod").is_empty(), "not a released attribute: {answer}");
 }
+
+/// Follows the browser through the front-channel logout chain from `first`:
+/// our redirects on the ENT's client, the SPs' on a plain one; the SP bases
+/// visited, in order, and the last answer.
+async fn through_chain(
+    ent: &TestApp,
+    first: crate::helpers::LoginResult,
+) -> (Vec<String>, crate::helpers::LoginResult) {
+    let sp = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let (mut visited, mut r) = (Vec::new(), first);
+    for _ in 0..10 {
+        let Some(location) = r.location.clone() else { return (visited, r) };
+        if location.starts_with("http://127.0.0.1/") || location.starts_with('/') {
+            r = result(ent.client.get(ent.url(&path_and_query(&location))).send().await.unwrap()).await;
+        } else {
+            visited.push(location.split("/sp/").next().unwrap().to_owned());
+            r = result(sp.get(&location).send().await.unwrap()).await;
+        }
+    }
+    panic!("the chain does not end: {} {:?}", r.status, r.location);
+}
+
+/// The first front-channel LogoutRequest logged by the SP `name`.
+fn front_logged(dir: &std::path::Path, name: &str) -> Value {
+    let log = std::fs::read_to_string(dir.join(format!("{name}-logouts.log"))).unwrap_or_default();
+    serde_json::from_str(log.lines().next().unwrap_or("{}")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cas_logout_sends_the_browser_through_the_front_channel_sps_then_to_the_logged_out_page() {
+    let ent = spawn_app().await;
+    zoe(&ent).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gar, gar_metadata, _gar) = start_sp(&ent, dir.path(), "gar", &["--no-soap"]).await;
+    let (cdi, cdi_metadata, _cdi) = start_sp(&ent, dir.path(), "cdi", &["--no-soap", "--refuse-logout"]).await;
+    ent.stores.saml_sps.add(registration("gar", &gar_metadata, NameIdKind::Persistent, false)).await.unwrap();
+    ent.stores.saml_sps.add(registration("cdi", &cdi_metadata, NameIdKind::Transient, false)).await.unwrap();
+    let form = through_login(&ent, sp_redirect(&ent, &gar, "binding=redirect").await).await;
+    let (_, at_gar) = post_to_sp(&gar, &form).await;
+    let form = through_login(&ent, sp_redirect(&ent, &cdi, "binding=redirect").await).await;
+    let (_, at_cdi) = post_to_sp(&cdi, &form).await;
+
+    let first = result(ent.client.get(ent.url("/cas/logout")).send().await.unwrap()).await;
+    let account = ent.stores.accounts.find_by_login(&Login::parse("zoe.martin").unwrap()).await.unwrap().unwrap();
+    assert!(ent.stores.sessions.sessions_of(account.id).await.unwrap().is_empty(), "ended before the chain");
+    let (mut visited, last) = through_chain(&ent, first).await;
+    visited.sort();
+    let mut both = vec![gar.clone(), cdi.clone()];
+    both.sort();
+    assert_eq!(visited, both, "each SP visited once");
+    assert_eq!(last.status, 200);
+    assert!(last.body.contains("Déconnexion réussie"), "{}", last.body);
+    for (name, answer) in [("gar", &at_gar), ("cdi", &at_cdi)] {
+        let told = front_logged(dir.path(), name);
+        assert_eq!(told["name_id"], answer["name_id"], "{name}: {told}");
+        assert_eq!(told["session_index"][0], answer["session_index"], "{name}: {told}");
+        assert_eq!(told["signed"], true, "{name}: {told}");
+    }
+
+    // A chain key the browser does not hold, or a forged one: the
+    // logged-out page, no 5xx.
+    let r =
+        result(ent.client.get(ent.url("/saml/idp/slo?SAMLResponse=abc&RelayState=forged")).send().await.unwrap()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Déconnexion réussie"), "{}", r.body);
+    let r = result(
+        ent.client
+            .post(ent.url("/saml/idp/slo"))
+            .form(&[("SAMLResponse", "%%%"), ("RelayState", "x")])
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Déconnexion réussie"), "{}", r.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_sp_initiated_logout_visits_the_front_channel_sp_then_answers_the_initiator() {
+    let ent = spawn_app().await;
+    zoe(&ent).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (gar, gar_metadata, _gar) = start_sp(&ent, dir.path(), "gar", &[]).await;
+    let (cdi, cdi_metadata, _cdi) = start_sp(&ent, dir.path(), "cdi", &["--no-soap"]).await;
+    ent.stores.saml_sps.add(registration("gar", &gar_metadata, NameIdKind::Persistent, false)).await.unwrap();
+    ent.stores.saml_sps.add(registration("cdi", &cdi_metadata, NameIdKind::Persistent, false)).await.unwrap();
+    let form = through_login(&ent, sp_redirect(&ent, &gar, "binding=redirect").await).await;
+    let (_, at_gar) = post_to_sp(&gar, &form).await;
+    let form = through_login(&ent, sp_redirect(&ent, &cdi, "binding=redirect").await).await;
+    let (_, at_cdi) = post_to_sp(&cdi, &form).await;
+
+    let q = [
+        ("name_id", at_gar["name_id"].as_str().unwrap()),
+        ("format", at_gar["name_id_format"].as_str().unwrap()),
+        ("session_index", at_gar["session_index"].as_str().unwrap()),
+    ];
+    let sp = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let to_idp = sp.get(format!("{gar}/start-logout")).query(&q).send().await.unwrap();
+    let first = crate::helpers::LoginResult {
+        status: 302,
+        location: Some(to_idp.headers()["location"].to_str().unwrap().to_owned()),
+        body: String::new(),
+    };
+    let (visited, last) = through_chain(&ent, first).await;
+    assert_eq!(visited.first(), Some(&cdi), "the front-channel SP first");
+    assert_eq!(visited.last(), Some(&gar), "then the answer to the SP that asked");
+    assert_eq!(visited.len(), 2);
+    assert_eq!(last.status, 200, "{}", last.body);
+    let verdict: Value = serde_json::from_str(&last.body).unwrap();
+    assert_eq!(verdict["status"], "urn:oasis:names:tc:SAML:2.0:status:Success", "{verdict}");
+    assert_eq!(verdict["relay_state"], "sp-relay");
+    let told = front_logged(dir.path(), "cdi");
+    assert_eq!(told["name_id"], at_cdi["name_id"], "{told}");
+    assert_eq!(told["session_index"][0], at_cdi["session_index"], "{told}");
+    assert_eq!(told["signed"], true, "{told}");
+    assert!(!dir.path().join("gar-logouts.log").exists(), "the SP that asked is not asked back");
+}

@@ -22,7 +22,12 @@ tests/api/saml_idp.rs, in front of the ENT's identity provider.
            to URL when given (the metadata's address otherwise): 200
            JSON {"http", "status"} (the IdP's HTTP status and, when it
            answered a LogoutResponse, its checked status code).
-      GET  /slo  the IdP's LogoutResponse: 200 JSON {"status"}.
+      GET  /slo  the IdP's LogoutResponse: 200 JSON {"status"}; or the
+           IdP's LogoutRequest by HTTP-Redirect (front channel), its
+           signatures checked, logged to D/N-logouts.log as JSON lines
+           ({"name_id", "session_index", "signed", "relay_state"}) and
+           answered by a signed LogoutResponse redirected to the IdP
+           (status Success; Responder with --refuse-logout).
       POST /soap-slo  the IdP's LogoutRequest by SOAP (back-channel),
            logged to D/N-logouts.log as JSON lines, answered by SOAP.
 """
@@ -39,6 +44,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import saml2.saml
+import saml2.samlp
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT, BINDING_SOAP, xmldsig
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
@@ -126,6 +132,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.start_logout(msg)
             if url.path == "/start-soap-logout":
                 return self.start_soap_logout(msg)
+            if url.path == "/slo" and "SAMLRequest" in msg:
+                return self.front_logout(msg)
             if url.path == "/slo":
                 return self.logout_response(msg)
         except Exception as e:
@@ -249,6 +257,43 @@ class Handler(BaseHTTPRequestHandler):
         status = resp.response.status.status_code.value
         self.send(200, json.dumps({"status": status, "relay_state": msg.get("RelayState")}))
 
+    def front_logout(self, msg):
+        client = self.client()
+        req = client.parse_logout_request(
+            msg["SAMLRequest"],
+            BINDING_HTTP_REDIRECT,
+            relay_state=msg.get("RelayState"),
+            sigalg=msg.get("SigAlg"),
+            signature=msg.get("Signature"),
+        )
+        signed = bool(msg.get("Signature")) and req._do_redirect_sig_check(
+            {k: msg[k] for k in ("SAMLRequest", "RelayState", "SigAlg", "Signature") if k in msg}
+        )
+        entry = {
+            "name_id": req.message.name_id.text,
+            "session_index": [i.text for i in req.message.session_index],
+            "signed": signed and req.message.signature is not None,
+            "relay_state": msg.get("RelayState"),
+        }
+        with open(os.path.join(self.server.args.dir, f"{self.server.args.name}-logouts.log"), "a") as f:
+            f.write(json.dumps(entry) + "\n")
+        idp = idp_entity_id(client)
+        destination = client.metadata.single_logout_service(idp, BINDING_HTTP_REDIRECT, "idpsso")[0]["location"]
+        status = None
+        if self.server.args.refuse_logout:
+            status = saml2.samlp.Status(status_code=saml2.samlp.StatusCode(value=saml2.samlp.STATUS_RESPONDER))
+        resp = client.create_logout_response(req.message, [BINDING_HTTP_REDIRECT], status=status)
+        info = client.apply_binding(
+            BINDING_HTTP_REDIRECT,
+            str(resp),
+            destination,
+            msg.get("RelayState"),
+            response=True,
+            sign=True,
+            sigalg=xmldsig.SIG_RSA_SHA256,
+        )
+        self.redirect(dict(info["headers"])["Location"])
+
     def soap_logout(self, raw):
         client = self.client()
         try:
@@ -288,6 +333,7 @@ def main():
     s = sub.add_parser("serve")
     s.add_argument("--sign-requests", action="store_true")
     s.add_argument("--no-soap", action="store_true")
+    s.add_argument("--refuse-logout", action="store_true")
     args = parser.parse_args()
     serve(args)
 
