@@ -621,6 +621,14 @@ async fn cas_logout_sends_the_browser_through_the_front_channel_sps_then_to_the_
     let (_, at_cdi) = post_to_sp(&cdi, &form).await;
 
     let first = result(ent.client.get(ent.url("/cas/logout")).send().await.unwrap()).await;
+    // The chain key alone, from another browser, continues nothing.
+    let to_sp = reqwest::Url::parse(first.location.as_deref().unwrap()).unwrap();
+    let key = to_sp.query_pairs().find(|(k, _)| k == "RelayState").map(|(_, v)| v.into_owned()).unwrap();
+    let other = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let url = ent.url(&format!("/saml/idp/slo?SAMLResponse=abc&RelayState={key}"));
+    let r = result(other.get(url).send().await.unwrap()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Déconnexion réussie"), "{}", r.body);
     let account = ent.stores.accounts.find_by_login(&Login::parse("zoe.martin").unwrap()).await.unwrap().unwrap();
     assert!(ent.stores.sessions.sessions_of(account.id).await.unwrap().is_empty(), "ended before the chain");
     let (mut visited, last) = through_chain(&ent, first).await;
