@@ -165,7 +165,7 @@ impl SamlIdp {
 
 /// Whether `raw` has the shape of a chain key.
 fn valid_key(raw: &str) -> bool {
-    !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !raw.is_empty() && raw.len() <= 64 && raw.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// Whether a redirect query carries a `LogoutResponse` (not a request).
