@@ -194,8 +194,8 @@ pub enum LoginNext {
     /// The pending charter acceptance is unknown, spent or expired.
     CguExpired,
     /// The password was right; the second factor is asked (`token` names
-    /// the pending login; `passkey`: a passkey may be used instead).
-    AskCode { token: String, refused: Option<CodeRefusal>, passkey: bool },
+    /// the pending login).
+    AskCode { token: String, refused: Option<CodeRefusal> },
     /// The password was right and the policy requires a second factor that
     /// is not enrolled: the TOTP enrolment, before anything else.
     MustEnrol { token: String, offer: Box<TotpOffer>, refused: Option<CodeRefusal> },
@@ -569,7 +569,7 @@ impl LoginPipeline {
         let enrolled = mfa.enrolled(account.id).await?;
         if enrolled.any() {
             let token = mfa.begin_login(account, now, target, None).await?;
-            return Ok(Some(LoginNext::AskCode { token, refused: None, passkey: enrolled.passkeys > 0 }.into()));
+            return Ok(Some(LoginNext::AskCode { token, refused: None }.into()));
         }
         if !mfa.required(account).await? {
             return Ok(None);
@@ -583,7 +583,7 @@ impl LoginPipeline {
     /// pending login `token`. Accepted, the login goes on.
     pub async fn with_code(&self, token: &str, code: &str, source: &str, tgc: Option<&str>) -> Result<LoginStep> {
         let mfa = &self.second_factor;
-        let Some((pending, account)) = mfa.pending_login(token).await?.filter(|(p, _)| p.enrolment.is_none()) else {
+        let Some((_, account)) = mfa.pending_login(token).await?.filter(|(p, _)| p.enrolment.is_none()) else {
             return Ok(LoginNext::CodeExpired.into());
         };
         let refused = match mfa.check(&account, code, source).await? {
@@ -594,8 +594,7 @@ impl LoginPipeline {
             Check::Wrong => CodeRefusal::Wrong,
             Check::Throttled => CodeRefusal::Throttled,
         };
-        let passkey = !mfa.repo.passkeys(pending.account_id).await?.is_empty();
-        Ok(LoginNext::AskCode { token: token.to_owned(), refused: Some(refused), passkey }.into())
+        Ok(LoginNext::AskCode { token: token.to_owned(), refused: Some(refused) }.into())
     }
 
     /// `POST /cas/login/enrolement`: the first code of the enrolment the

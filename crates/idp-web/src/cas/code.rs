@@ -73,9 +73,9 @@ pub async fn after_recovery_codes(
 /// The page of a second-step answer of the pipeline.
 pub(crate) fn render(state: &AppState, jar: CookieJar, next: LoginNext) -> Result<Response, WebError> {
     let (template, status, ctx) = match next {
-        LoginNext::AskCode { token, refused, passkey } => {
+        LoginNext::AskCode { token, refused } => {
             let (status, error) = refusal(refused);
-            ("login_code.html", status, context! { jeton => token, error, passkey })
+            ("login_code.html", status, context! { jeton => token, error })
         }
         LoginNext::MustEnrol { token, offer, refused } => {
             let (status, error) = refusal(refused);
