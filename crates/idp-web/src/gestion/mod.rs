@@ -40,6 +40,7 @@ pub const TEMPLATES: &[&str] = &[
     "gestion.html",
     "gestion_compte.html",
     "gestion_lettres.html",
+    "mots_de_passe_provisoires.html",
     "gestion_tableau.html",
     "gestion_nouveau.html",
     "gestion_import.html",
