@@ -35,8 +35,10 @@ impl WithSamlSps {
 #[async_trait]
 impl ServiceRegistry for WithSamlSps {
     async fn find_match(&self, url: &ServiceUrl) -> Result<Option<Service>> {
-        let prefix = format!("{}{RESUME_PATH}/", self.public_base);
-        if let Some(rest) = url.as_str().strip_prefix(&prefix) {
+        // Checked piece by piece: this runs for every service URL of the
+        // ticket path, where a formatted prefix would be an allocation each.
+        let resume = url.as_str().strip_prefix(self.public_base.as_str()).and_then(|r| r.strip_prefix(RESUME_PATH));
+        if let Some(rest) = resume.and_then(|r| r.strip_prefix('/')) {
             let sp_id = rest.split('?').next().unwrap_or_default();
             return Ok(self.login_service(sp_id).await?.filter(|s| s.matches(url)));
         }
