@@ -19,6 +19,7 @@ mod m20261202_100001_cache_versions;
 mod m20261202_600001_admin;
 mod m20261203_000001_second_factor;
 mod m20261203_000002_saml_sps;
+mod m20261203_100001_passkey_use;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_600001_admin::Migration),
             Box::new(m20261203_000001_second_factor::Migration),
             Box::new(m20261203_000002_saml_sps::Migration),
+            Box::new(m20261203_100001_passkey_use::Migration),
         ]
     }
 }

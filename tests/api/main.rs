@@ -28,6 +28,7 @@ mod logs;
 mod oidc;
 mod operations;
 mod pages;
+mod passkeys;
 mod password_meter;
 mod router;
 mod saml_idp;

@@ -42,6 +42,7 @@ pub mod ent;
 pub mod error;
 pub mod import;
 pub mod oidc;
+pub mod passkeys;
 pub mod password;
 pub mod ports;
 pub mod proxy;

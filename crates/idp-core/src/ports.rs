@@ -310,6 +310,10 @@ pub enum AuditEvent {
         login: String,
         by: String,
     },
+    /// One passkey removed by its owner.
+    PasskeyRemoved {
+        login: String,
+    },
     /// A token request refused with an OAuth error code.
     TokenRefused {
         client: String,

@@ -150,7 +150,11 @@ pub struct StoredPasskey {
     pub name: String,
     /// The WebAuthn library's serialised passkey (public key, counter).
     pub data: String,
+    /// The last signature counter accepted (0 for authenticators that
+    /// keep none).
+    pub counter: u32,
     pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 /// Second factors in the database. The adapter seals TOTP secrets at rest.
@@ -175,10 +179,26 @@ pub trait SecondFactorRepository: Send + Sync {
     async fn recovery_codes_left(&self, account_id: i64) -> Result<u64>;
     /// Removes every second factor of the account; false when it had none.
     async fn remove_all(&self, account_id: i64) -> Result<bool>;
+    /// Replaces the recovery codes of the account by `recovery_hashes`
+    /// (a passkey enrolled without TOTP).
+    async fn set_recovery_codes(&self, account_id: i64, recovery_hashes: &[String]) -> Result<()>;
     async fn passkeys(&self, account_id: i64) -> Result<Vec<StoredPasskey>>;
-    async fn add_passkey(&self, account_id: i64, passkey: &StoredPasskey) -> Result<()>;
-    /// Replaces the serialised data of a passkey (its counter moved).
-    async fn update_passkey(&self, account_id: i64, credential_id: &str, data: &str) -> Result<()>;
+    /// Adds a passkey; false when its credential id is already registered
+    /// (to this account or another).
+    async fn add_passkey(&self, account_id: i64, passkey: &StoredPasskey) -> Result<bool>;
+    /// Records a use of the passkey `credential_id` of the account: its new
+    /// `counter` and serialised `data`, in one conditional update that
+    /// applies only while the stored counter is below `counter` (or both
+    /// are 0, an authenticator without counter); false otherwise (a cloned
+    /// key, or the same assertion twice).
+    async fn use_passkey(
+        &self,
+        account_id: i64,
+        credential_id: &str,
+        counter: u32,
+        data: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
     async fn remove_passkey(&self, account_id: i64, id: i64) -> Result<bool>;
 }
 
@@ -322,6 +342,13 @@ fn new_recovery_code() -> Result<String> {
     Ok(format!("{}-{}", raw.get(..5).unwrap_or(""), raw.get(5..).unwrap_or("")))
 }
 
+/// Ten new recovery codes, and their hashes to store.
+pub(crate) fn new_recovery_codes() -> Result<(Vec<String>, Vec<String>)> {
+    let codes = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect::<Result<Vec<_>>>()?;
+    let hashes = codes.iter().map(|c| recovery_hash(c)).collect();
+    Ok((codes, hashes))
+}
+
 impl SecondFactor {
     /// Whether `account` must use a second factor.
     pub async fn required(&self, account: &Account) -> Result<bool> {
@@ -335,7 +362,8 @@ impl SecondFactor {
     pub async fn enrolled(&self, account_id: i64) -> Result<Enrolled> {
         let totp = self.repo.totp(account_id).await?.is_some();
         let passkeys = self.repo.passkeys(account_id).await?.len();
-        let recovery_codes_left = if totp { self.repo.recovery_codes_left(account_id).await? } else { 0 };
+        let recovery_codes_left =
+            if totp || passkeys > 0 { self.repo.recovery_codes_left(account_id).await? } else { 0 };
         Ok(Enrolled { totp, passkeys, recovery_codes_left })
     }
 
@@ -396,8 +424,7 @@ impl SecondFactor {
         if self.ephemeral.take(&pending_key(token)).await?.is_none() {
             return Ok(Confirmation::Expired);
         }
-        let codes = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect::<Result<Vec<_>>>()?;
-        let hashes: Vec<String> = codes.iter().map(|c| recovery_hash(c)).collect();
+        let (codes, hashes) = new_recovery_codes()?;
         self.repo.set_totp(account.id, &offer.secret, step, &hashes, self.clock.now()).await?;
         self.throttle.succeeded(ThrottleKind::SecondFactor, account.login.as_str(), source).await?;
         self.audit.record(AuditEvent::SecondFactorEnrolled { login: account.login.as_str().to_owned(), kind: "totp" });
@@ -407,10 +434,11 @@ impl SecondFactor {
     /// Ten new recovery codes for an enrolled person (the old ones stop
     /// working).
     pub async fn new_recovery_codes(&self, account: &Account) -> Result<Option<Vec<String>>> {
-        let Some(record) = self.repo.totp(account.id).await? else { return Ok(None) };
-        let codes = (0..RECOVERY_CODES).map(|_| new_recovery_code()).collect::<Result<Vec<_>>>()?;
-        let hashes: Vec<String> = codes.iter().map(|c| recovery_hash(c)).collect();
-        self.repo.set_totp(account.id, &record.secret, record.last_step, &hashes, record.created_at).await?;
+        if !self.enrolled(account.id).await?.any() {
+            return Ok(None);
+        }
+        let (codes, hashes) = new_recovery_codes()?;
+        self.repo.set_recovery_codes(account.id, &hashes).await?;
         Ok(Some(codes))
     }
 
@@ -427,9 +455,7 @@ impl SecondFactor {
     /// Checks a code typed at login by `account` from `source`: a TOTP
     /// code not used before, or a recovery code (spent).
     pub async fn check(&self, account: &Account, code: &str, source: &str) -> Result<Check> {
-        let login = account.login.as_str();
-        if self.throttle.attempt(ThrottleKind::SecondFactor, login, source).await? == Admission::Refused {
-            self.audit.record(AuditEvent::LoginThrottled { login: login.to_owned(), source: source.to_owned() });
+        if !self.admitted(account, source).await? {
             return Ok(Check::Throttled);
         }
         let accepted = if code.trim().chars().all(|c| c.is_ascii_digit() || c == ' ') {
@@ -443,17 +469,37 @@ impl SecondFactor {
         } else {
             !code.trim().is_empty() && self.repo.use_recovery_code(account.id, &recovery_hash(code)).await?
         };
-        if !accepted {
-            self.throttle.failed(ThrottleKind::SecondFactor, source).await?;
-            self.audit.record(AuditEvent::LoginFailed {
-                login: login.to_owned(),
-                source: source.to_owned(),
-                reason: "second factor",
-            });
-            return Ok(Check::Wrong);
+        self.concluded(account, source, accepted.then_some(AMR_OTP), "second factor").await
+    }
+
+    /// Counts an attempt of `account` from `source` before its factor is
+    /// looked at; false (audited) when too many failed.
+    pub(crate) async fn admitted(&self, account: &Account, source: &str) -> Result<bool> {
+        let login = account.login.as_str();
+        if self.throttle.attempt(ThrottleKind::SecondFactor, login, source).await? == Admission::Refused {
+            self.audit.record(AuditEvent::LoginThrottled { login: login.to_owned(), source: source.to_owned() });
+            return Ok(false);
         }
+        Ok(true)
+    }
+
+    /// The end of an admitted attempt: `accepted` names the factor that
+    /// passed; a failure is counted and audited with `reason`.
+    pub(crate) async fn concluded(
+        &self,
+        account: &Account,
+        source: &str,
+        accepted: Option<&'static str>,
+        reason: &'static str,
+    ) -> Result<Check> {
+        let login = account.login.as_str();
+        let Some(factor) = accepted else {
+            self.throttle.failed(ThrottleKind::SecondFactor, source).await?;
+            self.audit.record(AuditEvent::LoginFailed { login: login.to_owned(), source: source.to_owned(), reason });
+            return Ok(Check::Wrong);
+        };
         self.throttle.succeeded(ThrottleKind::SecondFactor, login, source).await?;
-        Ok(Check::Accepted(AMR_OTP))
+        Ok(Check::Accepted(factor))
     }
 
     /// Removes every second factor of `account`; the person is told by
@@ -528,13 +574,13 @@ impl SecondFactor {
         Ok(self.ephemeral.take(&login_key(token)).await?.and_then(|j| serde_json::from_str(&j).ok()))
     }
 
-    async fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
+    pub(crate) async fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<()> {
         let json = serde_json::to_string(value)?;
         let ttl = std::time::Duration::from_secs(60 * (PENDING_MINUTES as u64 + 5));
         self.ephemeral.put(key, json, ttl).await
     }
 
-    async fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+    pub(crate) async fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         Ok(self.ephemeral.get(key).await?.and_then(|j| serde_json::from_str(&j).ok()))
     }
 }

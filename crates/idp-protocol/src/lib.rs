@@ -17,6 +17,7 @@
 pub mod cas;
 pub mod login;
 pub mod oidc;
+pub mod passkeys;
 pub mod saml_idp;
 pub mod upstream;
 
@@ -38,6 +39,9 @@ pub enum Error {
     /// An account flow refused a step the pipeline depends on.
     #[error("FLOW0001 account flow: {0}")]
     Flow(#[source] idp_core::lifecycle::FlowError),
+    /// The WebAuthn library could not start a ceremony.
+    #[error("PASS0001 passkey ceremony: {0}")]
+    Passkey(String),
     /// A port failed.
     #[error(transparent)]
     Core(#[from] idp_core::Error),
@@ -52,6 +56,7 @@ impl Error {
             Error::UnsupportedMethod => "CAS0003",
             Error::UnknownUpstream => "CAS0004",
             Error::Flow(_) => "FLOW0001",
+            Error::Passkey(_) => "PASS0001",
             Error::Core(e) => e.code(),
         }
     }

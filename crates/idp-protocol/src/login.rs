@@ -35,8 +35,11 @@ use idp_core::session::{SsoSession, TicketId};
 use idp_core::upstream::{UpstreamConfig, UpstreamKind};
 
 use crate::cas::{Cas, SsoTicket};
+use crate::passkeys::{PasskeyRefusal, Passkeys};
 use crate::upstream::{Callback, Returned, Slo, Started, Upstreams};
 use crate::{Error, Result};
+
+mod passkey;
 
 /// How the ticket travels back to the service (`method=`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -137,13 +140,26 @@ impl Identified {
     }
 }
 
-/// Why a second-factor code was refused; the code page is shown again.
+/// Why a second-factor code or passkey was refused; the code page is
+/// shown again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeRefusal {
     /// Wrong, already used, or a spent recovery code.
     Wrong,
     /// Too many attempts.
     Throttled,
+    /// A passkey refused (never [`PasskeyRefusal::Throttled`]: that is
+    /// [`CodeRefusal::Throttled`]).
+    Passkey(PasskeyRefusal),
+}
+
+impl From<PasskeyRefusal> for CodeRefusal {
+    fn from(refusal: PasskeyRefusal) -> Self {
+        match refusal {
+            PasskeyRefusal::Throttled => CodeRefusal::Throttled,
+            other => CodeRefusal::Passkey(other),
+        }
+    }
 }
 
 /// Where the browser goes after `/cas/logout`.
@@ -194,11 +210,12 @@ pub enum LoginNext {
     /// The pending charter acceptance is unknown, spent or expired.
     CguExpired,
     /// The password was right; the second factor is asked (`token` names
-    /// the pending login).
-    AskCode { token: String, refused: Option<CodeRefusal> },
+    /// the pending login; `passkey`: the person may use a passkey).
+    AskCode { token: String, refused: Option<CodeRefusal>, passkey: bool },
     /// The password was right and the policy requires a second factor that
-    /// is not enrolled: the TOTP enrolment, before anything else.
-    MustEnrol { token: String, offer: Box<TotpOffer>, refused: Option<CodeRefusal> },
+    /// is not enrolled: the TOTP enrolment (or a passkey's, when `passkey`),
+    /// before anything else.
+    MustEnrol { token: String, offer: Box<TotpOffer>, refused: Option<CodeRefusal>, passkey: bool },
     /// Enrolled at login: the recovery codes, shown once, then `token`
     /// goes on with the login.
     ShowRecoveryCodes { token: String, codes: Vec<String> },
@@ -247,6 +264,7 @@ pub struct LoginPipeline {
     lifecycle: Arc<Lifecycle>,
     upstreams: Arc<Upstreams>,
     second_factor: Arc<SecondFactor>,
+    passkeys: Arc<Passkeys>,
 }
 
 impl LoginPipeline {
@@ -255,9 +273,9 @@ impl LoginPipeline {
         auth: Arc<Authenticator>,
         lifecycle: Arc<Lifecycle>,
         upstreams: Arc<Upstreams>,
-        second_factor: Arc<SecondFactor>,
+        (second_factor, passkeys): (Arc<SecondFactor>, Arc<Passkeys>),
     ) -> Self {
-        Self { cas, auth, lifecycle, upstreams, second_factor }
+        Self { cas, auth, lifecycle, upstreams, second_factor, passkeys }
     }
 
     /// `/cas/logout`: ends the session behind `tgc` (single logout to its
@@ -569,14 +587,16 @@ impl LoginPipeline {
         let enrolled = mfa.enrolled(account.id).await?;
         if enrolled.any() {
             let token = mfa.begin_login(account, now, target, None).await?;
-            return Ok(Some(LoginNext::AskCode { token, refused: None }.into()));
+            let passkey = enrolled.passkeys > 0 && self.passkeys.enabled();
+            return Ok(Some(LoginNext::AskCode { token, refused: None, passkey }.into()));
         }
         if !mfa.required(account).await? {
             return Ok(None);
         }
         let offer = mfa.begin_totp(account).await?;
         let token = mfa.begin_login(account, now, target, Some(offer.token.clone())).await?;
-        Ok(Some(LoginNext::MustEnrol { token, offer: Box::new(offer), refused: None }.into()))
+        let passkey = self.passkeys.enabled();
+        Ok(Some(LoginNext::MustEnrol { token, offer: Box::new(offer), refused: None, passkey }.into()))
     }
 
     /// `POST /cas/login/code`: the code typed (from `source`) for the
@@ -594,7 +614,7 @@ impl LoginPipeline {
             Check::Wrong => CodeRefusal::Wrong,
             Check::Throttled => CodeRefusal::Throttled,
         };
-        Ok(LoginNext::AskCode { token: token.to_owned(), refused: Some(refused) }.into())
+        self.ask_code_again(token, &account, refused).await
     }
 
     /// `POST /cas/login/enrolement`: the first code of the enrolment the
@@ -616,10 +636,7 @@ impl LoginPipeline {
             Confirmation::Throttled => CodeRefusal::Throttled,
             Confirmation::Expired => return Ok(LoginNext::CodeExpired.into()),
         };
-        let Some(offer) = mfa.pending_offer(&account, &enrolment).await? else {
-            return Ok(LoginNext::CodeExpired.into());
-        };
-        Ok(LoginNext::MustEnrol { token: token.to_owned(), offer: Box::new(offer), refused: Some(refused) }.into())
+        self.enrol_again(token, &account, &enrolment, refused).await
     }
 
     /// `POST /cas/login/codes-de-secours`: the recovery codes were shown;

@@ -30,6 +30,12 @@ pub const PASSWORD_PROTECTED: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:Pas
 /// The `AuthnContextClassRef` of a login with a password and a one-time
 /// code of an authenticator application (time-based).
 pub const TIME_SYNC_TOKEN: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:TimeSyncToken";
+/// The `AuthnContextClassRef` of a login with a password and a passkey
+/// (WebAuthn): the REFEDS multi-factor profile. No class of SAML 2.0
+/// Authentication Context describes WebAuthn: `X509` and `SmartcardPKI`
+/// name an X.509 certificate and a smartcard, which a passkey is not (a
+/// key pair per site, often synchronised between a person's devices).
+pub const REFEDS_MFA: &str = "https://refeds.org/profile/mfa";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 const RESPONDER: &str = "urn:oasis:names:tc:SAML:2.0:status:Responder";
 /// The second-level status of a refused login (`IsPassive` without session,
@@ -60,7 +66,8 @@ pub struct Subject<'a> {
     pub name_id_format: &'a str,
     pub session_index: &'a str,
     pub authn_instant: DateTime<Utc>,
-    /// How the person logged in ([`PASSWORD_PROTECTED`], [`TIME_SYNC_TOKEN`]).
+    /// How the person logged in ([`PASSWORD_PROTECTED`], [`TIME_SYNC_TOKEN`],
+    /// [`REFEDS_MFA`]).
     pub authn_context_class: &'a str,
     pub attributes: &'a [(String, Vec<String>)],
 }

@@ -56,6 +56,7 @@ impl AuditLog for TracingAudit {
             AuditEvent::SecondFactorRemoved { login, by } => {
                 tracing::warn!(target: "idp::audit", %login, %by, "second factor removed")
             }
+            AuditEvent::PasskeyRemoved { login } => tracing::info!(target: "idp::audit", %login, "passkey removed"),
         }
     }
 }
@@ -90,6 +91,7 @@ fn shown(event: AuditEvent) -> AuditEvent {
         TokenRefused { client, grant, code } => TokenRefused { client: login(client), grant: login(grant), code },
         SecondFactorEnrolled { login: l, kind } => SecondFactorEnrolled { login: login(l), kind },
         SecondFactorRemoved { login: l, by } => SecondFactorRemoved { login: login(l), by: login(by) },
+        PasskeyRemoved { login: l } => PasskeyRemoved { login: login(l) },
     }
 }
 

@@ -70,6 +70,8 @@ mod passkey {
         pub name: String,
         pub data: String,
         pub created_at: DateTimeUtc,
+        pub sign_count: i64,
+        pub last_used_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -131,12 +133,18 @@ impl SecondFactorRepository for SqlSecondFactors {
         .insert(&txn)
         .await
         .map_err(storage)?;
-        for hash in recovery_hashes {
-            recovery::ActiveModel { account_id: Set(account_id), code_hash: Set(hash.clone()), ..Default::default() }
-                .insert(&txn)
-                .await
-                .map_err(storage)?;
-        }
+        insert_recovery_codes(&txn, account_id, recovery_hashes).await?;
+        txn.commit().await.map_err(storage)
+    }
+
+    async fn set_recovery_codes(&self, account_id: i64, recovery_hashes: &[String]) -> Result<()> {
+        let txn = self.db.begin().await.map_err(storage)?;
+        recovery::Entity::delete_many()
+            .filter(recovery::Column::AccountId.eq(account_id))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        insert_recovery_codes(&txn, account_id, recovery_hashes).await?;
         txn.commit().await.map_err(storage)
     }
 
@@ -203,35 +211,68 @@ impl SecondFactorRepository for SqlSecondFactors {
                 credential_id: r.credential_id,
                 name: r.name,
                 data: r.data,
+                counter: u32::try_from(r.sign_count).unwrap_or(u32::MAX),
                 created_at: r.created_at,
+                last_used_at: r.last_used_at,
             })
             .collect())
     }
 
-    async fn add_passkey(&self, account_id: i64, passkey: &StoredPasskey) -> Result<()> {
+    async fn add_passkey(&self, account_id: i64, passkey: &StoredPasskey) -> Result<bool> {
+        // The credential id is unique: a key registered twice (or to two
+        // accounts) is told apart from a failing database by a look first,
+        // the unique index deciding between two requests at once.
+        let taken = passkey::Entity::find()
+            .filter(passkey::Column::CredentialId.eq(passkey.credential_id.as_str()))
+            .count(&self.db)
+            .await
+            .map_err(storage)?;
+        if taken > 0 {
+            return Ok(false);
+        }
         passkey::ActiveModel {
             account_id: Set(account_id),
             credential_id: Set(passkey.credential_id.clone()),
             name: Set(passkey.name.clone()),
             data: Set(passkey.data.clone()),
             created_at: Set(passkey.created_at),
+            sign_count: Set(i64::from(passkey.counter)),
+            last_used_at: Set(None),
             ..Default::default()
         }
         .insert(&self.db)
         .await
         .map_err(storage)?;
-        Ok(())
+        Ok(true)
     }
 
-    async fn update_passkey(&self, account_id: i64, credential_id: &str, data: &str) -> Result<()> {
-        passkey::Entity::update_many()
+    async fn use_passkey(
+        &self,
+        account_id: i64,
+        credential_id: &str,
+        counter: u32,
+        data: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        // One conditional update: a counter that did not move forward (a
+        // cloned key) changes nothing; an authenticator without a counter
+        // sends 0 every time.
+        let moved = if counter == 0 {
+            passkey::Column::SignCount.eq(0)
+        } else {
+            passkey::Column::SignCount.lt(i64::from(counter))
+        };
+        let done = passkey::Entity::update_many()
             .col_expr(passkey::Column::Data, Expr::value(data))
+            .col_expr(passkey::Column::SignCount, Expr::value(i64::from(counter)))
+            .col_expr(passkey::Column::LastUsedAt, Expr::value(at))
             .filter(passkey::Column::AccountId.eq(account_id))
             .filter(passkey::Column::CredentialId.eq(credential_id))
+            .filter(moved)
             .exec(&self.db)
             .await
             .map_err(storage)?;
-        Ok(())
+        Ok(done.rows_affected == 1)
     }
 
     async fn remove_passkey(&self, account_id: i64, id: i64) -> Result<bool> {
@@ -243,4 +284,14 @@ impl SecondFactorRepository for SqlSecondFactors {
             .map_err(storage)?;
         Ok(done.rows_affected > 0)
     }
+}
+
+async fn insert_recovery_codes(txn: &sea_orm::DatabaseTransaction, account_id: i64, hashes: &[String]) -> Result<()> {
+    for hash in hashes {
+        recovery::ActiveModel { account_id: Set(account_id), code_hash: Set(hash.clone()), ..Default::default() }
+            .insert(txn)
+            .await
+            .map_err(storage)?;
+    }
+    Ok(())
 }

@@ -230,6 +230,7 @@ impl From<idp_protocol::Error> for WebError {
             ),
             idp_protocol::Error::UnknownUpstream => WebError::NotFound,
             idp_protocol::Error::Flow(e) => e.into(),
+            idp_protocol::Error::Passkey(d) => WebError::internal(ErrorCode::Lower("PASS0001"), d),
             idp_protocol::Error::Core(e) => e.into(),
         }
     }

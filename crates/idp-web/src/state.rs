@@ -39,4 +39,6 @@ pub struct AppState {
     pub console: Arc<idp_core::admin::Console>,
     /// TOTP, recovery codes and passkeys (Mon compte, the console).
     pub second_factor: Arc<idp_core::second_factor::SecondFactor>,
+    /// The WebAuthn ceremonies of passkeys (Mon compte, the login).
+    pub passkeys: Arc<idp_protocol::passkeys::Passkeys>,
 }

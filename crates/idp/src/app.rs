@@ -20,6 +20,7 @@ use idp_protocol::oidc::Oidc;
 use idp_protocol::oidc::internal::{WithInternalServices, internal_service};
 use idp_protocol::oidc::keys::Keys;
 use idp_protocol::oidc::logout::BackChannelLogout;
+use idp_protocol::passkeys::Passkeys;
 use idp_protocol::saml_idp::SamlIdp;
 use idp_protocol::saml_idp::logout::SamlLogoutHook;
 use idp_protocol::saml_idp::services::WithSamlSps;
@@ -49,6 +50,8 @@ pub struct Application {
     metrics: Option<(TcpListener, axum::Router)>,
     pub stores: Stores,
     public_url: url::Url,
+    /// Whether passkeys are offered, and why not.
+    passkeys: String,
     database: String,
     limits: crate::http::ConnectionLimits,
     /// Single logout messages sent in the background, waited for at
@@ -315,12 +318,13 @@ impl Application {
         let mail = (lifecycle.mailer.clone(), lifecycle.composer.clone());
         let second_factor = Arc::new(second_factor(&stores, mail, settings, lifecycle.clock.clone()));
         let lifecycle = Arc::new(lifecycle);
+        let (passkeys, passkeys_line) = passkeys(&public_url, settings, second_factor.clone());
         let login = LoginPipeline::new(
             cas.clone(),
             Arc::new(auth),
             lifecycle.clone(),
             Arc::new(upstreams),
-            second_factor.clone(),
+            (second_factor.clone(), passkeys.clone()),
         );
         let render: Arc<dyn Fn() -> String + Send + Sync> =
             Arc::new(move || handle.as_ref().map(|h| h.render()).unwrap_or_default());
@@ -335,6 +339,7 @@ impl Application {
             lifecycle,
             console,
             second_factor,
+            passkeys,
             saml_idp,
         };
         let listener =
@@ -353,6 +358,7 @@ impl Application {
             metrics,
             stores,
             public_url,
+            passkeys: passkeys_line,
             database: redact(&settings.database_url()),
             limits: crate::http::ConnectionLimits {
                 header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_secs),
@@ -385,6 +391,7 @@ impl Application {
         vec![
             format!("listening on http://{addr}"),
             format!("public URL: {}", self.public_url),
+            format!("passkeys: {}", self.passkeys),
             format!("database: {}", self.database),
             format!("ticket registry: {}", self.stores.ticket_store),
             match self.metrics.as_ref().and_then(|(l, _)| l.local_addr().ok()) {
@@ -431,6 +438,17 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// The passkeys of the public URL's relying party, and the line of the
+/// start report saying whether they are offered (not with an IP address
+/// as host: browsers refuse it as a relying party id).
+fn passkeys(public_url: &url::Url, settings: &Settings, mfa: Arc<SecondFactor>) -> (Arc<Passkeys>, String) {
+    let (webauthn, line) = match idp_protocol::passkeys::relying_party(public_url, &settings.site_name) {
+        Ok(webauthn) => (Some(webauthn), format!("offered, relying party {}", public_url.host_str().unwrap_or(""))),
+        Err(why) => (None, format!("not offered: {why}")),
+    };
+    (Arc::new(Passkeys::new(webauthn, mfa)), line)
 }
 
 /// The second-factor service over the stores, sending its notices with

@@ -306,11 +306,7 @@ impl SamlIdp {
             name_id_format: format,
             session_index: &session_index,
             authn_instant: success.authentication_date,
-            authn_context_class: if idp_core::second_factor::has_second_factor(&success.authentication_methods) {
-                idp_saml::idp::TIME_SYNC_TOKEN
-            } else {
-                idp_saml::idp::PASSWORD_PROTECTED
-            },
+            authn_context_class: authn_context_class(&success.authentication_methods),
             attributes: &success.attributes,
         };
         let xml = self.saml(self.idp.response_xml(&subject, &Recipient { encrypt_to, ..to }, self.clock.now()))?;
@@ -342,5 +338,33 @@ fn post(pending: &Pending, xml: &str) -> SsoNext {
         action: pending.acs.clone(),
         saml_response: idp_saml::idp::post_encode(xml),
         relay_state: pending.relay_state.clone(),
+    }
+}
+
+/// The `AuthnContextClassRef` of a session's `amr`: a passkey is the
+/// REFEDS multi-factor profile, a one-time code `TimeSyncToken`, a
+/// password alone (or an upstream's login) `PasswordProtectedTransport`.
+pub fn authn_context_class(amr: &[String]) -> &'static str {
+    use idp_core::second_factor::{AMR_PASSKEY, has_second_factor};
+    if amr.iter().any(|m| m == AMR_PASSKEY) {
+        idp_saml::idp::REFEDS_MFA
+    } else if has_second_factor(amr) {
+        idp_saml::idp::TIME_SYNC_TOKEN
+    } else {
+        idp_saml::idp::PASSWORD_PROTECTED
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::authn_context_class;
+
+    #[test]
+    fn the_authn_context_follows_the_factor() {
+        let amr = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(authn_context_class(&amr(&["pwd"])), idp_saml::idp::PASSWORD_PROTECTED);
+        assert_eq!(authn_context_class(&amr(&[])), idp_saml::idp::PASSWORD_PROTECTED);
+        assert_eq!(authn_context_class(&amr(&["pwd", "otp"])), idp_saml::idp::TIME_SYNC_TOKEN);
+        assert_eq!(authn_context_class(&amr(&["pwd", "hwk"])), "https://refeds.org/profile/mfa");
     }
 }

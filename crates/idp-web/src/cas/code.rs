@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use idp_core::second_factor::TotpOffer;
 use idp_protocol::login::{CodeRefusal, LoginNext};
+use idp_protocol::passkeys::PasskeyRefusal;
 
 use crate::cas::login::Page;
 use crate::cookies;
@@ -25,8 +26,14 @@ use crate::security::no_store;
 use crate::state::AppState;
 
 /// Templates of the second step (checked at start).
-pub const TEMPLATES: &[&str] =
-    &["login_code.html", "login_enrol.html", "recovery_codes.html", "totp_enrol.html", "deux_etapes.html"];
+pub const TEMPLATES: &[&str] = &[
+    "login_code.html",
+    "login_enrol.html",
+    "recovery_codes.html",
+    "totp_enrol.html",
+    "passkey_add.html",
+    "deux_etapes.html",
+];
 
 /// Fields of the second step's forms.
 #[derive(Default, Deserialize)]
@@ -73,14 +80,15 @@ pub async fn after_recovery_codes(
 /// The page of a second-step answer of the pipeline.
 pub(crate) fn render(state: &AppState, jar: CookieJar, next: LoginNext) -> Result<Response, WebError> {
     let (template, status, ctx) = match next {
-        LoginNext::AskCode { token, refused } => {
-            let (status, error) = refusal(refused);
-            ("login_code.html", status, context! { jeton => token, error })
+        LoginNext::AskCode { token, refused, passkey } => {
+            let (status, error, error_cle) = refusal(refused);
+            ("login_code.html", status, context! { jeton => token, error, error_cle, passkey })
         }
-        LoginNext::MustEnrol { token, offer, refused } => {
-            let (status, error) = refusal(refused);
+        LoginNext::MustEnrol { token, offer, refused, passkey } => {
+            let (status, error, error_cle) = refusal(refused);
             let enrol = offer_context(&offer)?;
-            ("login_enrol.html", status, context! { jeton => token, error, enrol, action => "/cas/login/enrolement" })
+            let action = "/cas/login/enrolement";
+            ("login_enrol.html", status, context! { jeton => token, error, error_cle, enrol, action, passkey })
         }
         LoginNext::ShowRecoveryCodes { token, codes } => {
             ("recovery_codes.html", StatusCode::OK, context! { jeton => token, codes, at_login => true })
@@ -100,20 +108,49 @@ pub(crate) fn render(state: &AppState, jar: CookieJar, next: LoginNext) -> Resul
     Ok(response)
 }
 
-/// The status and French message of a refused code.
-fn refusal(refused: Option<CodeRefusal>) -> (StatusCode, Option<&'static str>) {
+/// The status and French message of a refused code (for the code field)
+/// or passkey (beside the passkey button).
+fn refusal(refused: Option<CodeRefusal>) -> (StatusCode, Option<&'static str>, Option<&'static str>) {
     match refused {
-        None => (StatusCode::OK, None),
+        None => (StatusCode::OK, None, None),
         Some(CodeRefusal::Wrong) => (
             StatusCode::UNAUTHORIZED,
             Some(
                 "Ce code de vérification est incorrect ou a déjà été utilisé. Saisissez le code affiché en ce moment.",
             ),
+            None,
         ),
         Some(CodeRefusal::Throttled) => (
             StatusCode::TOO_MANY_REQUESTS,
             Some("Trop de codes incorrects ont été saisis. Veuillez patienter quelques minutes avant de réessayer."),
+            None,
         ),
+        Some(CodeRefusal::Passkey(refused)) => {
+            let (status, message) = passkey_refusal(refused);
+            (status, None, Some(message))
+        }
+    }
+}
+
+/// The status and French message of a refused passkey (login, Mon compte).
+pub(crate) fn passkey_refusal(refused: PasskeyRefusal) -> (StatusCode, &'static str) {
+    match refused {
+        PasskeyRefusal::Expired => {
+            (StatusCode::BAD_REQUEST, "Cette demande a expiré ou a déjà servi. Recommencez avec votre clé d'accès.")
+        }
+        PasskeyRefusal::Invalid => (
+            StatusCode::UNAUTHORIZED,
+            "Cette clé d'accès n'a pas été reconnue : elle n'est pas enregistrée pour votre compte, ou sa \
+             vérification a échoué. Recommencez, ou saisissez un code de vérification.",
+        ),
+        PasskeyRefusal::Throttled => (
+            StatusCode::TOO_MANY_REQUESTS,
+            "Trop de tentatives ont échoué. Veuillez patienter quelques minutes avant de réessayer.",
+        ),
+        PasskeyRefusal::BadName => {
+            (StatusCode::BAD_REQUEST, "Donnez un nom à votre clé d'accès (64 caractères au plus).")
+        }
+        PasskeyRefusal::AlreadyRegistered => (StatusCode::CONFLICT, "Cette clé d'accès est déjà enregistrée."),
     }
 }
 

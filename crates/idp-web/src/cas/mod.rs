@@ -3,6 +3,7 @@
 pub mod code;
 pub mod login;
 pub mod logout;
+pub mod passkey;
 pub mod proxy;
 pub mod saml;
 pub mod validate;
@@ -21,6 +22,10 @@ pub fn routes() -> Router<AppState> {
         .route("/cas/login/code", post(code::submit_code))
         .route("/cas/login/enrolement", post(code::enrol))
         .route("/cas/login/codes-de-secours", post(code::after_recovery_codes))
+        .route("/cas/login/cle/options", post(passkey::options))
+        .route("/cas/login/cle", post(passkey::submit))
+        .route("/cas/login/enrolement/cle/options", post(passkey::enrolment_options))
+        .route("/cas/login/enrolement/cle", post(passkey::enrol))
         .route("/cas/logout", get(logout::logout))
         .route("/cas/validate", get(validate::cas1))
         .route("/cas/serviceValidate", get(validate::cas2))

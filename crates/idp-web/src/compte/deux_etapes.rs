@@ -1,8 +1,12 @@
 //! `/compte/deux-etapes`: the « Validation en deux étapes » section of Mon
 //! compte. TOTP enrolment (QR code and secret as text, confirmed by one
-//! code), ten recovery codes shown once, new recovery codes and removal
-//! (both after the current password). The rules are those of
-//! [`idp_core::second_factor::SecondFactor`].
+//! code), passkeys (« Ajouter une clé d'accès »: the static script asks
+//! `/compte/deux-etapes/cle/options` for a challenge and posts the
+//! browser's answer in the form; listed with their last use; one removed
+//! after the current password), ten recovery codes shown once with the
+//! first second factor, new recovery codes and removal (both after the
+//! current password). The rules are those of
+//! [`idp_core::second_factor::SecondFactor`] and [`idp_core::passkeys`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,11 +17,14 @@ use minijinja::value::Serde;
 use serde::Deserialize;
 
 use idp_core::account::Account;
-use idp_core::second_factor::{AMR_OTP, Confirmation, Remover, TotpOffer};
+use idp_core::second_factor::{AMR_OTP, AMR_PASSKEY, Confirmation, Remover, TotpOffer};
+use idp_protocol::passkeys::Registration;
 
-use crate::cas::code::offer_context;
+use crate::cas::code::{offer_context, passkey_refusal};
 use crate::cas::login::redirect;
+use crate::cas::passkey::options_json;
 use crate::compte::mon_compte::SignedIn;
+use crate::compte::paris::long_date;
 use crate::compte::{page, user_error};
 use crate::csrf::CsrfForm;
 use crate::error::WebError;
@@ -36,6 +43,13 @@ pub struct TwoStepForm {
     enrolement: String,
     code: String,
     mot_de_passe_actuel: String,
+    /// A passkey's registration: the token of its challenge, the browser's
+    /// answer (JSON) and « Nom de la clé ».
+    defi: String,
+    reponse: String,
+    nom: String,
+    /// The passkey to remove (its id).
+    cle: String,
 }
 
 /// `GET /compte/deux-etapes`.
@@ -68,8 +82,15 @@ async fn render(state: &AppState, jar: CookieJar, account: &Account, shown: Show
     let enrol = offer.as_ref().map(offer_context).transpose()?;
     let (error_in, error) = shown.error.unzip();
     let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let passkeys: Vec<_> = mfa
+        .passkeys(account)
+        .await?
+        .into_iter()
+        .map(|p| context! { id => p.id, name => p.name, added => long_date(p.created_at), last_used => p.last_used_at.map(long_date) })
+        .collect();
     let ctx = context! {
-        enrolled => Serde(&enrolled), enrol, error_in, error, done => shown.done,
+        enrolled => Serde(&enrolled), enrol, error_in, error, done => shown.done, passkeys,
+        passkeys_offered => state.passkeys.enabled(),
         required => mfa.required(account).await?, action => "/compte/deux-etapes/activer", jeton => "",
     };
     let mut response = page(state, jar, "deux_etapes.html", status, ctx)?;
@@ -89,7 +110,7 @@ pub async fn activate(
     let message = match mfa.confirm_totp(&account, &form.enrolement, &form.code, &source).await? {
         Confirmation::Enrolled(codes) => {
             state.cas.record_factor(&session, AMR_OTP).await?;
-            return recovery_codes(&state, jar, codes);
+            return recovery_codes_page(&state, jar, codes);
         }
         Confirmation::WrongCode => {
             "Ce code de vérification est incorrect. Vérifiez l'heure de votre téléphone et saisissez le code affiché."
@@ -116,7 +137,7 @@ pub async fn new_codes(
         return render(&state, jar, &account, shown).await;
     }
     match state.second_factor.new_recovery_codes(&account).await? {
-        Some(codes) => recovery_codes(&state, jar, codes),
+        Some(codes) => recovery_codes_page(&state, jar, codes),
         None => Ok((jar, redirect(StatusCode::SEE_OTHER, SECTION)).into_response()),
     }
 }
@@ -136,8 +157,68 @@ pub async fn remove(
     Ok((jar, redirect(StatusCode::SEE_OTHER, &format!("{SECTION}?fait=supprimee"))).into_response())
 }
 
+/// `POST /compte/deux-etapes/cle/options`: the challenge to register a
+/// passkey (JSON).
+pub async fn passkey_options(
+    State(state): State<AppState>,
+    SignedIn { account, .. }: SignedIn,
+    CsrfForm(_): CsrfForm<TwoStepForm>,
+) -> Result<Response, WebError> {
+    let challenge = state.passkeys.start_registration(&account).await?;
+    Ok(options_json(challenge, "Les clés d'accès ne sont pas proposées à cette adresse du site."))
+}
+
+/// `POST /compte/deux-etapes/cle`: the browser's answer to the challenge.
+/// Stored, the session counts the passkey as its second factor; the first
+/// second factor shows the recovery codes once.
+pub async fn add_passkey(
+    State(state): State<AppState>,
+    SignedIn { session, account, jar, .. }: SignedIn,
+    CsrfForm(form): CsrfForm<TwoStepForm>,
+) -> Result<Response, WebError> {
+    match state.passkeys.finish_registration(&account, &form.defi, &form.nom, &form.reponse).await? {
+        Registration::Added { recovery_codes } => {
+            state.cas.record_factor(&session, AMR_PASSKEY).await?;
+            match recovery_codes {
+                Some(codes) => recovery_codes_page(&state, jar, codes),
+                None => {
+                    Ok((jar, redirect(StatusCode::SEE_OTHER, &format!("{SECTION}?fait=cle-ajoutee"))).into_response())
+                }
+            }
+        }
+        Registration::Refused(refused) => {
+            let shown = Shown { error: Some(("cle", passkey_refusal(refused).1.to_owned())), ..Shown::default() };
+            render(&state, jar, &account, shown).await
+        }
+    }
+}
+
+/// `POST /compte/deux-etapes/cle/supprimer`: removes one passkey (after
+/// the current password, as the removal of everything).
+pub async fn remove_passkey(
+    State(state): State<AppState>,
+    SignedIn { account, jar, source, .. }: SignedIn,
+    CsrfForm(form): CsrfForm<TwoStepForm>,
+) -> Result<Response, WebError> {
+    if let Err(e) = state.lifecycle.check_current_password(&account, &form.mot_de_passe_actuel, &source).await {
+        let shown = Shown { error: Some(("cle-supprimer", user_error(e)?)), ..Shown::default() };
+        return render(&state, jar, &account, shown).await;
+    }
+    let id = form.cle.trim().parse::<i64>().ok();
+    let removed = match id {
+        Some(id) => state.second_factor.remove_passkey(&account, id).await?,
+        None => false,
+    };
+    if !removed {
+        let message = "Cette clé d'accès n'existe pas ou a déjà été supprimée.".to_owned();
+        let shown = Shown { error: Some(("cle-supprimer", message)), ..Shown::default() };
+        return render(&state, jar, &account, shown).await;
+    }
+    Ok((jar, redirect(StatusCode::SEE_OTHER, &format!("{SECTION}?fait=cle-supprimee"))).into_response())
+}
+
 /// The recovery codes, shown once and never cached.
-fn recovery_codes(state: &AppState, jar: CookieJar, codes: Vec<String>) -> Result<Response, WebError> {
+fn recovery_codes_page(state: &AppState, jar: CookieJar, codes: Vec<String>) -> Result<Response, WebError> {
     let ctx = context! { codes, at_login => false };
     let mut response = page(state, jar, "recovery_codes.html", StatusCode::OK, ctx)?;
     no_store(response.headers_mut());

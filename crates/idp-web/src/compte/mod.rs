@@ -94,6 +94,9 @@ pub fn routes() -> Router<AppState> {
         .route("/compte/deux-etapes/activer", post(deux_etapes::activate))
         .route("/compte/deux-etapes/codes", post(deux_etapes::new_codes))
         .route("/compte/deux-etapes/supprimer", post(deux_etapes::remove))
+        .route("/compte/deux-etapes/cle/options", post(deux_etapes::passkey_options))
+        .route("/compte/deux-etapes/cle", post(deux_etapes::add_passkey))
+        .route("/compte/deux-etapes/cle/supprimer", post(deux_etapes::remove_passkey))
 }
 
 /// The strength of a password, in words.
