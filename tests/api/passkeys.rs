@@ -528,3 +528,56 @@ async fn the_policy_may_be_met_with_a_passkey_at_login() {
     let (_, _, xml) = app.validate("/cas/p3/serviceValidate", &[("service", SERVICE), ("ticket", &ticket)]).await;
     assert!(xml.contains("<cas:authenticationMethod>hwk</cas:authenticationMethod>"), "{xml}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_challenge_made_by_one_node_is_answered_on_the_other_through_redis() {
+    let Some(redis) = crate::cluster::redis_url() else { return };
+    // Two nodes behind one public URL: one SQLite file, one Redis prefix.
+    let prefix = format!("idp-test-{}:", crate::cluster::random_suffix());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let public = format!("http://localhost:{port}");
+    let (url, p, public_a) = (redis.clone(), prefix.clone(), public.clone());
+    let a = spawn_app_with(move |s| {
+        s.bind = format!("127.0.0.1:{port}");
+        s.public_url = Some(public_a);
+        s.redis_url = Some(url);
+        s.redis_prefix = p;
+    })
+    .await;
+    let sqlite = format!("sqlite://{}?mode=rwc", a.data_dir.path().join("idp.db").display());
+    let b = spawn_app_with(move |s| {
+        s.database_url = Some(sqlite);
+        s.public_url = Some(public);
+        s.redis_url = Some(redis);
+        s.redis_prefix = prefix;
+    })
+    .await;
+    a.service("cdt", "^https://cdt\\.example\\.test/.*", &["uid"], None).await;
+    a.active_account("c.martin", PASSWORD, Profile::Personnel).await;
+    let (mut key, _) = enrolled(&a, "c.martin").await;
+
+    // The challenge from node A; the answer to node B (the same browser).
+    let page = code_page(&a, "c.martin").await;
+    let options = login_options(&a, &page).await;
+    let answer = key.get(&a, &options);
+    let on_b = TestApp {
+        address: b.address.clone(),
+        port: a.port,
+        client: a.client.clone(),
+        clock: b.clock.clone(),
+        stores: b.stores.clone(),
+        settings: b.settings.clone(),
+        data_dir: tempfile::tempdir().unwrap(),
+    };
+    let defi = options["defi"].as_str().unwrap();
+    let done = use_key(&on_b, &page, defi, &answer).await;
+    assert_eq!(done.status, 303, "node B finishes node A's ceremony: {}", done.body);
+    let ticket = done.ticket();
+    let (_, _, xml) = a.validate("/cas/p3/serviceValidate", &[("service", SERVICE), ("ticket", &ticket)]).await;
+    assert!(xml.contains("<cas:authenticationMethod>hwk</cas:authenticationMethod>"), "{xml}");
+    // Spent for every node.
+    get(&a, "/cas/logout").await;
+    let page = code_page(&a, "c.martin").await;
+    let again = use_key(&a, &page, defi, &answer).await;
+    assert_eq!(again.status, 400, "{}", again.body);
+}
