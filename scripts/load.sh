@@ -6,7 +6,8 @@
 #
 # Usage: scripts/load.sh [seconds per run, default 10] [connections, default 16]
 # With IDP_LOAD_REDIS_URL (e.g. redis://127.0.0.1:6379/), the SSO round is
-# run again with Redis as the ticket and session store.
+# run again with Redis as the ticket and session store. IDP_LOAD_FLOOD sets
+# the login flood's size in times the login capacity (default 4).
 #
 # Prints: the ceiling; the login page; the single sign-on round (issue a
 # service ticket from the TGC cookie, then /cas/p3/serviceValidate, a wrk
@@ -72,6 +73,7 @@ data_dir = "$WORK/data"
 [throttle]
 per_address = 1000000
 per_login = 1000000
+per_login_address = 1000000
 CONF
 IDP="$BIN --config $WORK/idp.toml"
 $IDP service add bench --name Bench --url-pattern 'https://bench\.example\.test/.*' \
@@ -134,19 +136,30 @@ echo "   ratio to the ceiling: $(ratio "$RPS" "$CEILING") (goal: 20 000 requests
 export LOGIN=c.martin PASSWORD='Bonjour-2026!' DELAY_MS=0
 run "password logins, as fast as they are served (capacity)" -s "$LUA/login_flood.lua" "$BASE"
 CAPACITY=$(awk '/^logins:/ {print $(NF-1)}' <<<"$OUT")
-# 4x the capacity (logins accepted per second): connections that each
-# post a login every 500 ms, as many as make 4x the capacity when a login
-# is answered at once (a login waiting in the queue makes its connection
-# slower: the flood's own line below tells what arrived).
+# IDP_LOAD_FLOOD (default 4) times the capacity (logins accepted per
+# second) arriving. wrk's connections each post a login, wait 500 ms, and
+# post again: the connections whose login waits in the hashing queue (all
+# its places are taken under a flood: by default 33 per CPU, the hashing
+# threads and their queue of 32 each) bring about the capacity; each other
+# connection is refused at once and comes back twice a second. So
+# places + (IDP_LOAD_FLOOD - 1) / 2 x capacity connections; the flood's own
+# lines below tell what arrived and its ratio to the capacity. (Before
+# 2026-12-03 the script opened 8 x capacity connections, a flood of 13 to
+# 16 times the capacity, and its server throttled the flood's logins per
+# login and address: the flood measured throttled logins, not hashing.)
+FLOOD_FACTOR=${IDP_LOAD_FLOOD:-4}
 echo "   capacity: $CAPACITY logins/s"
 export DELAY_MS=500
-FLOOD_CONNS=$(awk -v cap="$CAPACITY" 'BEGIN { printf "%d", 8 * cap + 1 }')
-echo "== login flood at 4x capacity ($FLOOD_CONNS connections, ${DELAY_MS} ms apart) while the SSO round runs"
+FLOOD_CONNS=$(awk -v cap="$CAPACITY" -v f="$FLOOD_FACTOR" -v places=$((33 * $(nproc))) \
+    'BEGIN { printf "%d", places + (f - 1) / 2 * cap }')
+echo "== login flood at ${FLOOD_FACTOR}x capacity ($FLOOD_CONNS connections, ${DELAY_MS} ms apart) while the SSO round runs"
 wrk -t1 -c"$FLOOD_CONNS" -d"${DURATION}s" -s "$LUA/login_flood.lua" "$BASE" >"$WORK/flood.out" &
 FLOOD=$!
 run "SSO round during the login flood" -s "$LUA/sso_round.lua" "$BASE"
 wait "$FLOOD" || true
 grep -E "Requests/sec|logins" "$WORK/flood.out" | sed 's/^/   flood: /'
+OFFERED=$(awk '/Requests\/sec/ {print $2}' "$WORK/flood.out")
+echo "   flood offered / capacity: $(ratio "${OFFERED:-0}" "$CAPACITY") (goal $FLOOD_FACTOR)"
 echo "   SSO round during the flood / idle: $(ratio "$RPS" "$ROUND") (goal 0.5)"
 echo "== server memory: $(grep -E 'VmHWM|VmRSS' /proc/$PID/status | tr -s ' ' | tr '\n' ' ')"
 

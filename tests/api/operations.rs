@@ -395,3 +395,36 @@ async fn metrics_tell_the_hashing_pool_and_the_sso_sessions() {
         assert!(text.lines().any(|l| l.starts_with(name) && !l.starts_with('#')), "a value for {name}:\n{text}");
     }
 }
+
+/// A login that finds the hashing queue full is refused at once with the
+/// French 503 page (CORE0011), whatever the login, and the next login once
+/// the queue has room goes through.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_beyond_the_hashing_queue_is_refused_at_once_with_a_french_page() {
+    // One hashing thread, no queue, and a hash slow enough (~a second) for
+    // the login below to arrive while it runs.
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.hashing_concurrency = Some(1);
+        s.hashing_queue = Some(0);
+        s.argon2 = idp_core::password::Argon2Params { memory_kib: 32 * 1024, iterations: 16, parallelism: 1 };
+    })
+    .await;
+    app.active_account("c.martin", "Bonjour-2026!", idp_core::account::Profile::Eleve).await;
+    let hashing = app.stores.hashing.clone();
+    let busy = tokio::spawn(async move { hashing.hash(idp_core::secret::Secret::new("occupé")).await });
+    let in_flight = |text: &str| text.lines().any(|l| l == "idp_hashing_in_flight 1");
+    while !in_flight(&reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap()) {
+        tokio::task::yield_now().await;
+    }
+    for login in ["c.martin", "inconnu"] {
+        let r = app.login(None, login, "Bonjour-2026!").await;
+        assert_eq!(r.status, 503, "{login}: {}", r.body);
+        assert!(r.body.contains("Service momentanément indisponible") && r.body.contains("CORE0011"), "{}", r.body);
+    }
+    assert!(!busy.is_finished(), "the hash ended before the logins: the test proves nothing, make it slower");
+    busy.await.unwrap().unwrap();
+    assert_eq!(app.login(None, "c.martin", "Bonjour-2026!").await.status, 200);
+    let text = reqwest::get(app.url("/metrics")).await.unwrap().text().await.unwrap();
+    let refused = text.lines().find(|l| l.starts_with("idp_hashing_refused_total ")).unwrap_or_default();
+    assert_eq!(refused, "idp_hashing_refused_total 2", "{text}");
+}

@@ -53,6 +53,9 @@ impl Authenticator {
             self.audit.record(AuditEvent::LoginThrottled { login: typed, source: source.to_owned() });
             return Ok(LoginOutcome::Throttled);
         }
+        // Under a flood, refused before the account is read: the same
+        // answer whatever the login, at the least cost.
+        self.hashing.refuse_if_full()?;
         let account = match Login::parse(&typed) {
             Ok(l) => self.accounts.find_by_login(&l).await?,
             Err(_) => None,

@@ -31,7 +31,7 @@ pub enum Error {
     /// is for the logs only.
     #[error("CORE0004 storage unavailable: {0}")]
     Storage(#[source] Cause),
-    /// Password hashing failed (bad parameters, worker pool gone or full).
+    /// Password hashing failed (bad parameters, worker pool gone).
     #[error("CORE0005 password hashing failed: {0}")]
     Hashing(#[source] Cause),
     /// A record could not be encoded to JSON or decoded from it.
@@ -49,6 +49,12 @@ pub enum Error {
     /// The operating system's random generator failed.
     #[error("CORE0010 random generator: {0}")]
     Random(#[source] Cause),
+    /// More logins at once than the password hashing queue holds (a
+    /// flood): refused at once, to be tried again a moment later. Counted
+    /// (`idp_hashing_refused_total`) and summed up in the log by the hashing
+    /// adapter, not logged once per request.
+    #[error("CORE0011 the password hashing queue is full")]
+    Overloaded,
 }
 
 impl Error {
@@ -75,6 +81,7 @@ impl Error {
             Error::Outbound(_) => "CORE0008",
             Error::Template(_) => "CORE0009",
             Error::Random(_) => "CORE0010",
+            Error::Overloaded => "CORE0011",
         }
     }
 }
@@ -113,6 +120,7 @@ mod tests {
             Error::Outbound("x".into()),
             Error::Template("x".into()),
             Error::Random("x".into()),
+            Error::Overloaded,
         ];
         let mut codes: Vec<_> = all.iter().map(Error::code).collect();
         assert!(all.iter().all(|e| e.to_string().starts_with(e.code())));

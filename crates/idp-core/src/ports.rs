@@ -163,6 +163,13 @@ pub trait PasswordHashing: Send + Sync {
     async fn hash(&self, password: Secret) -> Result<String>;
     /// See [`crate::password::Argon2Hasher::verify`]: `None` costs the same.
     async fn verify(&self, password: Secret, hash: Option<String>) -> Result<bool>;
+    /// [`crate::Error::Overloaded`] (counted as a refusal) when a hash asked
+    /// now would be refused at once, its queue being full: a login under a
+    /// flood is refused before any other work. A hint: `hash` and `verify`
+    /// still refuse when the queue filled meanwhile.
+    fn refuse_if_full(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Outbound HTTP to services and upstreams. Calls have a timeout and never

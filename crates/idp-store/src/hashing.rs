@@ -12,8 +12,9 @@
 //! resident memory after a flood).
 
 use async_trait::async_trait;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 use idp_core::password::{Argon2Hasher, Argon2Params};
@@ -30,6 +31,7 @@ pub struct BlockingHasher {
     in_flight: Arc<AtomicUsize>,
     /// The most hashes running or waiting at once.
     limit: usize,
+    refusals: Refusals,
 }
 
 /// Hashes running or waiting (gauge).
@@ -70,6 +72,7 @@ impl BlockingHasher {
             permits: Arc::new(Semaphore::new(concurrency)),
             in_flight: Arc::new(AtomicUsize::new(0)),
             limit: concurrency + queue,
+            refusals: Refusals::default(),
         })
     }
 
@@ -78,10 +81,10 @@ impl BlockingHasher {
         let before = place.0.fetch_add(1, Ordering::AcqRel);
         metrics::gauge!(HASHING_IN_FLIGHT).set((before + 1) as f64);
         if before >= self.limit {
-            metrics::counter!(HASHING_REFUSED).increment(1);
-            return Err(Error::Hashing("the hashing queue is full".into()));
+            self.refusals.one();
+            return Err(Error::Overloaded);
         }
-        let waiting = std::time::Instant::now();
+        let waiting = Instant::now();
         let _permit = self.permits.acquire().await.map_err(|e| Error::Hashing(e.into()))?;
         metrics::histogram!(HASHING_WAIT).record(waiting.elapsed().as_secs_f64());
         // The permit guarantees a free thread: the job starts at once.
@@ -121,6 +124,46 @@ impl PasswordHashing for BlockingHasher {
     async fn verify(&self, password: Secret, hash: Option<String>) -> Result<bool> {
         self.run(move |h| h.verify(&password, hash.as_deref())).await
     }
+
+    fn refuse_if_full(&self) -> Result<()> {
+        if self.in_flight.load(Ordering::Acquire) >= self.limit {
+            self.refusals.one();
+            return Err(Error::Overloaded);
+        }
+        Ok(())
+    }
+}
+
+/// Refusals of a full queue: counted, and summed up in one log line every
+/// [`REFUSALS_LOGGED_EVERY`] at most rather than one per request (a flood
+/// would otherwise flood the log too).
+#[derive(Default)]
+struct Refusals {
+    since_logged: AtomicU64,
+    /// Seconds since `start` at the last log line, plus one (0: never).
+    logged_at: AtomicU64,
+    start: OnceLock<Instant>,
+}
+
+const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(10);
+
+impl Refusals {
+    fn one(&self) {
+        metrics::counter!(HASHING_REFUSED).increment(1);
+        self.since_logged.fetch_add(1, Ordering::Relaxed);
+        let now = self.start.get_or_init(Instant::now).elapsed().as_secs() + 1;
+        let last = self.logged_at.load(Ordering::Relaxed);
+        let due = last == 0 || now >= last + REFUSALS_LOGGED_EVERY.as_secs();
+        // One thread wins the line; the others only count.
+        if due && self.logged_at.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            let refused = self.since_logged.swap(0, Ordering::Relaxed);
+            tracing::warn!(
+                refused,
+                "CORE0011 the password hashing queue is full: logins refused at once with a 503 \
+                 (idp_hashing_refused_total counts them)"
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -142,11 +185,13 @@ mod tests {
             .await
         });
         started_rx.await.unwrap();
+        assert!(matches!(hasher.refuse_if_full(), Err(Error::Overloaded)));
         let refused = hasher.verify(Secret::new("x"), None).await;
-        assert!(matches!(refused, Err(Error::Hashing(_))), "{refused:?}");
+        assert!(matches!(refused, Err(Error::Overloaded)), "{refused:?}");
         release_tx.send(()).unwrap();
         running.await.unwrap().unwrap();
         // The place is given back: the next hash runs.
+        assert!(hasher.refuse_if_full().is_ok());
         assert!(!hasher.verify(Secret::new("x"), None).await.unwrap());
     }
 }

@@ -115,6 +115,11 @@ pub enum WebError {
     /// again later.
     #[error("{code} unavailable: {detail}")]
     Unavailable { code: ErrorCode, detail: String },
+    /// More logins at once than the hashing queue holds: the same page as
+    /// [`WebError::Unavailable`], without a log line per request (the
+    /// hashing adapter counts and sums them up).
+    #[error("CORE0011 overloaded")]
+    Overloaded,
     /// A bug of ours (a template that does not render).
     #[error("{code} internal error: {detail}")]
     Internal { code: ErrorCode, detail: String },
@@ -136,6 +141,7 @@ impl WebError {
             WebError::BadRequest { code, .. } => (Some(*code), None),
             WebError::FormExpired => (Some(ErrorCode::FormExpired), None),
             WebError::TooLarge { .. } => (Some(ErrorCode::TooLarge), None),
+            WebError::Overloaded => (Some(ErrorCode::Lower(idp_core::Error::Overloaded.code())), None),
             WebError::ServiceNotAllowed { code, detail }
             | WebError::Conflict { code, detail }
             | WebError::Unavailable { code, detail }
@@ -169,7 +175,7 @@ impl WebError {
                 "Ces informations ont été modifiées en même temps par ailleurs. Veuillez recharger la page et \
                  recommencer.",
             ),
-            WebError::Unavailable { .. } => (
+            WebError::Unavailable { .. } | WebError::Overloaded => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service momentanément indisponible",
                 "La connexion à l'ENT est momentanément indisponible. Veuillez réessayer dans quelques minutes.",
@@ -199,6 +205,7 @@ impl From<idp_core::Error> for WebError {
                 WebError::bad_request(ErrorCode::Lower("CORE0001"), "Les informations envoyées sont incorrectes.")
             }
             idp_core::Error::NotFound(_) => WebError::NotFound,
+            idp_core::Error::Overloaded => WebError::Overloaded,
             idp_core::Error::Conflict(_) => {
                 WebError::Conflict { code: ErrorCode::Lower(e.code()), detail: e.to_string() }
             }
@@ -249,9 +256,15 @@ mod tests {
     fn conflict_and_hashing_have_their_own_statuses() {
         let conflict = WebError::from(idp_core::Error::Conflict("account 'x' changed since it was read".into()));
         assert_eq!(conflict.into_response().status(), StatusCode::CONFLICT);
-        let hashing = WebError::from(idp_core::Error::Hashing("queue full".into())).into_response();
+        let hashing = WebError::from(idp_core::Error::Hashing("no thread".into())).into_response();
         assert_eq!(hashing.status(), StatusCode::SERVICE_UNAVAILABLE);
         let page = hashing.extensions().get::<ErrorPage>().unwrap();
         assert_eq!((page.title, page.code), ("Service momentanément indisponible", Some("CORE0005")));
+        assert!(page.detail.is_some(), "logged");
+        let full = WebError::from(idp_core::Error::Overloaded).into_response();
+        assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let page = full.extensions().get::<ErrorPage>().unwrap();
+        assert_eq!((page.title, page.code), ("Service momentanément indisponible", Some("CORE0011")));
+        assert!(page.detail.is_none(), "not logged once per request");
     }
 }
