@@ -138,20 +138,21 @@ run "password logins, as fast as they are served (capacity)" -s "$LUA/login_floo
 CAPACITY=$(awk '/^logins:/ {print $(NF-1)}' <<<"$OUT")
 # IDP_LOAD_FLOOD (default 4) times the capacity (logins accepted per
 # second) arriving. wrk's connections each post a login, wait 500 ms, and
-# post again: the connections whose login waits in the hashing queue (all
-# its places are taken under a flood: by default 33 per CPU, the hashing
-# threads and their queue of 32 each) bring about the capacity; each other
-# connection is refused at once and comes back twice a second. So
-# places + (IDP_LOAD_FLOOD - 1) / 2 x capacity connections; the flood's own
-# lines below tell what arrived and its ratio to the capacity. (Before
-# 2026-12-03 the script opened 8 x capacity connections, a flood of 13 to
-# 16 times the capacity, and its server throttled the flood's logins per
-# login and address: the flood measured throttled logins, not hashing.)
+# post again. Under a flood every place of the hashing queue is taken (by
+# default 33 per CPU: the hashing threads and their queue of 32 each) by a
+# connection whose login waits; each other connection is refused at once
+# and comes back about twice a second. So places + IDP_LOAD_FLOOD / 2 x
+# capacity connections (3.7 to 3.8 times the capacity arrived in the runs
+# of 2026-12-03); the flood's own lines below tell what arrived and its
+# ratio to the capacity. (Before 2026-12-03 the script opened 8 x capacity
+# connections, a flood of 13 to 16 times the capacity, and its server
+# throttled the flood's logins per login and address: the flood measured
+# throttled logins, not the hashing queue.)
 FLOOD_FACTOR=${IDP_LOAD_FLOOD:-4}
 echo "   capacity: $CAPACITY logins/s"
 export DELAY_MS=500
 FLOOD_CONNS=$(awk -v cap="$CAPACITY" -v f="$FLOOD_FACTOR" -v places=$((33 * $(nproc))) \
-    'BEGIN { printf "%d", places + (f - 1) / 2 * cap }')
+    'BEGIN { printf "%d", places + f / 2 * cap }')
 echo "== login flood at ${FLOOD_FACTOR}x capacity ($FLOOD_CONNS connections, ${DELAY_MS} ms apart) while the SSO round runs"
 wrk -t1 -c"$FLOOD_CONNS" -d"${DURATION}s" -s "$LUA/login_flood.lua" "$BASE" >"$WORK/flood.out" &
 FLOOD=$!
