@@ -20,6 +20,7 @@ mod m20261202_600001_admin;
 mod m20261203_000001_second_factor;
 mod m20261203_000002_saml_sps;
 mod m20261203_100001_passkey_use;
+mod m20261203_200001_trusted_devices;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_second_factor::Migration),
             Box::new(m20261203_000002_saml_sps::Migration),
             Box::new(m20261203_100001_passkey_use::Migration),
+            Box::new(m20261203_200001_trusted_devices::Migration),
         ]
     }
 }

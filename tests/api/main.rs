@@ -39,6 +39,7 @@ mod slo;
 mod smtp;
 mod storage;
 mod throttle;
+mod trusted_device;
 mod upstream;
 mod upstream_oidc;
 mod upstream_saml;

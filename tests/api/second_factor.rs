@@ -20,27 +20,27 @@ use crate::cli::Idp;
 use crate::helpers::{LoginResult, TestApp, hidden_inputs, result, spawn_app, spawn_app_with};
 use crate::oidc::{PASSWORD, REDIRECT, auth_params, jwt_claims, oidc_app, param};
 
-const SERVICE: &str = "https://cdt.example.test/login";
+pub(crate) const SERVICE: &str = "https://cdt.example.test/login";
 
 /// The codes an authenticator app shows for the secret of an enrolment page.
-struct App(TOTP);
+pub(crate) struct App(TOTP);
 
 impl App {
-    fn scan(page: &str) -> App {
+    pub(crate) fn scan(page: &str) -> App {
         let re = regex::Regex::new(r#"<code class="secret" id="cle-secrete">([A-Z2-7 ]+)</code>"#).unwrap();
         let grouped = &re.captures(page).unwrap_or_else(|| panic!("no secret shown: {page}"))[1];
         let secret = Secret::Encoded(grouped.replace(' ', "")).to_bytes().unwrap();
         App(TOTP::new(Algorithm::SHA1, 6, 0, 30, secret).unwrap())
     }
 
-    fn code(&self, app: &TestApp) -> String {
+    pub(crate) fn code(&self, app: &TestApp) -> String {
         self.0.generate(app.clock.now().timestamp() as u64)
     }
 }
 
 /// Signs `login` in without a service (password only) and enrols TOTP in
 /// Mon compte; returns the authenticator and the recovery codes.
-async fn enrol_in_mon_compte(app: &TestApp, login: &str, password: &str) -> (App, Vec<String>) {
+pub(crate) async fn enrol_in_mon_compte(app: &TestApp, login: &str, password: &str) -> (App, Vec<String>) {
     let r = app.login(None, login, password).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let page = get(app, "/compte/deux-etapes").await;
@@ -86,12 +86,12 @@ async fn send_code(app: &TestApp, page: &LoginResult, code: &str) -> LoginResult
 }
 
 /// Logs out this browser.
-async fn logout(app: &TestApp) {
+pub(crate) async fn logout(app: &TestApp) {
     get(app, "/cas/logout").await;
 }
 
 /// The password step of a login to the CDT: the code page.
-async fn code_page(app: &TestApp, login: &str, password: &str) -> LoginResult {
+pub(crate) async fn code_page(app: &TestApp, login: &str, password: &str) -> LoginResult {
     let r = app.login(Some(SERVICE), login, password).await;
     assert_eq!(r.status, 200, "the code page, not a ticket: {:?} {}", r.location, r.body);
     assert!(r.location.is_none());
@@ -246,12 +246,12 @@ async fn a_password_alone_gives_amr_pwd() {
     assert_eq!(claims["acr"], "urn:idp:acr:pwd");
 }
 
-const ADMIN: &str = "sec.college";
-const ADMIN_PASSWORD: &str = "Secretariat-2026!";
+pub(crate) const ADMIN: &str = "sec.college";
+pub(crate) const ADMIN_PASSWORD: &str = "Secretariat-2026!";
 
 /// A server with the default policy (administrators must use a second
 /// factor), an administrator of 0370001A and a person of that school.
-async fn with_admin() -> TestApp {
+pub(crate) async fn with_admin() -> TestApp {
     let app = spawn_app_with(|s| s.mfa = Default::default()).await;
     app.active_account(ADMIN, ADMIN_PASSWORD, Profile::Personnel).await;
     app.active_account("c.martin", "Bonjour-2026!", Profile::Eleve).await;

@@ -55,6 +55,7 @@ pub mod secret;
 pub mod service;
 pub mod session;
 pub mod throttle;
+pub mod trusted_devices;
 pub mod upstream;
 
 // The account life cycle.

@@ -177,7 +177,8 @@ pub trait SecondFactorRepository: Send + Sync {
     /// Deletes the recovery code of hash `hash`; false when there is none.
     async fn use_recovery_code(&self, account_id: i64, hash: &str) -> Result<bool>;
     async fn recovery_codes_left(&self, account_id: i64) -> Result<u64>;
-    /// Removes every second factor of the account; false when it had none.
+    /// Removes every second factor of the account and its trusted devices;
+    /// false when it had no second factor.
     async fn remove_all(&self, account_id: i64) -> Result<bool>;
     /// Replaces the recovery codes of the account by `recovery_hashes`
     /// (a passkey enrolled without TOTP).
@@ -200,6 +201,31 @@ pub trait SecondFactorRepository: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<bool>;
     async fn remove_passkey(&self, account_id: i64, id: i64) -> Result<bool>;
+    /// Keeps a trusted device of the account: the SHA-256 of its token.
+    async fn add_trusted_device(
+        &self,
+        account_id: i64,
+        token_hash: &str,
+        label: &str,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Records the use at `now` of the device of hash `token_hash` if it
+    /// belongs to the account, has not expired and was trusted at or after
+    /// `valid_after`; false otherwise.
+    async fn use_trusted_device(
+        &self,
+        account_id: i64,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        valid_after: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// The trusted devices of the account (expired ones included), oldest
+    /// first.
+    async fn trusted_devices(&self, account_id: i64) -> Result<Vec<crate::trusted_devices::TrustedDevice>>;
+    /// Removes the trusted device `id` of the account, or every one with
+    /// `None`; the number removed.
+    async fn remove_trusted_devices(&self, account_id: i64, id: Option<i64>) -> Result<u64>;
 }
 
 /// Who must use a second factor, from config (`[mfa]`).

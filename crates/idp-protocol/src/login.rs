@@ -7,9 +7,11 @@
 //! 1. the credentials are checked (local password today; an upstream
 //!    identity provider tomorrow: both give an [`Identified`] account);
 //! 2. the login is recorded in the account's history;
-//!    after a password, the second factor is asked when one is enrolled,
-//!    or enrolled first when the policy requires one
-//!    ([`LoginPipeline::with_code`], [`LoginPipeline::enrol_at_login`]);
+//!    after a password, the second factor is asked when one is enrolled
+//!    (unless the browser is a trusted device of the account, see
+//!    [`idp_core::trusted_devices`]), or enrolled first when the policy
+//!    requires one ([`LoginPipeline::with_code`],
+//!    [`LoginPipeline::enrol_at_login`]);
 //! 3. a new charter (CGU) must be accepted before anything else: no session,
 //!    no ticket until then ([`LoginPipeline::resume_after_cgu`] goes on);
 //! 4. the SSO session opens (or the same person's live one is kept);
@@ -247,11 +249,14 @@ pub struct LoginStep {
     pub next: LoginNext,
     /// The id of a session opened by this step (the TGC cookie's value).
     pub session: Option<TicketId>,
+    /// The token of the device just trusted (the trusted-device cookie's
+    /// value), when the person ticked the box with a right second factor.
+    pub trusted_device: Option<Secret>,
 }
 
 impl From<LoginNext> for LoginStep {
     fn from(next: LoginNext) -> Self {
-        LoginStep { next, session: None }
+        LoginStep { next, session: None, trusted_device: None }
     }
 }
 
@@ -413,7 +418,7 @@ impl LoginPipeline {
         let method = if target.post { Some("POST") } else { None };
         let request = self.request(target.service.as_deref(), target.renew, false, method).await?;
         let step = self
-            .complete(&request, Identified::Upstream { account, upstream: upstream.id.clone() }, source, tgc)
+            .complete(&request, Identified::Upstream { account, upstream: upstream.id.clone() }, source, tgc, None)
             .await?;
         // The ID token is kept for the upstream logout's id_token_hint:
         // under the session, or under the charter acceptance until it opens.
@@ -507,14 +512,15 @@ impl LoginPipeline {
     }
 
     /// `POST /cas/login`: checks the password typed from `source` (an IP
-    /// address), then goes on as [`LoginPipeline::complete`].
+    /// address), then goes on as [`LoginPipeline::complete`]; `device` is
+    /// the browser's trusted-device token, if it carries one.
     pub async fn with_password(
         &self,
         request: &LoginRequest,
-        username: &str,
-        password: Secret,
+        (username, password): (&str, Secret),
         source: &str,
         tgc: Option<&str>,
+        device: Option<&str>,
     ) -> Result<LoginStep> {
         if username.trim().is_empty() || password.expose().is_empty() {
             return Ok(refused(Refusal::MissingCredentials));
@@ -522,7 +528,7 @@ impl LoginPipeline {
         let outcome = self.auth.login(username, password, source).await?;
         let step = match outcome {
             LoginOutcome::Success(account) => {
-                return self.complete(request, Identified::Password(account), source, tgc).await;
+                return self.complete(request, Identified::Password(account), source, tgc, device).await;
             }
             LoginOutcome::InvalidCredentials => refused(Refusal::InvalidCredentials),
             LoginOutcome::Throttled => refused(Refusal::Throttled),
@@ -533,7 +539,8 @@ impl LoginPipeline {
         Ok(step)
     }
 
-    /// Finishes a login whose identity is established: history, charter,
+    /// Finishes a login whose identity is established: history, second
+    /// factor (`device`: the browser's trusted-device token), charter,
     /// session, access rules, ticket, in that order.
     pub async fn complete(
         &self,
@@ -541,6 +548,7 @@ impl LoginPipeline {
         who: Identified,
         source: &str,
         tgc: Option<&str>,
+        device: Option<&str>,
     ) -> Result<LoginStep> {
         let account = who.account();
         let now = self.cas.now();
@@ -549,7 +557,7 @@ impl LoginPipeline {
             tracing::warn!(error = %e, "cannot record the login in the history");
         }
         if let Identified::Password(_) = who
-            && let Some(step) = self.second_factor_step(request, account, now).await?
+            && let Some(step) = self.second_factor_step(request, account, now, device).await?
         {
             return Ok(step);
         }
@@ -575,17 +583,24 @@ impl LoginPipeline {
     }
 
     /// The second factor of a password login: asked when one is enrolled,
-    /// enrolled first when the policy requires one; `None` otherwise.
+    /// enrolled first when the policy requires one; `None` otherwise, and
+    /// when the browser is a trusted device of the account (the session
+    /// then has no second factor: `amr` `pwd`). `renew` always asks: it
+    /// is how the console asks for a second factor again.
     async fn second_factor_step(
         &self,
         request: &LoginRequest,
         account: &Account,
         now: DateTime<Utc>,
+        device: Option<&str>,
     ) -> Result<Option<LoginStep>> {
         let mfa = &self.second_factor;
         let target = request.resume_target(true, None, &[]);
         let enrolled = mfa.enrolled(account.id).await?;
         if enrolled.any() {
+            if !request.renew && mfa.device_trusted(account, device).await? {
+                return Ok(None);
+            }
             let token = mfa.begin_login(account, now, target, None).await?;
             let passkey = enrolled.passkeys > 0 && self.passkeys.enabled();
             return Ok(Some(LoginNext::AskCode { token, refused: None, passkey }.into()));
@@ -600,8 +615,15 @@ impl LoginPipeline {
     }
 
     /// `POST /cas/login/code`: the code typed (from `source`) for the
-    /// pending login `token`. Accepted, the login goes on.
-    pub async fn with_code(&self, token: &str, code: &str, source: &str, tgc: Option<&str>) -> Result<LoginStep> {
+    /// pending login `token`. Accepted, the login goes on, and the browser
+    /// is trusted when `remember` (its User-Agent) is given.
+    pub async fn with_code(
+        &self,
+        (token, code): (&str, &str),
+        source: &str,
+        tgc: Option<&str>,
+        remember: Option<&str>,
+    ) -> Result<LoginStep> {
         let mfa = &self.second_factor;
         let Some((_, account)) = mfa.pending_login(token).await?.filter(|(p, _)| p.enrolment.is_none()) else {
             return Ok(LoginNext::CodeExpired.into());
@@ -609,7 +631,7 @@ impl LoginPipeline {
         let refused = match mfa.check(&account, code, source).await? {
             Check::Accepted(factor) => {
                 let amr = vec![AMR_PASSWORD.to_owned(), factor.to_owned()];
-                return self.after_factor(token, account, amr, tgc).await;
+                return self.after_factor(token, account, amr, tgc, remember).await;
             }
             Check::Wrong => CodeRefusal::Wrong,
             Check::Throttled => CodeRefusal::Throttled,
@@ -646,27 +668,35 @@ impl LoginPipeline {
             return Ok(LoginNext::CodeExpired.into());
         };
         match pending.amr {
-            Some(amr) => self.after_factor(token, account, amr, tgc).await,
+            Some(amr) => self.after_factor(token, account, amr, tgc, None).await,
             None => Ok(LoginNext::CodeExpired.into()),
         }
     }
 
     /// The pending login `token` passed its second factor: it goes on
-    /// where it stopped (charter, session, ticket).
+    /// where it stopped (charter, session, ticket); the browser of
+    /// `remember` (its User-Agent) becomes a trusted device.
     async fn after_factor(
         &self,
         token: &str,
         account: Account,
         amr: Vec<String>,
         tgc: Option<&str>,
+        remember: Option<&str>,
     ) -> Result<LoginStep> {
         let Some(pending) = self.second_factor.take_login(token).await? else {
             return Ok(LoginNext::CodeExpired.into());
         };
+        let trusted_device = match remember {
+            Some(user_agent) => Some(self.second_factor.trust_device(&account, user_agent).await?),
+            None => None,
+        };
         let target = pending.target;
         let method = if target.post { Some("POST") } else { None };
         let request = self.request(target.service.as_deref(), target.renew, false, method).await?;
-        self.finish(&request, &account, pending.authenticated_at, None, amr, tgc).await
+        let mut step = self.finish(&request, &account, pending.authenticated_at, None, amr, tgc).await?;
+        step.trusted_device = trusted_device;
+        Ok(step)
     }
 
     /// `POST /cas/login/cgu`: the answer to the charter of the pending login

@@ -22,8 +22,8 @@
 //! - [`audit`]: the audit trail, as structured log events.
 //! - [`ephemeral`]: short-lived records of the account flows (memory, Redis).
 //! - [`security`]: secret questions, e-mail validation, login history.
-//! - [`second_factor`]: TOTP secrets (sealed by [`at_rest`]), recovery codes
-//!   and passkeys.
+//! - [`second_factor`]: TOTP secrets (sealed by [`at_rest`]), recovery
+//!   codes, passkeys and trusted devices (SHA-256 of their token).
 //! - [`mail`]: the outbox (files) and the SMTP queue with retries.
 //!
 //! This crate knows nothing of HTTP routes, cookies, templates or protocol

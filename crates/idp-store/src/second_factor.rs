@@ -1,7 +1,8 @@
 //! [`SecondFactorRepository`] on sea-orm: TOTP secrets
 //! (`second_factor_totp`, sealed by [`KeyCipher`] under the row name
 //! `totp:<account id>`), recovery codes (`recovery_codes`, SHA-256 only)
-//! and passkeys (`passkeys`).
+//! passkeys (`passkeys`) and trusted devices (`trusted_devices`, the
+//! SHA-256 of their token only).
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use sea_orm::{
 use idp_core::Result;
 use idp_core::second_factor::{SecondFactorRepository, StoredPasskey, TotpRecord, TotpSecret};
 use idp_core::secret::Secret;
+use idp_core::trusted_devices::TrustedDevice;
 
 use crate::at_rest::KeyCipher;
 use crate::storage;
@@ -72,6 +74,28 @@ mod passkey {
         pub created_at: DateTimeUtc,
         pub sign_count: i64,
         pub last_used_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+mod trusted {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "trusted_devices")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub account_id: i64,
+        pub token_hash: String,
+        pub label: String,
+        pub created_at: DateTimeUtc,
+        pub last_used_at: Option<DateTimeUtc>,
+        pub expires_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -193,6 +217,11 @@ impl SecondFactorRepository for SqlSecondFactors {
             .await
             .map_err(storage)?
             .rows_affected;
+        trusted::Entity::delete_many()
+            .filter(trusted::Column::AccountId.eq(account_id))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
         txn.commit().await.map_err(storage)?;
         Ok(a + b > 0)
     }
@@ -283,6 +312,76 @@ impl SecondFactorRepository for SqlSecondFactors {
             .await
             .map_err(storage)?;
         Ok(done.rows_affected > 0)
+    }
+
+    async fn add_trusted_device(
+        &self,
+        account_id: i64,
+        token_hash: &str,
+        label: &str,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        trusted::ActiveModel {
+            account_id: Set(account_id),
+            token_hash: Set(token_hash.to_owned()),
+            label: Set(label.chars().take(64).collect()),
+            created_at: Set(at),
+            last_used_at: Set(None),
+            expires_at: Set(expires_at),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await
+        .map_err(storage)?;
+        Ok(())
+    }
+
+    async fn use_trusted_device(
+        &self,
+        account_id: i64,
+        token_hash: &str,
+        now: DateTime<Utc>,
+        valid_after: DateTime<Utc>,
+    ) -> Result<bool> {
+        // One update decides: the row must be this account's and live.
+        let done = trusted::Entity::update_many()
+            .col_expr(trusted::Column::LastUsedAt, Expr::value(now))
+            .filter(trusted::Column::AccountId.eq(account_id))
+            .filter(trusted::Column::TokenHash.eq(token_hash))
+            .filter(trusted::Column::ExpiresAt.gt(now))
+            .filter(trusted::Column::CreatedAt.gte(valid_after))
+            .exec(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(done.rows_affected == 1)
+    }
+
+    async fn trusted_devices(&self, account_id: i64) -> Result<Vec<TrustedDevice>> {
+        let rows = trusted::Entity::find()
+            .filter(trusted::Column::AccountId.eq(account_id))
+            .order_by_asc(trusted::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| TrustedDevice {
+                id: r.id,
+                label: r.label,
+                created_at: r.created_at,
+                last_used_at: r.last_used_at,
+                expires_at: r.expires_at,
+            })
+            .collect())
+    }
+
+    async fn remove_trusted_devices(&self, account_id: i64, id: Option<i64>) -> Result<u64> {
+        let mut delete = trusted::Entity::delete_many().filter(trusted::Column::AccountId.eq(account_id));
+        if let Some(id) = id {
+            delete = delete.filter(trusted::Column::Id.eq(id));
+        }
+        Ok(delete.exec(&self.db).await.map_err(storage)?.rows_affected)
     }
 }
 

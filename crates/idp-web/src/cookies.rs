@@ -1,5 +1,6 @@
 //! The cookies of the site: the SSO session (`TGC`), the chosen profile,
-//! the activation attempt and the CSRF pre-session ([`crate::csrf`]).
+//! the activation attempt, the CSRF pre-session ([`crate::csrf`]) and the
+//! trusted device (`idp_appareil`, 30 days).
 //!
 //! Over https every name takes the `__Host-` prefix: the browser then
 //! accepts the cookie only if it is `Secure`, has path `/` and no domain,
@@ -30,6 +31,8 @@ pub enum Name {
     Csrf,
     /// The key of this browser's SAML front-channel logout chain.
     SloChain,
+    /// The token of a trusted device (« Faire confiance à cet appareil »).
+    TrustedDevice,
 }
 
 impl Name {
@@ -46,6 +49,8 @@ impl Name {
             (Name::Csrf, true) => "__Host-idp_csrf",
             (Name::SloChain, false) => "idp_slo",
             (Name::SloChain, true) => "__Host-idp_slo",
+            (Name::TrustedDevice, false) => "idp_appareil",
+            (Name::TrustedDevice, true) => "__Host-idp_appareil",
         }
     }
 }
@@ -62,13 +67,19 @@ pub const LASTING_DAYS: i64 = 300;
 /// The jar with cookie `name` set to `value` (a browser-session cookie, or
 /// kept [`LASTING_DAYS`] when `lasting`).
 pub fn set(jar: CookieJar, name: Name, value: &str, https: bool, lasting: bool) -> CookieJar {
+    set_for(jar, name, value, https, lasting.then_some(LASTING_DAYS))
+}
+
+/// The jar with cookie `name` set to `value`, kept `days` (a
+/// browser-session cookie with `None`).
+pub fn set_for(jar: CookieJar, name: Name, value: &str, https: bool, days: Option<i64>) -> CookieJar {
     let mut cookie = Cookie::build((name.as_str(https), value.to_owned()))
         .path("/")
         .http_only(true)
         .secure(https)
         .same_site(SameSite::Lax);
-    if lasting {
-        cookie = cookie.max_age(time::Duration::days(LASTING_DAYS));
+    if let Some(days) = days {
+        cookie = cookie.max_age(time::Duration::days(days));
     }
     jar.add(cookie.build())
 }

@@ -22,21 +22,22 @@ impl LoginPipeline {
 
     /// `POST /cas/login/cle`: the browser's assertion `response` for the
     /// challenge `challenge` of the pending login `token`, from `source`.
-    /// Accepted, the login goes on where it stopped.
+    /// Accepted, the login goes on where it stopped, and the browser is
+    /// trusted when `remember` (its User-Agent) is given.
     pub async fn with_passkey(
         &self,
         token: &str,
-        challenge: &str,
-        response: &str,
+        (challenge, response): (&str, &str),
         source: &str,
         tgc: Option<&str>,
+        remember: Option<&str>,
     ) -> Result<LoginStep> {
         let pending = self.second_factor.pending_login(token).await?.filter(|(p, _)| p.enrolment.is_none());
         let Some((_, account)) = pending else { return Ok(LoginNext::CodeExpired.into()) };
         match self.passkeys.finish_authentication(&account, challenge, response, source).await? {
             Ok(factor) => {
                 let amr = vec![AMR_PASSWORD.to_owned(), factor.to_owned()];
-                self.after_factor(token, account, amr, tgc).await
+                self.after_factor(token, account, amr, tgc, remember).await
             }
             Err(refusal) => self.ask_code_again(token, &account, refusal.into()).await,
         }

@@ -6,7 +6,8 @@
 //! its answer like `/cas/login` does.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::header::USER_AGENT;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum_extra::extract::cookie::CookieJar;
 use base64::Engine;
@@ -41,17 +42,22 @@ pub const TEMPLATES: &[&str] = &[
 pub struct CodeForm {
     jeton: String,
     code: String,
+    /// « Faire confiance à cet appareil pendant 30 jours », ticked.
+    confiance: Option<String>,
 }
 
 /// `POST /cas/login/code`.
 pub async fn submit_code(
     State(state): State<AppState>,
     ClientIp(source): ClientIp,
+    headers: HeaderMap,
     jar: CookieJar,
     CsrfForm(form): CsrfForm<CodeForm>,
 ) -> Result<Response, WebError> {
     let tgc = cookies::session_id(&jar, state.config.https());
-    let step = state.login.with_code(&form.jeton, &form.code, &source, tgc.as_deref()).await?;
+    let remember = form.confiance.is_some().then(|| user_agent(&headers));
+    let code = (form.jeton.as_str(), form.code.as_str());
+    let step = state.login.with_code(code, &source, tgc.as_deref(), remember).await?;
     Page::plain(&state, true).render(jar, step)
 }
 
@@ -75,6 +81,12 @@ pub async fn after_recovery_codes(
     let tgc = cookies::session_id(&jar, state.config.https());
     let step = state.login.after_enrolment(&form.jeton, tgc.as_deref()).await?;
     Page::plain(&state, true).render(jar, step)
+}
+
+/// The User-Agent of the request (empty when absent or not text): the
+/// label of a trusted device is guessed from it.
+pub(crate) fn user_agent(headers: &HeaderMap) -> &str {
+    headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("")
 }
 
 /// The page of a second-step answer of the pipeline.

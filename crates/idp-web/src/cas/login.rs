@@ -11,6 +11,7 @@ use serde::Deserialize;
 use idp_core::access::Denial;
 use idp_core::account::Login;
 use idp_core::secret::Secret;
+use idp_core::trusted_devices::TRUSTED_DAYS;
 use idp_protocol::login::{LoginNext, LoginRequest, LoginStep, Refusal};
 
 use crate::cas::flag;
@@ -113,7 +114,9 @@ pub async fn submit(
     let https = state.config.https();
     let tgc = cookies::session_id(&jar, https);
     let password = Secret::new(form.password);
-    let step = state.login.with_password(&request, &form.username, password, &source, tgc.as_deref()).await?;
+    let device = cookies::get(&jar, Name::TrustedDevice, https);
+    let credentials = (form.username.as_str(), password);
+    let step = state.login.with_password(&request, credentials, &source, tgc.as_deref(), device.as_deref()).await?;
     metrics::counter!("idp_logins_total", "outcome" => outcome_label(&step.next)).increment(1);
     let profile =
         cookies::get(&jar, Name::Profile, https).or_else(|| state.config.profiles.first().map(|p| p.id.clone()));
@@ -176,13 +179,10 @@ impl<'a> Page<'a> {
         Page { state, request: None, profile: None, username: "", posted }
     }
 
-    /// Maps the pipeline's answer to a response, with the session cookie
-    /// when a session was opened.
+    /// Maps the pipeline's answer to a response, with its cookies
+    /// ([`Page::step_cookies`]).
     pub(crate) fn render(&self, jar: CookieJar, step: LoginStep) -> Result<Response, WebError> {
-        let jar = match &step.session {
-            Some(id) => cookies::set(jar, Name::Session, id.expose(), self.state.config.https(), false),
-            None => jar,
-        };
+        let jar = self.step_cookies(jar, &step);
         let views = &self.state.views;
         let mut response = match step.next {
             LoginNext::Form { refused } => return self.form(jar, refused),
@@ -226,6 +226,20 @@ impl<'a> Page<'a> {
         };
         no_store(response.headers_mut());
         Ok((jar, response).into_response())
+    }
+
+    /// The cookies a step sets: the session's when one was opened, the
+    /// trusted device's when the browser was just trusted.
+    fn step_cookies(&self, jar: CookieJar, step: &LoginStep) -> CookieJar {
+        let https = self.state.config.https();
+        let jar = match &step.session {
+            Some(id) => cookies::set(jar, Name::Session, id.expose(), https, false),
+            None => jar,
+        };
+        match &step.trusted_device {
+            Some(token) => cookies::set_for(jar, Name::TrustedDevice, token.expose(), https, Some(TRUSTED_DAYS)),
+            None => jar,
+        }
     }
 
     /// The pages of a login through an upstream that did not end in a

@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use serde::Deserialize;
@@ -15,6 +15,7 @@ use serde_json::json;
 
 use idp_protocol::passkeys::Challenge;
 
+use crate::cas::code::user_agent;
 use crate::cas::login::Page;
 use crate::cookies;
 use crate::csrf::CsrfForm;
@@ -34,6 +35,8 @@ pub struct PasskeyForm {
     reponse: String,
     /// « Nom de la clé », at registration.
     nom: String,
+    /// « Faire confiance à cet appareil pendant 30 jours », ticked.
+    confiance: Option<String>,
 }
 
 /// `POST /cas/login/cle/options`.
@@ -48,11 +51,14 @@ pub async fn options(
 pub async fn submit(
     State(state): State<AppState>,
     ClientIp(source): ClientIp,
+    headers: HeaderMap,
     jar: CookieJar,
     CsrfForm(form): CsrfForm<PasskeyForm>,
 ) -> Result<Response, WebError> {
     let tgc = cookies::session_id(&jar, state.config.https());
-    let step = state.login.with_passkey(&form.jeton, &form.defi, &form.reponse, &source, tgc.as_deref()).await?;
+    let remember = form.confiance.is_some().then(|| user_agent(&headers));
+    let answer = (form.defi.as_str(), form.reponse.as_str());
+    let step = state.login.with_passkey(&form.jeton, answer, &source, tgc.as_deref(), remember).await?;
     Page::plain(&state, true).render(jar, step)
 }
 

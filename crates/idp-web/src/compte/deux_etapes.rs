@@ -5,8 +5,10 @@
 //! browser's answer in the form; listed with their last use; one removed
 //! after the current password), ten recovery codes shown once with the
 //! first second factor, new recovery codes and removal (both after the
-//! current password). The rules are those of
-//! [`idp_core::second_factor::SecondFactor`] and [`idp_core::passkeys`].
+//! current password), and the trusted devices (« Appareils de confiance »:
+//! one or all removed). The rules are those of
+//! [`idp_core::second_factor::SecondFactor`], [`idp_core::passkeys`] and
+//! [`idp_core::trusted_devices`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -50,6 +52,8 @@ pub struct TwoStepForm {
     nom: String,
     /// The passkey to remove (its id).
     cle: String,
+    /// The trusted device to remove (its id), or `tous`.
+    appareil: String,
 }
 
 /// `GET /compte/deux-etapes`.
@@ -88,8 +92,14 @@ async fn render(state: &AppState, jar: CookieJar, account: &Account, shown: Show
         .into_iter()
         .map(|p| context! { id => p.id, name => p.name, added => long_date(p.created_at), last_used => p.last_used_at.map(long_date) })
         .collect();
+    let devices: Vec<_> = mfa
+        .trusted_devices(account)
+        .await?
+        .into_iter()
+        .map(|d| context! { id => d.id, label => d.label, added => long_date(d.created_at), last_used => d.last_used_at.map(long_date), expires => long_date(d.expires_at) })
+        .collect();
     let ctx = context! {
-        enrolled => Serde(&enrolled), enrol, error_in, error, done => shown.done, passkeys,
+        enrolled => Serde(&enrolled), enrol, error_in, error, done => shown.done, passkeys, devices,
         passkeys_offered => state.passkeys.enabled(),
         required => mfa.required(account).await?, action => "/compte/deux-etapes/activer", jeton => "",
     };
@@ -215,6 +225,36 @@ pub async fn remove_passkey(
         return render(&state, jar, &account, shown).await;
     }
     Ok((jar, redirect(StatusCode::SEE_OTHER, &format!("{SECTION}?fait=cle-supprimee"))).into_response())
+}
+
+/// `POST /compte/deux-etapes/appareils/retirer`: removes one trusted
+/// device (`appareil` = its id) or every one (`tous`). No password is
+/// asked: removing trust only makes the code asked again.
+pub async fn forget_devices(
+    State(state): State<AppState>,
+    SignedIn { account, jar, .. }: SignedIn,
+    CsrfForm(form): CsrfForm<TwoStepForm>,
+) -> Result<Response, WebError> {
+    let mfa = &state.second_factor;
+    let done = match form.appareil.trim() {
+        "tous" => {
+            mfa.forget_devices(&account, None).await?;
+            "appareils-retires"
+        }
+        id => {
+            let removed = match id.parse::<i64>() {
+                Ok(id) => mfa.forget_devices(&account, Some(id)).await?,
+                Err(_) => 0,
+            };
+            if removed == 0 {
+                let message = "Cet appareil n'est plus dans la liste : il a déjà été retiré ou sa confiance a expiré.";
+                let shown = Shown { error: Some(("appareil", message.to_owned())), ..Shown::default() };
+                return render(&state, jar, &account, shown).await;
+            }
+            "appareil-retire"
+        }
+    };
+    Ok((jar, redirect(StatusCode::SEE_OTHER, &format!("{SECTION}?fait={done}"))).into_response())
 }
 
 /// The recovery codes, shown once and never cached.

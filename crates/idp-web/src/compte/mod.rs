@@ -97,6 +97,7 @@ pub fn routes() -> Router<AppState> {
         .route("/compte/deux-etapes/cle/options", post(deux_etapes::passkey_options))
         .route("/compte/deux-etapes/cle", post(deux_etapes::add_passkey))
         .route("/compte/deux-etapes/cle/supprimer", post(deux_etapes::remove_passkey))
+        .route("/compte/deux-etapes/appareils/retirer", post(deux_etapes::forget_devices))
 }
 
 /// The strength of a password, in words.
