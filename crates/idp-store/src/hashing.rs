@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
@@ -72,7 +72,7 @@ impl BlockingHasher {
             permits: Arc::new(Semaphore::new(concurrency)),
             in_flight: Arc::new(AtomicUsize::new(0)),
             limit: concurrency + queue,
-            refusals: Refusals::default(),
+            refusals: Refusals::new(),
         })
     }
 
@@ -137,25 +137,28 @@ impl PasswordHashing for BlockingHasher {
 /// Refusals of a full queue: counted, and summed up in one log line every
 /// [`REFUSALS_LOGGED_EVERY`] at most rather than one per request (a flood
 /// would otherwise flood the log too).
-#[derive(Default)]
 struct Refusals {
     since_logged: AtomicU64,
-    /// Seconds since `start` at the last log line, plus one (0: never).
-    logged_at: AtomicU64,
-    start: OnceLock<Instant>,
+    /// Seconds since `start` from which the next line may be written.
+    next_line_at: AtomicU64,
+    start: Instant,
 }
 
 const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(10);
 
 impl Refusals {
+    fn new() -> Self {
+        Refusals { since_logged: AtomicU64::new(0), next_line_at: AtomicU64::new(0), start: Instant::now() }
+    }
+
     fn one(&self) {
         metrics::counter!(HASHING_REFUSED).increment(1);
         self.since_logged.fetch_add(1, Ordering::Relaxed);
-        let now = self.start.get_or_init(Instant::now).elapsed().as_secs() + 1;
-        let last = self.logged_at.load(Ordering::Relaxed);
-        let due = last == 0 || now >= last + REFUSALS_LOGGED_EVERY.as_secs();
+        let now = self.start.elapsed().as_secs();
+        let due = self.next_line_at.load(Ordering::Relaxed);
+        let next = now + REFUSALS_LOGGED_EVERY.as_secs();
         // One thread wins the line; the others only count.
-        if due && self.logged_at.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        if now >= due && self.next_line_at.compare_exchange(due, next, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
             let refused = self.since_logged.swap(0, Ordering::Relaxed);
             tracing::warn!(
                 refused,
